@@ -1,0 +1,1 @@
+"""The `nmt` command line (installed as the `nmt_cli` package)."""

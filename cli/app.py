@@ -1,0 +1,18 @@
+"""The `nmt` command: one Typer app, one module per command."""
+
+import typer
+
+from nmt_cli import evaluate, prepare, train, translate
+
+app = typer.Typer(
+    help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+for module in (prepare, train, translate, evaluate):
+    module.register(app)
+
+
+def main() -> None:
+    app()
