@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command of the README: the whole suite, on the installed package.
+# The README's test command: install if needed, then run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec python -m pytest -q "$@"
+. .ci/install.sh
+python -m pytest -q "$@"

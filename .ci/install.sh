@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install nmt and its test tools into ./.venv, from nothing; a second run is quick.
+# Sourced by tests/run.sh and recipes/quickstart.sh so that both work on a fresh machine.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ ! -x "$root/.venv/bin/python" ]; then
+    python3 -m venv "$root/.venv"
+fi
+# shellcheck disable=SC1091
+. "$root/.venv/bin/activate"
+if ! python -c "import torch" 2>/dev/null; then
+    pip install --quiet --upgrade pip
+    pip install --quiet torch==2.13.0  # the CPU build first, so pip never fetches a CUDA build
+fi
+if ! python -c "import nmt_cli, pytest, ruff" 2>/dev/null; then
+    pip install --quiet -e "$root[test]"
+fi
