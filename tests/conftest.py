@@ -5,6 +5,11 @@ from pathlib import Path
 
 import pytest
 
+# Tests never touch the network. Set here, before any test module imports datasets or
+# huggingface_hub: both read these variables once, at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
 MIRROR = Path(
     os.environ.get("NMT_DATA", Path(__file__).resolve().parents[1].parent / "shared/data")
 )
@@ -16,3 +21,10 @@ def mirror() -> Path:
     if not (MIRROR / "multi30k").is_dir():
         pytest.skip(f"local corpus mirror not found at {MIRROR} (set NMT_DATA)")
     return MIRROR
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every test offline, even one that changed the environment before it."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")

@@ -1,0 +1,261 @@
+"""Prepared data: corpus card -> raw splits -> cleaned train -> sentencepiece -> encoded ids.
+
+The result is cached in `{cache_dir}/{corpus}-{src}-{tgt}-{fingerprint}`. The fingerprint
+covers everything that changes the result (the card, the data settings but where files
+live, PIPELINE_VERSION, and the size and mtime of the mirror files read), so a second run
+is a cache hit and a changed setting is a rebuild. A cache is built under a temporary
+name and renamed when complete: a killed run never leaves a half-built cache behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+from rich.console import Console
+
+from nmt.clean import CleanReport, clean_pairs, clean_table
+from nmt.config import DataConfig
+from nmt.corpus import (
+    Card,
+    check_pair,
+    load_card,
+    load_splits,
+    mirror_files,
+    progress_bar,
+    quiet_datasets,
+    resolve_mirror,
+)
+from nmt.errors import NmtError
+from nmt.tokenizer import Tokenizer, train_sentencepiece
+
+PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds
+NOT_FINGERPRINTED = ("data_dir", "cache_dir")  # where things live, not what they are
+META, REPORT, SPLITS = "prepared.json", "clean_report.json", "splits"
+FEATURES = datasets.Features(
+    {
+        "src": datasets.Value("string"),
+        "tgt": datasets.Value("string"),
+        "src_ids": datasets.List(datasets.Value("int32")),
+        "tgt_ids": datasets.List(datasets.Value("int32")),
+    }
+)
+stderr = Console(stderr=True)
+
+
+@dataclass
+class Prepared:
+    """A prepared cache folder: encoded splits and the sentencepiece models."""
+
+    dir: Path
+    splits: dict[str, datasets.Dataset]  # columns src, tgt (text), src_ids, tgt_ids (no BOS/EOS)
+    src_spm: Path
+    tgt_spm: Path  # the same file as src_spm when the vocabulary is joint
+    meta: dict[str, Any]  # what prepared.json says: settings, sizes, vocab sizes
+    cache_hit: bool = False
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.src_spm, self.tgt_spm)
+
+
+def raw_splits(
+    cfg: DataConfig, names: Iterable[str] | None = None, progress: bool = False
+) -> dict[str, datasets.Dataset]:
+    """Raw text splits (columns src, tgt) of the configured corpus; all when names is None.
+
+    Nothing is cleaned or encoded: this is what `nmt eval` scores against.
+    """
+    card = load_card(cfg.corpus)
+    names = card.split_names if names is None else names
+    mirror = resolve_mirror(cfg.data_dir)
+    return load_splits(card, cfg.src, cfg.tgt, mirror, names, cfg.split_seed, progress)
+
+
+def fingerprint(card: Card, cfg: DataConfig, mirror: Path | None) -> str:
+    """A hash of everything that makes this prepared data what it is."""
+    settings = {key: value for key, value in asdict(cfg).items() if key not in NOT_FINGERPRINTED}
+    if card.pool is None:
+        settings.pop("split_seed")  # only corpora cut by us depend on it
+    files = [
+        (path.relative_to(mirror).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in mirror_files(card, mirror, cfg.src, cfg.tgt, card.split_names)
+    ]
+    blob = {"version": PIPELINE_VERSION, "card": card.raw, "data": settings, "mirror": files}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
+    """The prepared data for cfg, from the cache when nothing that matters changed.
+
+    With progress, bars, the cleaning table and where the cache is go to stderr.
+    """
+    start = time.perf_counter()
+    card = load_card(cfg.corpus)
+    check_pair(card, cfg.src, cfg.tgt)
+    if "train" not in card.split_names:
+        raise NmtError(f"corpus {card.name} has no train split (splits: {card.split_names})")
+    mirror = resolve_mirror(cfg.data_dir)
+    key = fingerprint(card, cfg, mirror)
+    folder = Path(cfg.cache_dir) / f"{card.name}-{cfg.src}-{cfg.tgt}-{key[:12]}"
+    hit = (folder / META).is_file()
+    if not hit:
+        _build(card, cfg, mirror, key, folder, progress)
+    prepared = open_prepared(folder, cache_hit=hit)
+    if progress:
+        what = "cache hit" if hit else "prepared"
+        stderr.print(f"{what}: {folder} ({time.perf_counter() - start:.1f} s)", highlight=False)
+    return prepared
+
+
+def open_prepared(folder: Path, cache_hit: bool = False) -> Prepared:
+    """A finished cache folder, splits memory-mapped from disk."""
+    folder = Path(folder)
+    if not (folder / META).is_file():
+        raise NmtError(f"{folder}: not a prepared data folder (no {META})")
+    meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    splits = dict(datasets.load_from_disk(str(folder / SPLITS)))
+    return Prepared(
+        folder, splits, folder / meta["src_spm"], folder / meta["tgt_spm"], meta, cache_hit
+    )
+
+
+def _build(
+    card: Card, cfg: DataConfig, mirror: Path | None, key: str, folder: Path, progress: bool
+) -> None:
+    """Build the cache in a temporary folder beside `folder`, then rename it into place."""
+    start = time.perf_counter()
+    tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.mkdir(parents=True)
+    try:
+        raw = load_splits(
+            card, cfg.src, cfg.tgt, mirror, card.split_names, cfg.split_seed, progress
+        )
+        train, report = clean_pairs(raw["train"], cfg.max_words, cfg.max_ratio, cfg.dedupe)
+        if progress:
+            stderr.print(f"cleaning {card.name} {cfg.src}-{cfg.tgt} train:", highlight=False)
+            stderr.print(clean_table(report))
+        if report.after == 0:
+            raise NmtError(f"corpus {card.name}: cleaning left no training pairs {report.dropped}")
+        _write_json(tmp / REPORT, _report(card, cfg, raw, report))
+        src_spm, tgt_spm = _train_models(train, cfg, tmp, progress)
+        tokenizer = Tokenizer(src_spm, tgt_spm)
+        stats, encoded = _encode({**raw, "train": train}, tokenizer, key, progress)
+        with quiet_datasets():
+            datasets.DatasetDict(encoded).save_to_disk(str(tmp / SPLITS))
+        meta = {
+            "version": PIPELINE_VERSION,
+            "fingerprint": key,
+            "data": asdict(cfg),
+            "src_spm": src_spm.name,
+            "tgt_spm": tgt_spm.name,
+            "src_vocab_size": tokenizer.src_vocab_size,
+            "tgt_vocab_size": tokenizer.tgt_vocab_size,
+            "splits": stats,
+            "build_seconds": round(time.perf_counter() - start, 2),
+        }
+        _write_json(tmp / META, meta)  # written last: its presence marks a complete cache
+        _move_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _report(
+    card: Card, cfg: DataConfig, raw: dict[str, datasets.Dataset], report: CleanReport
+) -> dict[str, Any]:
+    """What clean_report.json says: sizes before cleaning, the rules, what train lost."""
+    return {
+        "corpus": card.name,
+        "pair": f"{cfg.src}-{cfg.tgt}",
+        "raw_sizes": {name: len(ds) for name, ds in raw.items()},
+        "rules": {"max_words": cfg.max_words, "max_ratio": cfg.max_ratio, "dedupe": cfg.dedupe},
+        "train": report.to_dict(),
+        "not_filtered": [name for name in raw if name != "train"],
+    }
+
+
+def _move_into_place(tmp: Path, folder: Path) -> None:
+    if folder.exists() and not (folder / META).is_file():
+        shutil.rmtree(folder)  # an unfinished leftover (not ours: ours are renamed whole)
+    try:
+        os.rename(tmp, folder)
+    except OSError:
+        if not (folder / META).is_file():
+            raise  # else another run finished the same cache first: keep theirs
+
+
+def _train_models(
+    train: datasets.Dataset, cfg: DataConfig, folder: Path, progress: bool
+) -> tuple[Path, Path]:
+    """One joint model on both sides, or one model per side."""
+    sides = {"joint": ("src", "tgt")} if cfg.joint_vocab else {"src": ("src",), "tgt": ("tgt",)}
+    models = {}
+    with progress_bar(progress) as bar:
+        for name, columns in sides.items():
+            task = bar.add_task(
+                f"sentencepiece {name} {cfg.spm_type} {cfg.vocab_size}",
+                total=len(train) * len(columns),
+            )
+            models[name] = train_sentencepiece(
+                _lines(train, columns, lambda n, task=task: bar.advance(task, n)),
+                folder / f"{name}.model",
+                cfg.vocab_size,
+                cfg.spm_type,
+                cfg.character_coverage,
+            )
+    if cfg.joint_vocab:
+        return models["joint"], models["joint"]
+    return models["src"], models["tgt"]
+
+
+def _lines(
+    ds: datasets.Dataset, columns: tuple[str, ...], advance: Callable[[int], object]
+) -> Iterator[str]:
+    """Every line of the given columns, telling `advance` how many went by."""
+    for batch in ds.iter(batch_size=10_000):
+        for column in columns:
+            yield from batch[column]
+            advance(len(batch[column]))
+
+
+def _encode(
+    splits: dict[str, datasets.Dataset], tokenizer: Tokenizer, key: str, progress: bool
+) -> tuple[dict[str, dict[str, int]], dict[str, datasets.Dataset]]:
+    """Add src_ids and tgt_ids to every split; also count pairs and tokens per split."""
+    stats = {
+        name: {"pairs": len(ds), "src_tokens": 0, "tgt_tokens": 0} for name, ds in splits.items()
+    }
+    encoded = {}
+    with progress_bar(progress) as bar, quiet_datasets():
+        task = bar.add_task("encoding", total=sum(len(ds) for ds in splits.values()))
+        for name, ds in splits.items():
+
+            def ids(batch: dict[str, list], counts: dict[str, int] = stats[name]) -> dict:
+                src, tgt = tokenizer.encode_src(batch["src"]), tokenizer.encode_tgt(batch["tgt"])
+                counts["src_tokens"] += sum(map(len, src))
+                counts["tgt_tokens"] += sum(map(len, tgt))
+                bar.advance(task, len(src))
+                return {"src_ids": src, "tgt_ids": tgt}
+
+            encoded[name] = ds.map(
+                ids,
+                batched=True,
+                batch_size=10_000,
+                features=FEATURES,
+                # a name of our own, so datasets does not try to hash the tokenizer closure
+                new_fingerprint=hashlib.sha256(f"{key}/{name}".encode()).hexdigest()[:32],
+                load_from_cache_file=False,
+            )
+    return stats, encoded
+
+
+def _write_json(path: Path, tree: dict) -> None:
+    path.write_text(json.dumps(tree, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,0 +1,96 @@
+"""Reading text files line by line, exactly as written.
+
+Corpus files and user input arrive as plain or gzip files, sometimes with a BOM and
+no final newline. Lines are split on "\\n" only (never on the other characters that
+`str.splitlines` treats as breaks, which would shift one side of a parallel corpus),
+and only the BOM and the newline itself are removed: inner and edge spaces stay.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+from typing import Literal, overload
+
+from nmt.errors import NmtError
+
+BOM = "\ufeff"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic number."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NmtError(f"{path}: file not found") from None
+    except OSError as error:
+        raise NmtError(f"{path}: cannot read ({error.strerror or error})") from None
+    if not data.startswith(GZIP_MAGIC):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as error:
+        raise NmtError(f"{path}: not a valid gzip file ({error})") from None
+
+
+@overload
+def decode_lines(data: bytes, name: str, errors: Literal["strict"] = "strict") -> list[str]: ...
+@overload
+def decode_lines(data: bytes, name: str, errors: Literal["replace"]) -> tuple[list[str], int]: ...
+def decode_lines(data, name, errors="strict"):
+    """Split UTF-8 bytes into lines; `name` is what error messages call the source.
+
+    strict: invalid UTF-8 raises NmtError naming `name` and the line number.
+    replace: bad bytes become U+FFFD; returns (lines, number of lines that had some).
+    """
+    chunks = data.split(b"\n")
+    if chunks[-1] == b"":
+        chunks.pop()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if errors == "strict":
+            line = data.count(b"\n", 0, error.start) + 1
+            raise NmtError(
+                f"{name}: line {line} is not valid UTF-8 "
+                f"(byte 0x{data[error.start]:02x}; use UTF-8 text)"
+            ) from None
+        lines, bad = [], 0
+        for chunk in chunks:
+            try:
+                lines.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(chunk.decode("utf-8", errors="replace"))
+                bad += 1
+        return _tidy(lines), bad
+    lines = _tidy(text.split("\n")[: len(chunks)])
+    return lines if errors == "strict" else (lines, 0)
+
+
+def _tidy(lines: list[str]) -> list[str]:
+    """Drop a leading BOM and the "\\r" of CRLF newlines, nothing else."""
+    if lines and lines[0].startswith(BOM):
+        lines[0] = lines[0][1:]
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+@overload
+def read_lines(path: str | Path, errors: Literal["strict"] = "strict") -> list[str]: ...
+@overload
+def read_lines(path: str | Path, errors: Literal["replace"]) -> tuple[list[str], int]: ...
+def read_lines(path, errors="strict"):
+    """Lines of a plain or gzip UTF-8 file (see `decode_lines` for `errors`)."""
+    return decode_lines(read_bytes(path), str(path), errors)
+
+
+def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
+    """Both sides of a line-aligned corpus; refuses files whose line counts differ."""
+    src, tgt = read_lines(src_path), read_lines(tgt_path)
+    if len(src) != len(tgt):
+        raise NmtError(
+            f"not parallel: {src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}"
+        )
+    return src, tgt

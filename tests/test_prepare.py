@@ -1,0 +1,193 @@
+"""The prepare pipeline on a tiny fake mirror, the cache, the CLI, and Multi30k for real."""
+
+import gzip
+import json
+import os
+import random
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from nmt.config import load_recipe
+from nmt.errors import NmtError
+from nmt.prepare import open_prepared, prepare, raw_splits
+from nmt.tokenizer import BOS, EOS, PAD
+from nmt_cli.app import app
+
+DE = "der die das Haus Hund Katze läuft schnell über Straße Mann Frau rot grün".split()
+EN = "the a house dog cat runs fast over street man woman red green blue".split()
+CARD = {
+    "name": "toy",
+    "description": "a tiny corpus",
+    "languages": ["de", "en"],
+    "licence": "CC0",
+    "citation": "nobody",
+    "splits": {
+        "train": {"mirror": "toy/train.{lang}.gz"},
+        "valid": {"mirror": "toy/valid.{lang}.gz"},
+        "test": {"mirror": "toy/test.{lang}.gz"},
+    },
+}
+DIRTY = [("", "a green cat"), ("eins", "one two three four five"), ("x " * 30, "y " * 30)]
+
+
+def toy_pairs(n, seed):
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        k = rng.randint(2, 8)
+        rows.append(
+            (" ".join(rng.choice(DE) for _ in range(k)), " ".join(rng.choice(EN) for _ in range(k)))
+        )
+    return rows
+
+
+def write_split(mirror, stem, rows):
+    for lang, column in (("de", 0), ("en", 1)):
+        path = mirror / f"toy/{stem}.{lang}.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress("".join(row[column] + "\n" for row in rows).encode()))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """A fake mirror (dirty rows in every split) and a recipe file pointing at it."""
+    mirror = tmp_path / "mirror"
+    train = toy_pairs(200, 0)
+    write_split(mirror, "train", train + DIRTY + train[:4])  # 3 dirty, 4 duplicates
+    write_split(mirror, "valid", toy_pairs(10, 1) + DIRTY)
+    write_split(mirror, "test", toy_pairs(10, 2) + DIRTY[:1] * 2)
+    card = tmp_path / "toy.yaml"
+    card.write_text(yaml.safe_dump(CARD, sort_keys=False), encoding="utf-8")
+    recipe = tmp_path / "recipe.yaml"
+    data = {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(tmp_path / "cache")}
+    data.update(src="de", tgt="en", vocab_size=60, max_words=20, max_ratio=3.0)
+    recipe.write_text(yaml.safe_dump({"data": data}), encoding="utf-8")
+    return recipe, mirror, tmp_path / "cache"
+
+
+def test_prepare_cleans_train_only_and_encodes_every_split(setup):
+    recipe, _, cache = setup
+    prepared = prepare(load_recipe(recipe).data, progress=False)
+    assert prepared.dir.parent == cache and prepared.dir.name.startswith("toy-de-en-")
+    assert list(prepared.splits) == ["train", "valid", "test"]
+    assert [len(prepared.splits[name]) for name in ("valid", "test")] == [13, 12]
+    report = json.loads((prepared.dir / "clean_report.json").read_text())
+    assert report["raw_sizes"] == {"train": 207, "valid": 13, "test": 12}
+    assert report["train"]["dropped"] == {"empty": 1, "too_long": 1, "ratio": 1, "duplicate": 4}
+    assert len(prepared.splits["train"]) == report["train"]["after"] == 200
+    valid = prepared.splits["valid"]
+    assert set(valid.column_names) == {"src", "tgt", "src_ids", "tgt_ids"}
+    assert valid["src"][-3:] == [row[0] for row in DIRTY]  # dev keeps even its dirty rows
+    ids = [i for seq in valid["src_ids"][:] + valid["tgt_ids"][:] for i in seq]
+    assert ids and not {PAD, BOS, EOS} & set(ids)
+    tokenizer = prepared.tokenizer()
+    test = prepared.splits["test"]
+    assert tokenizer.decode_tgt(test["tgt_ids"][:]) == test["tgt"][:]
+    assert prepared.src_spm == prepared.tgt_spm and prepared.src_spm.is_file()
+
+
+def test_second_run_is_a_cache_hit_with_the_same_data(setup):
+    recipe, _, cache = setup
+    cfg = load_recipe(recipe).data
+    first = prepare(cfg, progress=False)
+    second = prepare(cfg, progress=False)
+    assert not first.cache_hit and second.cache_hit and second.dir == first.dir
+    for name in first.splits:
+        assert second.splits[name].to_dict() == first.splits[name].to_dict()
+    assert [path.name for path in cache.iterdir()] == [first.dir.name]  # no temp folder left
+
+
+def test_changed_settings_rebuild_but_locations_do_not(setup, tmp_path):
+    recipe, mirror, _ = setup
+    base = prepare(load_recipe(recipe).data, progress=False).dir.name
+    bigger = prepare(load_recipe(recipe, ["data.vocab_size=70"]).data, progress=False)
+    assert bigger.dir.name != base and not bigger.cache_hit
+    elsewhere = load_recipe(recipe, [f"data.cache_dir={tmp_path / 'other'}"]).data
+    assert prepare(elsewhere, progress=False).dir.name == base
+    os.utime(mirror / "toy/test.en.gz", (1, 1))
+    assert prepare(load_recipe(recipe).data, progress=False).dir.name != base
+
+
+def test_separate_vocabularies_give_two_models(setup):
+    recipe, _, _ = setup
+    prepared = prepare(load_recipe(recipe, ["data.joint_vocab=false"]).data, progress=False)
+    assert prepared.src_spm.name == "src.model" and prepared.tgt_spm.name == "tgt.model"
+    tokenizer = prepared.tokenizer()
+    assert tokenizer.src is not tokenizer.tgt
+    src_pieces = {tokenizer.src.id_to_piece(i) for i in range(tokenizer.src_vocab_size)}
+    assert "▁Hund" in src_pieces and "▁dog" not in src_pieces
+    assert open_prepared(prepared.dir).meta["src_vocab_size"] == tokenizer.src_vocab_size
+
+
+def test_bpe_type_is_used(setup):
+    recipe, _, _ = setup
+    prepared = prepare(load_recipe(recipe, ["data.spm_type=bpe"]).data, progress=False)
+    tokenizer = prepared.tokenizer()
+    test = prepared.splits["test"]
+    assert tokenizer.src.encode("Haus", out_type=str)  # the model loads and segments
+    assert tokenizer.decode_tgt(test["tgt_ids"][:]) == test["tgt"][:]
+
+
+def test_failed_build_leaves_no_cache_behind(setup):
+    recipe, mirror, cache = setup
+    (mirror / "toy/test.en.gz").unlink()
+    with pytest.raises(NmtError, match="corpus toy, split test: not in the mirror"):
+        prepare(load_recipe(recipe).data, progress=False)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_unknown_pair_is_refused_before_any_work(setup):
+    recipe, _, cache = setup
+    with pytest.raises(NmtError, match="no en-fr pair"):
+        prepare(load_recipe(recipe, ["data.src=en", "data.tgt=fr"]).data, progress=False)
+    assert not cache.exists()
+
+
+def test_raw_splits_need_only_the_named_files(setup):
+    recipe, mirror, _ = setup
+    for lang in ("de", "en"):
+        (mirror / f"toy/train.{lang}.gz").unlink()
+    test = raw_splits(load_recipe(recipe).data, ["test"])["test"]
+    assert len(test) == 12 and test.column_names == ["src", "tgt"]
+
+
+def test_cli_prepare_prints_summary_then_cache_hit(setup):
+    recipe, _, _ = setup
+    runner = CliRunner()
+    first = runner.invoke(app, ["prepare", str(recipe)])
+    assert first.exit_code == 0, first.output
+    assert "train" in first.output and "200" in first.output and "cache:" in first.output
+    second = runner.invoke(app, ["prepare", str(recipe), "--set", "data.vocab_size=60"])
+    assert second.exit_code == 0 and "(cache hit)" in second.output
+
+
+def test_cli_prepare_error_is_one_line_exit_2(setup, tmp_path):
+    recipe, _, _ = setup
+    result = CliRunner().invoke(app, ["prepare", str(recipe), "--data-dir", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "error: data dir" in result.output and "Traceback" not in result.output
+
+
+def test_cli_corpora_lists_the_cards(tmp_path):
+    result = CliRunner().invoke(app, ["corpora", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "multi30k" in result.output and "wmt14-en-de" in result.output
+    assert "train (url)" in result.output and "(hub)" in result.output
+
+
+@pytest.mark.integration
+def test_multi30k_de_en_from_the_real_mirror(mirror, tmp_path):
+    recipe = tmp_path / "m30k.yaml"
+    data = {"corpus": "multi30k", "src": "de", "tgt": "en", "vocab_size": 4000}
+    data.update(data_dir=str(mirror), cache_dir=str(tmp_path / "cache"))
+    recipe.write_text(yaml.safe_dump({"data": data}), encoding="utf-8")
+    prepared = prepare(load_recipe(recipe).data, progress=False)
+    report = json.loads((prepared.dir / "clean_report.json").read_text())
+    assert report["raw_sizes"] == {"train": 29_000, "valid": 1_014, "test2016": 1_000}
+    test = prepared.splits["test2016"]
+    assert len(test) == 1_000 and test["src"][0].startswith("Ein Mann mit einem orangefarbenen")
+    tokenizer = prepared.tokenizer()
+    assert tokenizer.decode_tgt(test["tgt_ids"][:]) == test["tgt"][:]
+    assert [tokenizer.src.decode(ids) for ids in test["src_ids"][:]] == test["src"][:]
