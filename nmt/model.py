@@ -1,0 +1,221 @@
+"""The one encoder-decoder behind all three recipes (seq2seq, bilstm, attention).
+
+    encoder (embeddings, (bi)directional RNN stack, optional source reversal)
+      -> bridge (encoder final states -> decoder initial states, layer by layer)
+      -> decoder (plain RNN stack, or RNN stack with attention in Bahdanau or Luong order)
+
+`forward` is teacher forcing; `encode` + `initial_state` + `step` is the same computation
+one target position at a time, for greedy and beam search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from nmt.config import ModelConfig
+from nmt.decoder import AttentionDecoder, DecoderState, LstmCell, RnnDecoder
+from nmt.encoder import Encoder
+from nmt.errors import NmtError
+
+
+@dataclass
+class Encoded:
+    """Everything the decoder needs from the source, computed once per batch."""
+
+    memory: Tensor  # [B, S, M] encoder outputs, zero on padding; position j = source token j
+    keys: Tensor | None  # [B, S, A] source side of the attention score; None without attention
+    mask: Tensor  # [B, S] bool, True on real source tokens
+    init: DecoderState  # the decoder's initial state (bridged encoder final states)
+
+    def select(self, index: Tensor) -> Encoded:
+        """Rows `index` (beam search: index = arange(B).repeat_interleave(beam))."""
+        memory = self.memory.index_select(0, index)
+        if self.keys is None or self.keys is self.memory:  # dot attention: keys are the memory
+            keys = None if self.keys is None else memory
+        else:
+            keys = self.keys.index_select(0, index)
+        return Encoded(memory, keys, self.mask.index_select(0, index), self.init.select(index))
+
+
+class Bridge(nn.Module):
+    """Map each encoder layer's final states ([fwd; bwd] when bidirectional) to the decoder's.
+
+    Identity when the shapes already match (unidirectional encoder with the decoder's width,
+    as in Sutskever et al.); otherwise tanh(W_l [fwd; bwd] + b_l) per layer l and per state
+    (h, and c for lstm). Bahdanau et al. use s_0 = tanh(W h_1_backward); reading both
+    directions of every layer is the common generalisation.
+    """
+
+    def __init__(
+        self, n_states: int, layers: int, directions: int, enc_hidden: int, dec_hidden: int
+    ) -> None:
+        super().__init__()
+        self.directions = directions
+        in_dim = directions * enc_hidden
+        self.maps = nn.ModuleList()
+        if directions > 1 or in_dim != dec_hidden:
+            self.maps = nn.ModuleList(
+                nn.ModuleList(nn.Linear(in_dim, dec_hidden) for _ in range(layers))
+                for _ in range(n_states)
+            )
+
+    def forward(self, states: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        """states: each [layers * dirs, B, H_enc] -> each [layers, B, H_dec]."""
+        merged = []
+        for state in states:
+            layers_dirs, batch, hidden = state.shape
+            state = state.view(layers_dirs // self.directions, self.directions, batch, hidden)
+            merged.append(state.transpose(1, 2).reshape(-1, batch, self.directions * hidden))
+        if not self.maps:
+            return tuple(merged)
+        return tuple(
+            torch.stack(
+                [torch.tanh(linear(layer)) for linear, layer in zip(maps, state, strict=True)]
+            )
+            for maps, state in zip(self.maps, merged, strict=True)
+        )
+
+
+class Seq2Seq(nn.Module):
+    """Encoder, bridge and decoder as one module; see the module docstring."""
+
+    def __init__(self, cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> None:
+        super().__init__()
+        self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        self.encoder = Encoder(
+            cfg.cell,
+            src_vocab,
+            cfg.embed_dim,
+            cfg.encoder_hidden,
+            cfg.encoder_layers,
+            cfg.bidirectional,
+            cfg.reverse_source,
+            cfg.dropout,
+        )
+        self.bridge = Bridge(
+            2 if cfg.cell == "lstm" else 1,
+            cfg.encoder_layers,
+            self.encoder.directions,
+            cfg.encoder_hidden,
+            cfg.decoder_hidden,
+        )
+        self.decoder: RnnDecoder | AttentionDecoder
+        if cfg.attention == "none":
+            self.decoder = RnnDecoder(
+                cfg.cell,
+                tgt_vocab,
+                cfg.embed_dim,
+                cfg.decoder_hidden,
+                cfg.decoder_layers,
+                cfg.dropout,
+                cfg.tie_embeddings,
+            )
+        else:
+            self.decoder = AttentionDecoder(
+                cfg.cell,
+                tgt_vocab,
+                cfg.embed_dim,
+                cfg.decoder_hidden,
+                cfg.decoder_layers,
+                self.encoder.output_dim,
+                cfg.attention,
+                cfg.attention_order,
+                cfg.attention_dim,
+                cfg.dropout,
+                cfg.tie_embeddings,
+            )
+
+    @property
+    def has_attention(self) -> bool:
+        return isinstance(self.decoder, AttentionDecoder)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Encoded:
+        """src [B, S] right-padded ids (+ EOS), src_lengths [B] on src's device."""
+        memory, final = self.encoder(src, src_lengths)
+        mask = torch.arange(src.size(1), device=src.device) < src_lengths[:, None]
+        keys = self.decoder.attention.keys(memory) if self.has_attention else None
+        return Encoded(memory, keys, mask, self.decoder.initial_state(self.bridge(final)))
+
+    def initial_state(self, enc: Encoded) -> DecoderState:
+        return enc.init
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing: logits [B, T, V] for tgt_in [B, T] (BOS + ids, PAD-padded)."""
+        enc = self.encode(src, src_lengths)
+        return self.decoder(tgt_in, enc.init, enc)
+
+    def step(
+        self, prev_tokens: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """One position for N rows: logits [N, V], the next state, attention [N, S] or None."""
+        return self.decoder.step(prev_tokens, state, enc)
+
+
+def check_config(cfg: ModelConfig) -> None:
+    """Raise NmtError naming the field for a model that cannot be built."""
+    sizes = ("embed_dim", "encoder_layers", "encoder_hidden", "decoder_layers", "decoder_hidden")
+    for name in (*sizes, "attention_dim"):
+        if getattr(cfg, name) < 1:
+            raise NmtError(f"model.{name}: must be at least 1, got {getattr(cfg, name)}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise NmtError(f"model.dropout: must be in [0, 1), got {cfg.dropout}")
+    if cfg.init == "uniform" and cfg.init_range <= 0:
+        raise NmtError(f"model.init_range: must be positive, got {cfg.init_range}")
+    if cfg.encoder_layers != cfg.decoder_layers:
+        raise NmtError(
+            f"model.decoder_layers ({cfg.decoder_layers}) must equal model.encoder_layers "
+            f"({cfg.encoder_layers}): each encoder layer's final state starts one decoder layer"
+        )
+    memory_dim = cfg.encoder_hidden * (2 if cfg.bidirectional else 1)
+    if cfg.attention == "dot" and memory_dim != cfg.decoder_hidden:
+        raise NmtError(
+            f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
+            f"model.decoder_hidden ({cfg.decoder_hidden}); use general or bahdanau"
+        )
+
+
+def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
+    """xavier or uniform(init_range) weights, orthogonal recurrent matrices, zero biases.
+
+    Recurrent matrices [gates * H, H] get one orthogonal H x H block per gate. LSTM
+    forget-gate biases start at 1 so that early gradients flow through the cell state
+    (Jozefowicz et al. 2015). Embedding rows of PAD are zero.
+    """
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf.startswith("bias"):
+                param.zero_()
+            elif leaf.startswith("weight_hh") and cfg.orthogonal_recurrent:
+                for block in param.split(param.size(1)):
+                    nn.init.orthogonal_(block)
+            elif cfg.init == "xavier":
+                nn.init.xavier_uniform_(param)
+            else:
+                nn.init.uniform_(param, -cfg.init_range, cfg.init_range)
+        for module in model.modules():
+            if isinstance(module, nn.LSTM):
+                for name, param in module.named_parameters():
+                    if name.startswith("bias_ih"):
+                        param[module.hidden_size : 2 * module.hidden_size] = 1.0
+            elif isinstance(module, LstmCell):
+                hidden = module.weight_hh.size(1)
+                module.bias[hidden : 2 * hidden] = 1.0
+            elif isinstance(module, nn.Embedding) and module.padding_idx is not None:
+                module.weight[module.padding_idx] = 0.0
+
+
+def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
+    """The model a recipe describes, initialised; raises NmtError for impossible sizes."""
+    check_config(cfg)
+    model = Seq2Seq(cfg, src_vocab, tgt_vocab)
+    init_parameters(model, cfg)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters, each shared (tied) tensor counted once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,84 @@
+import pytest
+import torch
+from torch import nn
+
+from nmt.decoder import AttentionDecoder, DecoderState, GruCell, LstmCell, RnnCell, RnnDecoder
+from nmt.model import Encoded
+
+
+def randomise(module: nn.Module) -> None:
+    with torch.no_grad():
+        for param in module.parameters():
+            param.uniform_(-0.5, 0.5)
+
+
+def test_lstm_cell_matches_torch():
+    torch.manual_seed(0)
+    reference, cell = nn.LSTMCell(5, 4), LstmCell(4)
+    with torch.no_grad():
+        cell.weight_hh.copy_(reference.weight_hh)
+        cell.bias.copy_(reference.bias_ih + reference.bias_hh)
+    x, h, c = torch.randn(3, 5), torch.randn(3, 4), torch.randn(3, 4)
+    h_new, c_new = cell(x @ reference.weight_ih.T, (h, c))
+    h_ref, c_ref = reference(x, (h, c))
+    torch.testing.assert_close(h_new, h_ref)
+    torch.testing.assert_close(c_new, c_ref)
+
+
+def test_gru_cell_matches_torch():
+    torch.manual_seed(0)
+    reference, cell = nn.GRUCell(5, 4), GruCell(4)
+    with torch.no_grad():
+        cell.weight_hh.copy_(reference.weight_hh)
+        cell.bias.copy_(reference.bias_hh)
+        cell.bias_in.copy_(reference.bias_ih[8:])
+    x, h = torch.randn(3, 5), torch.randn(3, 4)
+    rz_bias = torch.cat([reference.bias_ih[:8], torch.zeros(4)])
+    (h_new,) = cell(x @ reference.weight_ih.T + rz_bias, (h,))
+    torch.testing.assert_close(h_new, reference(x, h))
+
+
+def test_rnn_cell_matches_torch():
+    torch.manual_seed(0)
+    reference, cell = nn.RNNCell(5, 4), RnnCell(4)
+    with torch.no_grad():
+        cell.weight_hh.copy_(reference.weight_hh)
+        cell.bias.copy_(reference.bias_ih + reference.bias_hh)
+    x, h = torch.randn(3, 5), torch.randn(3, 4)
+    (h_new,) = cell(x @ reference.weight_ih.T, (h,))
+    torch.testing.assert_close(h_new, reference(x, h))
+
+
+def test_state_select_and_layers_round_trip():
+    h, c, feed = torch.randn(2, 3, 4), torch.randn(2, 3, 4), torch.randn(3, 5)
+    state = DecoderState(h, c, feed)
+    again = DecoderState.from_layers(state.layers(), feed)
+    assert torch.equal(again.h, h) and torch.equal(again.c, c)
+    picked = state.select(torch.tensor([2, 2, 0]))
+    assert torch.equal(picked.h[:, 1], h[:, 2]) and torch.equal(picked.c[:, 2], c[:, 0])
+    assert torch.equal(picked.feed[0], feed[2])
+    assert DecoderState(h).select(torch.tensor([1])).c is None
+
+
+def test_tied_rnn_decoder_projects_to_embedding_width():
+    decoder = RnnDecoder("lstm", 11, 6, 8, 1, 0.0, tie=True)
+    assert decoder.output.weight is decoder.embedding.weight
+    assert isinstance(decoder.project, nn.Linear)
+    state = DecoderState(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
+    assert decoder(torch.tensor([[2, 5], [2, 6]]), state, None).shape == (2, 2, 11)
+
+
+@pytest.mark.parametrize("order", ["bahdanau", "luong"])
+def test_attention_decoder_never_looks_ahead(order):
+    torch.manual_seed(0)
+    decoder = AttentionDecoder("lstm", 11, 6, 8, 2, 10, "bahdanau", order, 7, 0.0, False)
+    randomise(decoder)
+    memory = torch.randn(2, 4, 10)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
+    state = decoder.initial_state((torch.randn(2, 2, 8), torch.randn(2, 2, 8)))
+    enc = Encoded(memory, decoder.attention.keys(memory), mask, state)
+    tgt = torch.tensor([[2, 5, 6, 7], [2, 8, 0, 0]])
+    full = decoder(tgt, state, enc)
+    prefix = decoder(tgt[:, :2], state, enc)
+    assert full.shape == (2, 4, 11)
+    torch.testing.assert_close(full[:, :2], prefix)
