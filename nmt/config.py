@@ -81,7 +81,7 @@ class TrainConfig:
     min_lr: float = 1e-6
     clip_norm: float = 1.0
     label_smoothing: float = 0.0
-    validate_every: int = 500  # updates; a validation also ends every epoch
+    validate_every: int = 500  # updates (0: only at epoch ends); every epoch also ends with one
     valid_batch_tokens: int = 2048
     early_stop_patience: int = 8  # validations without dev-BLEU gain; 0: never stop early
     keep_last: int = 3

@@ -1,0 +1,63 @@
+"""`nmt train` (train or resume a recipe) and `nmt average` (average the last checkpoints)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nmt.checkpoint import average_run
+from nmt.config import load_recipe
+from nmt.train import train
+from nmt_cli.common import stderr, user_errors
+
+
+def train_command(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. recipes/quick.yaml.")],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a recipe field: key=value, e.g. train.lr=3e-4."),
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory (default: runs/<recipe name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from RUN/checkpoints/last.pt.")
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 (default: the recipe's train.device).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Local corpus mirror (default: $NMT_DATA, ../shared/data).")
+    ] = None,
+) -> None:
+    """Train a model as the recipe says (the data is prepared first, or read from the cache)."""
+    loaded = load_recipe(recipe, overrides or [])
+    if device is not None:
+        loaded.train.device = device
+    if data_dir is not None:
+        loaded.data.data_dir = str(data_dir)
+    result = train(loaded, run_dir, resume=resume)
+    if result.stop_reason == "interrupted":
+        sets = "".join(f" --set {text}" for text in overrides or [])
+        stderr.print(
+            f"interrupted at step {result.step}; saved {result.run_dir}/checkpoints/last.pt. "
+            f"Resume with: nmt train {recipe}{sets} --run-dir {result.run_dir} --resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+
+
+def average_command(
+    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
+) -> None:
+    """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints."""
+    written = average_run(run, last)
+    typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("train")(user_errors(train_command))
+    app.command("average")(user_errors(average_command))

@@ -1,0 +1,151 @@
+"""Checkpoints: atomic saves, safe loads, averaging, and loading a run for translation.
+
+A checkpoint is a plain dict of tensors, numbers, strings and lists (the recipe as a dict),
+so `torch.load(weights_only=True)` reads it without running any code. Every write goes
+to a temporary file in the same folder, is fsynced and then renamed over the target: a
+run killed in the middle of a save still has its previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nmt.config import Recipe, recipe_from_dict
+from nmt.errors import NmtError
+from nmt.model import build_model
+from nmt.rundir import RunDir
+from nmt.tokenizer import Tokenizer
+
+FORMAT = 1  # bump when the payload layout changes
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; save like any other file
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # make the rename itself durable
+    finally:
+        os.close(folder)
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any], copies: Sequence[Path] = ()) -> None:
+    """Serialise once, then write atomically to `path` and to each of `copies`."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    for target in (path, *copies):
+        _write_atomic(Path(target), buffer.getvalue())
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete temporary files left by a run killed during a save."""
+    for path in folder.glob(".*.tmp"):
+        path.unlink()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint with weights_only=True; NmtError naming the file if it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise NmtError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise NmtError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "model" not in payload:
+        raise NmtError(f"{path}: not an nmt checkpoint (format {FORMAT} with model weights)")
+    return payload
+
+
+def load_model_state(model: torch.nn.Module, payload: dict[str, Any], path: Path) -> None:
+    """Copy the checkpoint's weights into `model`; a size mismatch names the file."""
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError) as error:
+        raise NmtError(f"{path}: does not fit this model ({_first_line(error)})") from None
+
+
+def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
+    """The last checkpoint's payload with its weights replaced by the mean over `paths`."""
+    if not paths:
+        raise NmtError("average: no checkpoints to average")
+    payload = load_checkpoint(paths[0])
+    sums = {name: tensor.double() for name, tensor in payload["model"].items()}
+    for path in paths[1:]:
+        payload = load_checkpoint(path)
+        weights = payload["model"]
+        if weights.keys() != sums.keys() or any(
+            weights[name].shape != sums[name].shape for name in sums
+        ):
+            raise NmtError(f"{path}: its parameters do not match those of {paths[0]}")
+        for name, tensor in weights.items():
+            sums[name] += tensor.double()
+    payload["model"] = {
+        name: (sums[name] / len(paths)).to(tensor.dtype) for name, tensor in weights.items()
+    }
+    payload["averaged"] = [Path(path).name for path in paths]
+    return payload
+
+
+def average_run(run_dir: Path, last: int) -> Path:
+    """Write RUN/checkpoints/avg.pt, the average of the newest `last` step checkpoints."""
+    run = RunDir(Path(run_dir))
+    steps = run.step_checkpoints()
+    if last < 1 or len(steps) < last:
+        raise NmtError(
+            f"{run.checkpoints}: asked to average {last} checkpoints, found {len(steps)}"
+        )
+    save_checkpoint(run.average, average_checkpoints(steps[-last:]))
+    return run.average
+
+
+def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
+    """A .pt file as given; a run directory -> its best.pt, else its last.pt."""
+    path = Path(run_or_checkpoint)
+    if path.is_file():
+        return path
+    run = RunDir(path)
+    for candidate in (run.best, run.last):
+        if candidate.is_file():
+            return candidate
+    raise NmtError(f"{path}: neither a checkpoint file nor a run directory with checkpoints")
+
+
+def load_for_inference(
+    run_or_checkpoint: Path, device: str | torch.device
+) -> tuple[torch.nn.Module, Recipe, Any]:
+    """(model in eval mode on `device`, its recipe, its tokenizer) from a run or a .pt file."""
+    path = resolve_checkpoint(run_or_checkpoint)
+    payload = load_checkpoint(path)
+    recipe = recipe_from_dict(payload["recipe"], str(path))
+    model = build_model(recipe.model, payload["src_vocab"], payload["tgt_vocab"])
+    load_model_state(model, payload, path)
+    run = RunDir(path.parent.parent)
+    for spm in (run.src_model, run.tgt_model):
+        if not spm.is_file():
+            raise NmtError(f"{spm}: sentencepiece model missing from the run directory")
+    return model.to(device).eval(), recipe, Tokenizer(run.src_model, run.tgt_model)

@@ -1,0 +1,207 @@
+"""The run directory (everything a run writes) and the reports it makes while training.
+
+A run directory holds what is needed to translate again later: the resolved recipe, the
+sentencepiece models, checkpoints and metrics.jsonl. Training writes nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nmt.errors import NmtError
+
+
+def safe_name(name: str) -> str:
+    """A recipe name usable as one folder name: no separators, no leading dots."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip(".")
+    return cleaned or "run"
+
+
+def default_run_dir(recipe_name: str) -> Path:
+    return Path("runs") / safe_name(recipe_name)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths inside one run directory (see the layout in CONTRACT.md)."""
+
+    root: Path
+
+    @property
+    def recipe_file(self) -> Path:
+        return self.root / "recipe.yaml"
+
+    @property
+    def src_model(self) -> Path:
+        return self.root / "src.model"
+
+    @property
+    def tgt_model(self) -> Path:
+        return self.root / "tgt.model"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.pt"
+
+    @property
+    def average(self) -> Path:
+        return self.checkpoints / "avg.pt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def translations(self) -> Path:
+        return self.root / "translations"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    def step_checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"step-{step:08d}.pt"
+
+    def step_checkpoints(self) -> list[Path]:
+        """The step-NNNNNNNN.pt files, oldest first."""
+        found = self.checkpoints.glob("step-*.pt")
+        return sorted(path for path in found if re.fullmatch(r"step-\d+\.pt", path.name))
+
+    def prune(self, keep: int) -> None:
+        """Delete all but the newest `keep` step checkpoints."""
+        steps = self.step_checkpoints()
+        for path in steps[: max(0, len(steps) - keep)]:
+            path.unlink()
+
+
+def open_run_dir(root: Path, resume: bool) -> RunDir:
+    """Create or reopen a run directory, refusing to train over an existing run's checkpoints."""
+    run = RunDir(Path(root))
+    if run.root.exists() and not run.root.is_dir():
+        raise NmtError(f"{run.root}: exists and is not a directory")
+    if resume and not run.last.is_file():
+        raise NmtError(f"{run.last}: nothing to resume from; train without --resume")
+    if not resume and any(run.checkpoints.glob("*.pt")):
+        raise NmtError(
+            f"{run.root}: this run directory already has checkpoints; use --resume to continue "
+            "it or --run-dir to train in another one"
+        )
+    run.checkpoints.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+class MetricsLog:
+    """metrics.jsonl: one JSON object a line, appended and flushed as training goes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows past `step`: a resumed run rewrites what the killed run logged after it."""
+        if not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(row) + "\n")
+
+
+def _format_row(row: dict[str, Any]) -> str:
+    parts = [f"epoch {row['epoch']}", f"step {row['step']}"]
+    for key, value in row.items():
+        if key in ("epoch", "step") or value is None:
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) and math.isfinite(value) else value
+        parts.append(f"{key} {shown}")
+    return " | ".join(parts)
+
+
+class Reporter:
+    """Sends every row to metrics.jsonl, TensorBoard (optional) and the display on stderr.
+
+    The display is a rich progress bar on a terminal, plain lines otherwise, and nothing
+    at all with progress=False (tests).
+    """
+
+    def __init__(self, run: RunDir, tensorboard: bool, progress: bool):
+        self.metrics = MetricsLog(run.metrics)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.quiet = not progress
+        self.bar: Progress | None = None
+        self.task = None
+        self.writer = _tensorboard_writer(run.tensorboard) if tensorboard else None
+
+    def start(self, total_updates: int, step: int, epoch: int) -> None:
+        if self.quiet or not self.console.is_terminal:
+            return
+        self.bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(
+            "train", total=total_updates, completed=step, epoch=epoch, stats=""
+        )
+
+    def advance(self, step: int, epoch: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=step, epoch=epoch)
+
+    def log(self, row: dict[str, Any]) -> None:
+        self.metrics.append(row)
+        if self.writer is not None:
+            for key, value in row.items():
+                if key not in ("step", "epoch") and isinstance(value, int | float):
+                    tag = f"valid/{key[6:]}" if key.startswith("valid_") else f"train/{key}"
+                    self.writer.add_scalar(tag, value, row["step"])
+        if self.bar is not None and "loss" in row:
+            stats = f"loss {row['loss']:.3f} ppl {row['ppl']:.1f} {row['tok_per_s']:.0f} tok/s"
+            self.bar.update(self.task, stats=stats)
+        else:
+            self.message(_format_row(row))
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _tensorboard_writer(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise NmtError(
+            "train.tensorboard: the tensorboard package is not installed; "
+            "`pip install tensorboard` or set train.tensorboard=false"
+        ) from None
+    return SummaryWriter(log_dir=str(folder))

@@ -1,0 +1,87 @@
+"""Dev-set scores during training: loss, perplexity, and BLEU of greedy translations.
+
+BLEU is computed the way a user will later report it: hypotheses decoded to plain text by
+sentencepiece, scored by sacrebleu against the raw (untokenised) references.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sacrebleu
+import torch
+
+from nmt.batching import ParallelData
+from nmt.config import DecodeConfig
+from nmt.search import greedy, length_limits
+from nmt.tokenizer import PAD
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Mixed precision where asked for (bf16 on CUDA), a no-op otherwise."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def loss_sums(
+    logits: torch.Tensor, target: torch.Tensor, smoothing: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(label-smoothed loss, negative log-likelihood), each summed over the non-PAD targets.
+
+    Training divides the first by the update's token count; the second gives perplexity.
+    Smoothing spreads `smoothing` of the target mass uniformly over the vocabulary.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    padding = target == PAD
+    nll = -log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    nll_sum = nll.masked_fill(padding, 0.0).sum()
+    if smoothing == 0:
+        return nll_sum, nll_sum
+    uniform = -log_probs.mean(dim=-1)
+    loss = (1.0 - smoothing) * nll + smoothing * uniform
+    return loss.masked_fill(padding, 0.0).sum(), nll_sum
+
+
+def perplexity(nll_per_token: float) -> float:
+    return math.exp(nll_per_token) if nll_per_token < 700 else math.inf
+
+
+@dataclass
+class DevScores:
+    loss: float  # NLL per target token (no label smoothing, so it compares across recipes)
+    ppl: float
+    bleu: float
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module,
+    data: ParallelData,
+    decode_fn: Callable[[list[list[int]]], list[str]],
+    batch_tokens: int,
+    decode: DecodeConfig,
+    device: torch.device,
+    amp: torch.dtype | None = None,
+) -> DevScores:
+    """Teacher-forced loss and greedy-decoding BLEU over a whole dev split."""
+    model.eval()
+    nll_total, tokens = 0.0, 0
+    hypotheses = [""] * len(data)
+    for indices in data.batches(batch_tokens, shuffle=False):
+        batch = data.collate(indices).to(device)
+        with autocast(device, amp):
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in)
+            limits = length_limits(batch.src_lengths, decode.max_len_a, decode.max_len_b)
+            found = greedy(model, batch.src, batch.src_lengths, limits)
+        nll_total += loss_sums(logits, batch.tgt_out, 0.0)[1].item()
+        tokens += batch.n_tokens
+        texts = decode_fn([ranked[0] for ranked in found.tokens])
+        for i, text in zip(indices, texts, strict=True):
+            hypotheses[i] = text
+    nll = nll_total / max(tokens, 1)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [data.refs]).score
+    return DevScores(loss=nll, ppl=perplexity(nll), bleu=bleu)

@@ -1,0 +1,118 @@
+import os
+
+import pytest
+import torch
+
+from nmt import checkpoint
+from nmt.checkpoint import (
+    FORMAT,
+    average_checkpoints,
+    average_run,
+    load_checkpoint,
+    load_model_state,
+    remove_temporaries,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from nmt.errors import NmtError
+from nmt.rundir import RunDir
+
+
+def payload(value: float, step: int = 1) -> dict:
+    weights = {"w": torch.full((2, 3), value), "b": torch.full((3,), value, dtype=torch.float16)}
+    return {"format": FORMAT, "recipe": {"name": "t"}, "model": weights, "step": step}
+
+
+def test_round_trip_is_weights_only_loadable_and_copies(tmp_path):
+    target, copy = tmp_path / "a.pt", tmp_path / "sub" / "b.pt"
+    save_checkpoint(target, payload(1.5), copies=[copy])
+    for path in (target, copy):
+        raw = torch.load(path, weights_only=True)
+        assert raw["recipe"] == {"name": "t"}
+        assert torch.equal(load_checkpoint(path)["model"]["w"], torch.full((2, 3), 1.5))
+    assert list(tmp_path.glob(".*")) == []
+
+
+def test_failure_during_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    target = tmp_path / "last.pt"
+    save_checkpoint(target, payload(1.0))
+    before = target.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(target, payload(2.0))
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_leftover_temporaries_are_removed(tmp_path):
+    (tmp_path / ".last.pt.abc.tmp").write_bytes(b"partial")
+    (tmp_path / "keep.pt").write_bytes(b"x")
+    remove_temporaries(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.pt"]
+
+
+def test_corrupt_or_foreign_files_name_the_file(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    save_checkpoint(corrupt, payload(1.0))
+    corrupt.write_bytes(corrupt.read_bytes()[:100])
+    with pytest.raises(NmtError, match="corrupt.pt: not a readable checkpoint"):
+        load_checkpoint(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(NmtError, match="foreign.pt: not an nmt checkpoint"):
+        load_checkpoint(foreign)
+    with pytest.raises(NmtError, match="missing.pt: checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_wrong_model_sizes_name_the_file(tmp_path):
+    path = tmp_path / "small.pt"
+    save_checkpoint(path, {**payload(1.0), "model": torch.nn.Linear(2, 3).state_dict()})
+    with pytest.raises(NmtError, match="small.pt: does not fit this model"):
+        load_model_state(torch.nn.Linear(4, 3), load_checkpoint(path), path)
+
+
+def test_average_is_the_mean_and_keeps_dtypes(tmp_path):
+    paths = [tmp_path / f"{i}.pt" for i in range(3)]
+    for value, path in zip((1.0, 2.0, 6.0), paths, strict=True):
+        save_checkpoint(path, payload(value, step=int(value)))
+    averaged = average_checkpoints(paths)
+    assert torch.equal(averaged["model"]["w"], torch.full((2, 3), 3.0))
+    assert averaged["model"]["b"].dtype == torch.float16
+    assert averaged["step"] == 6
+    assert averaged["averaged"] == ["0.pt", "1.pt", "2.pt"]
+
+
+def test_average_refuses_mismatched_parameters(tmp_path):
+    first, second = tmp_path / "1.pt", tmp_path / "2.pt"
+    save_checkpoint(first, payload(1.0))
+    save_checkpoint(second, {**payload(1.0), "model": {"w": torch.zeros(2, 2)}})
+    with pytest.raises(NmtError, match="2.pt: its parameters do not match"):
+        average_checkpoints([first, second])
+
+
+def test_average_run_uses_the_newest_step_checkpoints(tmp_path):
+    run = RunDir(tmp_path)
+    for step, value in [(100, 50.0), (200, 1.0), (300, 3.0)]:
+        save_checkpoint(run.step_checkpoint(step), payload(value, step))
+    written = average_run(tmp_path, 2)
+    assert written == run.average
+    assert torch.equal(load_checkpoint(written)["model"]["w"], torch.full((2, 3), 2.0))
+    with pytest.raises(NmtError, match="asked to average 4 checkpoints, found 3"):
+        average_run(tmp_path, 4)
+
+
+def test_resolve_prefers_best_then_last(tmp_path):
+    run = RunDir(tmp_path)
+    with pytest.raises(NmtError, match="neither a checkpoint file nor a run directory"):
+        resolve_checkpoint(tmp_path)
+    save_checkpoint(run.last, payload(1.0))
+    assert resolve_checkpoint(tmp_path) == run.last
+    save_checkpoint(run.best, payload(1.0))
+    assert resolve_checkpoint(tmp_path) == run.best
+    assert resolve_checkpoint(run.last) == run.last
+    assert os.path.isfile(run.best) and not os.path.islink(run.best)

@@ -1,0 +1,276 @@
+"""The training loop on a tiny attention model and a synthetic reversal task (CPU, seconds)."""
+
+import json
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nmt.batching import ParallelData
+from nmt.checkpoint import load_checkpoint, load_for_inference
+from nmt.config import load_recipe, recipe_from_dict
+from nmt.errors import NmtError
+from nmt.rundir import RunDir, safe_name
+from nmt.tokenizer import train_sentencepiece
+from nmt.train import Trainer
+from nmt_cli.app import app
+
+VOCAB = 14
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread: fast for tiny models, and the same arithmetic in a child process."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def words(ids: list[list[int]]) -> list[str]:
+    return [" ".join(map(str, row)) for row in ids]
+
+
+def reversal(n: int, seed: int) -> ParallelData:
+    rng = random.Random(seed)
+    src = [[rng.randrange(4, VOCAB) for _ in range(rng.randint(1, 5))] for _ in range(n)]
+    tgt = [row[::-1] for row in src]
+    return ParallelData(src, tgt, words(tgt))
+
+
+def make_trainer(run_dir: Path, sizes: dict | None = None, **train) -> Trainer:
+    """A tiny attention model with dropout on, so resuming must restore the RNG too."""
+    model = {
+        "embed_dim": 16,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "encoder_hidden": 16,
+        "decoder_hidden": 32,
+        "attention_dim": 16,
+        "dropout": 0.3,
+        **(sizes or {}),
+    }
+    settings = {
+        "batch_tokens": 60,
+        "lr": 0.01,
+        "validate_every": 5,
+        "log_every": 2,
+        "max_epochs": 100,
+        "early_stop_patience": 0,
+        "keep_last": 2,
+        **train,
+    }
+    recipe = recipe_from_dict({"name": "tiny", "model": model, "train": settings}, "test")
+    return Trainer(
+        recipe, reversal(200, 1), reversal(20, 2), words, run_dir, (VOCAB, VOCAB), progress=False
+    )
+
+
+def rows(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    first, second = a.state_dict(), b.state_dict()
+    assert first.keys() == second.keys()
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
+
+
+CHILD = """
+import sys, time, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+from test_train import make_trainer
+trainer = make_trainer(sys.argv[1], max_updates={updates})
+step = trainer.optimizer.step
+def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
+    time.sleep(0.05)
+    return step(*args, **kwargs)
+trainer.optimizer.step = slow_step
+trainer.fit()
+"""
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+    updates = 30
+    straight = make_trainer(tmp_path / "straight", max_updates=updates)
+    straight.fit()
+    run = tmp_path / "killed"
+    script = CHILD.format(tests=str(TESTS), updates=updates)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(run)], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not RunDir(run).last.exists() and child.poll() is None:
+        assert time.monotonic() < deadline, "the child never wrote its first checkpoint"
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    _, errors = child.communicate()
+    assert child.returncode == -signal.SIGKILL, errors
+    assert load_checkpoint(RunDir(run).last)["step"] < updates
+    resumed = make_trainer(run, max_updates=updates)
+    result = resumed.fit(resume=True)
+    assert result.step == updates
+    assert_same_weights(straight.model, resumed.model)
+    train_steps = [row["step"] for row in rows(run) if "loss" in row]
+    assert train_steps == sorted(set(train_steps)) == list(range(2, updates + 1, 2))
+
+
+def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path):
+    straight = make_trainer(tmp_path / "straight", max_updates=12)
+    straight.fit()
+    interrupted = make_trainer(tmp_path / "run", max_updates=12)
+    calls = []
+
+    def press_ctrl_c(module, inputs, output):
+        calls.append(module.training)
+        if calls.count(True) == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    interrupted.model.register_forward_hook(press_ctrl_c)
+    result = interrupted.fit()
+    assert (result.stop_reason, result.step) == ("interrupted", 7)
+    assert load_checkpoint(RunDir(tmp_path / "run").last)["step"] == 7
+    resumed = make_trainer(tmp_path / "run", max_updates=12)
+    assert resumed.fit(resume=True).step == 12
+    assert_same_weights(straight.model, resumed.model)
+
+
+def test_non_finite_loss_skips_the_update_and_is_counted(tmp_path):
+    trainer = make_trainer(tmp_path, max_updates=6, validate_every=100)
+    calls = []
+
+    def poison(module, inputs, output):
+        calls.append(module.training)
+        return output * math.nan if calls.count(True) in (2, 3) else output
+
+    trainer.model.register_forward_hook(poison)
+    result = trainer.fit()
+    assert result.step == 6
+    assert calls.count(True) == 8  # 6 updates + 2 skipped
+    assert rows(tmp_path)[-2]["bad_updates"] == 2
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_too_many_bad_updates_in_a_row_stop_the_run(tmp_path):
+    trainer = make_trainer(tmp_path, max_updates=6, max_bad_updates=3)
+    trainer.model.register_forward_hook(lambda module, inputs, output: output * math.nan)
+    with pytest.raises(NmtError, match="3 updates in a row had a NaN or infinite loss"):
+        trainer.fit()
+
+
+def gradient_norms(trainer: Trainer) -> list[float]:
+    norms = []
+    step = trainer.optimizer.step
+
+    def record(*args, **kwargs):
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = record
+    trainer.fit()
+    return norms
+
+
+def test_gradient_clipping_bounds_the_norm(tmp_path):
+    unclipped = gradient_norms(make_trainer(tmp_path / "a", max_updates=4, clip_norm=0.0))
+    clipped = gradient_norms(make_trainer(tmp_path / "b", max_updates=4, clip_norm=0.05))
+    assert max(unclipped) > 0.05
+    assert max(clipped) <= 0.05 + 1e-6
+
+
+def test_run_directory_layout_metrics_and_averaging(tmp_path):
+    result = make_trainer(tmp_path, max_updates=20, average_last=3).fit()
+    assert result.stop_reason == "max_updates"
+    run = RunDir(tmp_path)
+    assert [p.name for p in run.step_checkpoints()][-1] == "step-00000020.pt"
+    assert len(run.step_checkpoints()) == 3  # max(keep_last, average_last)
+    assert run.best.is_file() and run.last.is_file() and run.average.is_file()
+    assert load_recipe(run.recipe_file).train.max_updates == 20
+    train_rows = [row for row in rows(tmp_path) if "loss" in row]
+    valid_rows = [row for row in rows(tmp_path) if "valid_bleu" in row]
+    assert set(train_rows[0]) == {"step", "epoch", "loss", "ppl", "lr", "tok_per_s", "bad_updates"}
+    assert set(valid_rows[0]) == {
+        "step",
+        "epoch",
+        "valid_loss",
+        "valid_ppl",
+        "valid_bleu",
+        "best_bleu",
+    }
+    assert valid_rows[-1]["best_bleu"] == max(row["valid_bleu"] for row in valid_rows)
+    assert load_checkpoint(run.average)["averaged"] == [p.name for p in run.step_checkpoints()]
+
+
+def test_early_stopping_when_dev_bleu_stops_improving(tmp_path):
+    trainer = make_trainer(tmp_path, lr=0.0, min_lr=0.0, early_stop_patience=2, max_updates=200)
+    result = trainer.fit()
+    assert result.stop_reason == "early_stop"
+    assert len([row for row in rows(tmp_path) if "valid_bleu" in row]) == 3
+
+
+def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
+    with pytest.raises(NmtError, match="nothing to resume"):
+        make_trainer(tmp_path, max_updates=2).fit(resume=True)
+    make_trainer(tmp_path, max_updates=5).fit()
+    with pytest.raises(NmtError, match="use --resume to continue it or --run-dir"):
+        make_trainer(tmp_path, max_updates=5).fit()
+
+
+def test_resume_with_other_model_sizes_names_the_file(tmp_path):
+    make_trainer(tmp_path, max_updates=5).fit()
+    wrong = make_trainer(tmp_path, sizes={"decoder_hidden": 48}, max_updates=10)
+    with pytest.raises(NmtError, match=r"last\.pt: does not fit this model"):
+        wrong.fit(resume=True)
+
+
+def test_load_for_inference_rebuilds_the_best_model(tmp_path):
+    trainer = make_trainer(tmp_path, max_updates=5)
+    trainer.fit()
+    lines = [f"{w} {x}" for w in ("ein", "zwei", "drei") for x in ("hund", "katze", "haus")]
+    spm = train_sentencepiece(lines * 20, tmp_path / "spm.model", 20, "unigram", 1.0)
+    run = RunDir(tmp_path)
+    for target in (run.src_model, run.tgt_model):
+        target.write_bytes(spm.read_bytes())
+    model, recipe, tokenizer = load_for_inference(tmp_path, "cpu")
+    assert not model.training
+    assert recipe.model.decoder_hidden == 32
+    assert tokenizer.tgt_vocab_size > 4
+    assert_same_weights(model, trainer.model)
+
+
+def test_safe_run_names_stay_inside_runs():
+    name = safe_name("../../etc/passwd")
+    assert Path(name).name == name and not name.startswith(".")
+    assert safe_name("multi30k de-en") == "multi30k_de-en"
+    assert safe_name("...") == "run"
+
+
+def test_cli_refuses_existing_run_and_averages(tmp_path):
+    make_trainer(tmp_path / "run", max_updates=10).fit()
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: r\n", encoding="utf-8")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["train", str(recipe), "--run-dir", str(tmp_path / "run")])
+    assert refused.exit_code == 2
+    assert "use --resume" in refused.output
+    averaged = runner.invoke(app, ["average", str(tmp_path / "run"), "--last", "2"])
+    assert averaged.exit_code == 0, averaged.output
+    assert RunDir(tmp_path / "run").average.is_file()
+
+
+def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
+    with pytest.raises(NmtError, match="tensorboard package is not installed"):
+        make_trainer(tmp_path, max_updates=2, tensorboard=True).fit()
