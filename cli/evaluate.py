@@ -1,0 +1,143 @@
+"""`nmt eval` (BLEU / chrF tables of runs or hypothesis files) and `nmt plot` (curves)."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from nmt.errors import NmtError
+from nmt_cli.common import stderr, user_errors
+
+RECIPE = "the run's recipe"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+
+    @app.command("eval")
+    @user_errors
+    def evaluate(
+        runs: Annotated[
+            list[Path] | None,
+            typer.Argument(
+                help="Run directories (best checkpoint) or .pt files; one row per run and test.",
+                show_default=False,
+            ),
+        ] = None,
+        test: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="A test split of the run's corpus, e.g. test2016 (repeatable).",
+                show_default="every test split of the corpus",
+            ),
+        ] = None,
+        src: Annotated[
+            Path | None, typer.Option(help="Translate this source file instead of a split.")
+        ] = None,
+        ref: Annotated[
+            Path | None, typer.Option(help="Reference translations of --src, or for --hyp.")
+        ] = None,
+        hyp: Annotated[
+            list[Path] | None,
+            typer.Option(help="An already translated file to score against --ref (repeatable)."),
+        ] = None,
+        beam: Annotated[int | None, typer.Option(help="Beam size.", show_default=RECIPE)] = None,
+        length_penalty: Annotated[
+            float | None, typer.Option(help="Length penalty alpha.", show_default=RECIPE)
+        ] = None,
+        batch_tokens: Annotated[
+            int | None,
+            typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE),
+        ] = None,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+        bootstrap: Annotated[
+            int,
+            typer.Option(
+                help="Paired bootstrap resamples for 95% intervals and p-values against the "
+                "first system of each test set; 0 turns them off.",
+            ),
+        ] = 1000,
+        cache: Annotated[
+            bool, typer.Option(help="Reuse translations in RUN/translations/ when still valid.")
+        ] = True,
+        format: Annotated[
+            str | None,
+            typer.Option(
+                "--format",
+                "-f",
+                help="md, csv or json.",
+                show_default="a table on a terminal, else md; with -o: from its suffix",
+            ),
+        ] = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="Also write the table to this file.")
+        ] = None,
+    ) -> None:
+        """Score runs (or translation files) with sacrebleu BLEU and chrF in one table.
+
+        Examples:
+
+          nmt eval runs/seq2seq runs/bilstm runs/attention --test test2016
+
+          nmt eval runs/attention --src test.de --ref test.en
+
+          nmt eval --hyp a.en --hyp b.en --ref test.en
+        """
+        from nmt import evaluate as ev
+
+        runs, hyp, test = runs or [], hyp or [], test or []
+        if not runs and not hyp:
+            raise NmtError("eval: name run directories, or --hyp files with --ref")
+        if hyp and ref is None:
+            raise NmtError("--hyp needs --ref, the reference translations")
+        if (src is None) != (ref is None) and runs:
+            raise NmtError(
+                "--src and --ref go together (the source to translate and its reference)"
+            )
+        if test and not runs:
+            raise NmtError("--test names splits of a run's corpus: name the runs too")
+        if src is not None and test:
+            raise NmtError("use either --test splits or --src/--ref files, not both")
+        if hyp and runs and src is None:
+            raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
+        overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        systems = []
+        for run in runs:
+            systems += ev.run_systems(
+                run, test, src, ref, overrides, device, use_cache=cache, progress=True
+            )
+        if hyp:
+            systems += ev.file_systems(hyp, ref)
+        table = ev.score(systems, bootstrap)
+
+        if output is not None:
+            fmt = format or {".csv": "csv", ".json": "json"}.get(output.suffix, "md")
+            try:
+                output.write_text(ev.render(table, fmt), encoding="utf-8")
+            except OSError as error:
+                raise NmtError(f"{output}: cannot write ({error.strerror or error})") from None
+        if format is not None and output is None:
+            sys.stdout.write(ev.render(table, format))
+        elif Console().is_terminal:
+            Console().print(ev.rich_table(table))
+        elif output is None:
+            sys.stdout.write(ev.render(table, "md"))
+
+    @app.command("plot")
+    @user_errors
+    def plot(
+        runs: Annotated[list[Path], typer.Argument(help="Run directories (their metrics.jsonl).")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
+            "curves.png"
+        ),
+    ) -> None:
+        """Plot training loss and dev BLEU against updates for one or more runs.
+
+        Example: nmt plot runs/seq2seq runs/attention -o curves.png
+        """
+        from nmt.plot import training_curves
+
+        training_curves(runs, output)
+        stderr.print(f"wrote {output}", highlight=False)

@@ -1,0 +1,362 @@
+"""BLEU and chrF tables: systems translate test sets (or come as files) and sacrebleu scores.
+
+A system is one run on one test set, or a hypothesis file. Runs translate the named test
+splits of their own corpus (raw text, never cleaned) or a --src file; translations are
+cached in RUN/translations/ and reused while the checkpoint, the decoding settings and
+the source text stay the same. Systems on the same test set are compared with
+sacrebleu's paired bootstrap resampling against the first of them, which also gives each
+score a 95% confidence interval.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.significance import PairedTest
+
+from nmt.config import ModelConfig
+from nmt.errors import NmtError
+from nmt.textio import read_lines
+
+FORMATS = ("md", "csv", "json")
+
+
+@dataclass
+class System:
+    """One row to score: hypotheses and references of one test set, and where they came from."""
+
+    name: str
+    architecture: str  # seq2seq, bilstm, attention; "-" for a hypothesis file
+    parameters: int | None
+    test: str
+    hypotheses: list[str]
+    references: list[str]
+    seconds: float | None = None  # decoding time; None for hypothesis files
+    cached: bool = False  # hypotheses read from RUN/translations/
+
+
+@dataclass
+class Row:
+    system: str
+    architecture: str
+    parameters: int | None
+    test: str
+    bleu: float
+    chrf: float
+    bleu_ci: float | None = None  # half-width of the 95% bootstrap interval
+    chrf_ci: float | None = None
+    bleu_p: float | None = None  # paired bootstrap p-value against the test set's first system
+    chrf_p: float | None = None
+    seconds: float | None = None
+    cached: bool = False
+    baseline: bool = False  # the first of several systems compared on this test set
+
+
+@dataclass
+class Table:
+    rows: list[Row]
+    signatures: dict[str, str]  # metric name -> sacrebleu signature
+
+
+def architecture(cfg: ModelConfig) -> str:
+    """The recipe family a model config belongs to (cells other than LSTM are named)."""
+    if cfg.attention != "none":
+        name = "attention"
+    elif cfg.bidirectional:
+        name = "bilstm"
+    else:
+        name = "seq2seq"
+    return name if cfg.cell == "lstm" else f"{name} ({cfg.cell})"
+
+
+def check_counts(hypotheses: list[str], hyp_name: str, references: list[str], ref_name: str):
+    if len(hypotheses) != len(references):
+        raise NmtError(
+            f"{hyp_name} has {len(hypotheses)} lines but the reference {ref_name} has "
+            f"{len(references)}"
+        )
+    if not references:
+        raise NmtError(f"{ref_name}: no lines to score")
+
+
+def file_systems(hyp_files: list[Path], ref_file: Path) -> list[System]:
+    """Systems from hypothesis files, all scored against one reference file."""
+    references = read_lines(ref_file)
+    systems = []
+    for path in hyp_files:
+        hypotheses = read_lines(path)
+        check_counts(hypotheses, str(path), references, str(ref_file))
+        systems.append(System(Path(path).name, "-", None, ref_file.name, hypotheses, references))
+    return systems
+
+
+def run_systems(
+    run: Path,
+    tests: list[str] | None,
+    src_file: Path | None,
+    ref_file: Path | None,
+    decode_overrides: dict[str, Any],
+    device: str = "auto",
+    use_cache: bool = True,
+    progress: bool = False,
+) -> list[System]:
+    """One system per test set for a run directory or checkpoint (see the module docstring)."""
+    from nmt.checkpoint import load_for_inference, resolve_checkpoint
+    from nmt.model import count_parameters
+    from nmt.translate import resolve_device, translate_lines
+
+    checkpoint = resolve_checkpoint(Path(run))
+    torch_device = resolve_device(device)
+    model, recipe, tokenizer = load_for_inference(checkpoint, torch_device)
+    decode = replace(recipe.decode, **{k: v for k, v in decode_overrides.items() if v is not None})
+    run_dir = checkpoint.parent.parent
+    name = run_dir.name if Path(run).is_dir() else f"{run_dir.name}/{checkpoint.stem}"
+    arch, params = architecture(recipe.model), count_parameters(model)
+
+    sets: list[tuple[str, list[str], list[str], str]] = []
+    if src_file is not None:
+        sources, references = read_lines(src_file, errors="replace")[0], read_lines(ref_file)
+        check_counts(sources, str(src_file), references, str(ref_file))
+        sets.append((src_file.name, sources, references, str(ref_file)))
+    else:
+        sets += _test_splits(recipe, tests)
+
+    systems = []
+    for test, sources, references, ref_name in sets:
+        cache = _Cache(run_dir / "translations", test, checkpoint, decode, sources)
+        hypotheses, seconds = cache.read() if use_cache else (None, None)
+        cached = hypotheses is not None
+        if not cached:
+            translated = translate_lines(
+                model,
+                tokenizer,
+                sources,
+                decode,
+                torch_device,
+                progress=progress,
+                label=f"{name}: {test}",
+            )
+            hypotheses, seconds = translated.best(), translated.report.seconds
+            cache.write(hypotheses, seconds)
+        check_counts(hypotheses, str(cache.text), references, ref_name)
+        systems.append(
+            System(name, arch, params, test, hypotheses, references, seconds, cached=cached)
+        )
+    return systems
+
+
+def _test_splits(recipe, tests: list[str] | None) -> list[tuple[str, list[str], list[str], str]]:
+    """(name, sources, references, description) of the run's corpus test splits."""
+    from nmt.corpus import load_card
+    from nmt.prepare import raw_splits
+
+    if not tests:
+        card = load_card(recipe.data.corpus)
+        tests = [name for name in card.split_names if name not in ("train", "valid")]
+        if not tests:
+            raise NmtError(f"corpus {card.name} names no test split; use --src and --ref")
+    splits = raw_splits(recipe.data, tests)
+    where = f"{recipe.data.corpus} {recipe.data.src}-{recipe.data.tgt}"
+    return [
+        (name, list(splits[name]["src"]), list(splits[name]["tgt"]), f"{where} {name}")
+        for name in tests
+    ]
+
+
+class _Cache:
+    """RUN/translations/<test>.<checkpoint>.beam<k>.lp<alpha>.txt plus a .json of its key."""
+
+    def __init__(self, folder: Path, test: str, checkpoint: Path, decode, sources: list[str]):
+        stat = checkpoint.stat()
+        stem = f"{test}.{checkpoint.stem}.beam{decode.beam}.lp{decode.length_penalty:g}"
+        self.text = folder / f"{stem}.txt"
+        self.meta = folder / f"{stem}.json"
+        decoding = {k: v for k, v in asdict(decode).items() if k != "batch_tokens"}
+        self.key = {
+            "checkpoint": str(checkpoint.resolve()),
+            "checkpoint_size": stat.st_size,
+            "checkpoint_mtime_ns": stat.st_mtime_ns,
+            "decode": decoding,
+            "source_sha256": hashlib.sha256("\n".join(sources).encode()).hexdigest(),
+            "lines": len(sources),
+        }
+
+    def read(self) -> tuple[list[str] | None, float | None]:
+        try:
+            meta = json.loads(self.meta.read_text(encoding="utf-8"))
+            lines = read_lines(self.text)
+        except (OSError, ValueError, NmtError):
+            return None, None
+        if meta.get("key") != self.key or len(lines) != self.key["lines"]:
+            return None, None
+        return lines, meta.get("seconds")
+
+    def write(self, hypotheses: list[str], seconds: float) -> None:
+        self.text.parent.mkdir(parents=True, exist_ok=True)
+        self.text.write_text("".join(line + "\n" for line in hypotheses), encoding="utf-8")
+        meta = {"key": self.key, "seconds": seconds}
+        self.meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+def score(systems: list[System], bootstrap: int = 1000) -> Table:
+    """BLEU and chrF of every system; with bootstrap > 0 also 95% CIs and paired p-values
+    against the first system of each test set (same references)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, system in enumerate(systems):
+        key = (system.test, hash(tuple(system.references)))
+        groups.setdefault(key, []).append(i)
+    rows: list[Row | None] = [None] * len(systems)
+    signatures: dict[str, str] = {}
+    for members in groups.values():
+        references = systems[members[0]].references
+        scored = _score_group(systems, members, references, bootstrap, signatures)
+        for i, found in zip(members, scored, strict=True):
+            rows[i] = found
+        if bootstrap > 0 and len(members) > 1:
+            scored[0].baseline = True
+    return Table([row for row in rows if row is not None], signatures)
+
+
+def _score_group(systems, members, references, bootstrap, signatures) -> list[Row]:
+    metrics = {"BLEU": BLEU(), "chrF": CHRF()}
+    rows = []
+    if bootstrap > 0:
+        named = [(systems[i].name, systems[i].hypotheses) for i in members]
+        test = PairedTest(named, metrics, [references], test_type="bs", n_samples=bootstrap)
+        sigs, results = test()
+        bleu_key, chrf_key = (key for key in results if key != "System")
+        for position, i in enumerate(members):
+            bleu, chrf = results[bleu_key][position], results[chrf_key][position]
+            rows.append(
+                _row(
+                    systems[i], bleu.score, chrf.score, bleu.ci, chrf.ci, bleu.p_value, chrf.p_value
+                )
+            )
+        signatures.update({"BLEU": sigs[bleu_key].format(), "chrF": sigs[chrf_key].format()})
+        return rows
+    for i in members:
+        bleu = metrics["BLEU"].corpus_score(systems[i].hypotheses, [references])
+        chrf = metrics["chrF"].corpus_score(systems[i].hypotheses, [references])
+        rows.append(_row(systems[i], bleu.score, chrf.score))
+    signatures.update({name: metric.get_signature().format() for name, metric in metrics.items()})
+    return rows
+
+
+def _row(system: System, bleu, chrf, bleu_ci=None, chrf_ci=None, bleu_p=None, chrf_p=None):
+    def number(x):
+        return None if x is None else float(x)
+
+    return Row(
+        system.name,
+        system.architecture,
+        system.parameters,
+        system.test,
+        float(bleu),
+        float(chrf),
+        number(bleu_ci),
+        number(chrf_ci),
+        number(bleu_p),
+        number(chrf_p),
+        system.seconds,
+        system.cached,
+    )
+
+
+# ---- rendering: the same rows as a terminal table, markdown, CSV or JSON ----
+
+HEADERS = [
+    "system",
+    "architecture",
+    "parameters",
+    "test",
+    "BLEU",
+    "chrF",
+    "p BLEU",
+    "p chrF",
+    "decode s",
+]
+
+
+def _cells(row: Row) -> list[str]:
+    def with_ci(value: float, ci: float | None) -> str:
+        return f"{value:.2f}" if ci is None else f"{value:.2f} ± {ci:.2f}"
+
+    def p(value: float | None) -> str:
+        if value is None:
+            return "baseline" if row.baseline else "-"
+        return f"{value:.4f}"
+
+    params = "-" if row.parameters is None else f"{row.parameters / 1e6:.2f}M"
+    seconds = "-" if row.seconds is None else f"{row.seconds:.1f}" + ("*" if row.cached else "")
+    return [
+        row.system,
+        row.architecture,
+        params,
+        row.test,
+        with_ci(row.bleu, row.bleu_ci),
+        with_ci(row.chrf, row.chrf_ci),
+        p(row.bleu_p),
+        p(row.chrf_p),
+        seconds,
+    ]
+
+
+def _notes(table: Table) -> list[str]:
+    notes = [f"{name} signature: {signature}" for name, signature in table.signatures.items()]
+    if any(row.bleu_ci is not None for row in table.rows):
+        notes.append("± is the 95% bootstrap interval; p: paired bootstrap vs the test's first row")
+    if any(row.cached for row in table.rows):
+        notes.append("* decode time of a translation cached in RUN/translations/")
+    return notes
+
+
+def to_markdown(table: Table) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(_cells(row)) + " |" for row in table.rows]
+    return "\n".join(lines + [""] + _notes(table)) + "\n"
+
+
+def to_csv(table: Table) -> str:
+    out = io.StringIO()
+    fields = list(asdict(table.rows[0])) if table.rows else []
+    writer = csv.DictWriter(out, fieldnames=fields + ["bleu_signature", "chrf_signature"])
+    writer.writeheader()
+    for row in table.rows:
+        extra = {
+            "bleu_signature": table.signatures.get("BLEU", ""),
+            "chrf_signature": table.signatures.get("chrF", ""),
+        }
+        writer.writerow({**asdict(row), **extra})
+    return out.getvalue()
+
+
+def to_json(table: Table) -> str:
+    tree = {"rows": [asdict(row) for row in table.rows], "signatures": table.signatures}
+    return json.dumps(tree, indent=2) + "\n"
+
+
+def render(table: Table, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise NmtError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    return {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](table)
+
+
+def rich_table(table: Table):
+    """The terminal view: a rich Table, with the signatures as its caption."""
+    from rich.table import Table as RichTable
+
+    view = RichTable(caption="\n".join(_notes(table)), caption_justify="left")
+    for header in HEADERS:
+        view.add_column(
+            header, justify="left" if header in ("system", "architecture", "test") else "right"
+        )
+    for row in table.rows:
+        view.add_row(*_cells(row))
+    return view

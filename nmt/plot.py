@@ -1,0 +1,103 @@
+"""Pictures: attention heat maps of single translations, training curves of runs.
+
+Figures are drawn with matplotlib's object API on the Agg canvas, never through pyplot,
+so plotting needs no display and changes no global backend.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from nmt.errors import NmtError
+
+MAX_INCHES = 40.0  # very long sentences get smaller cells, not enormous files
+
+
+def _save(figure: Figure, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(figure)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing")  # scripts without a font
+        try:
+            figure.savefig(path, dpi=100, bbox_inches="tight")
+        except OSError as error:
+            raise NmtError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def attention_heatmap(weights, src_pieces: list[str], tgt_pieces: list[str], path: Path) -> None:
+    """weights [len(tgt_pieces), len(src_pieces)]: target rows, source columns, one PNG."""
+    matrix = np.asarray(weights, dtype=np.float32)
+    if matrix.shape != (len(tgt_pieces), len(src_pieces)):
+        raise ValueError(
+            f"attention {matrix.shape} does not match {len(tgt_pieces)} target x "
+            f"{len(src_pieces)} source pieces"
+        )
+    cell = 0.3
+    width = min(MAX_INCHES, 1.5 + cell * len(src_pieces))
+    height = min(MAX_INCHES, 1.0 + cell * len(tgt_pieces))
+    figure = Figure(figsize=(width, height))
+    axes = figure.add_subplot()
+    axes.imshow(matrix, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    size = max(4, min(9, 9 * MAX_INCHES / max(MAX_INCHES, cell * max(matrix.shape) + 1.5)))
+    axes.set_xticks(range(len(src_pieces)), src_pieces, rotation=90, fontsize=size)
+    axes.set_yticks(range(len(tgt_pieces)), tgt_pieces, fontsize=size)
+    axes.set_xlabel("source")
+    axes.set_ylabel("output")
+    axes.xaxis.tick_top()
+    axes.xaxis.set_label_position("top")
+    _save(figure, path)
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The rows of RUN/metrics.jsonl; a broken line is an error naming file and line."""
+    path = Path(run) / "metrics.jsonl"
+    if not path.is_file():
+        raise NmtError(f"{path}: not found (is {run} a run directory?)")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise NmtError(f"{path}: line {number} is not JSON ({error.msg})") from None
+        if not isinstance(row, dict) or "step" not in row:
+            raise NmtError(f"{path}: line {number} has no 'step' field")
+        rows.append(row)
+    return rows
+
+
+def training_curves(runs: list[Path], path: Path) -> None:
+    """Training loss and dev BLEU against updates, one line per run, in one PNG."""
+    if not runs:
+        raise NmtError("plot: name at least one run directory")
+    figure = Figure(figsize=(11, 4.2))
+    loss_axes, bleu_axes = figure.subplots(1, 2)
+    plotted = False
+    for run in runs:
+        rows = read_metrics(run)
+        label = Path(run).resolve().name
+        for axes, key in ((loss_axes, "loss"), (bleu_axes, "valid_bleu")):
+            points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
+            if points:
+                steps, values = zip(*points, strict=True)
+                axes.plot(steps, values, marker="." if len(points) < 30 else None, label=label)
+                plotted = True
+    if not plotted:
+        names = ", ".join(str(run) for run in runs)
+        raise NmtError(f"plot: no 'loss' or 'valid_bleu' rows in the metrics of {names}")
+    loss_axes.set(title="training loss", xlabel="updates", ylabel="loss per token")
+    bleu_axes.set(title="dev BLEU", xlabel="updates", ylabel="BLEU")
+    for axes in (loss_axes, bleu_axes):
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=8)
+    figure.tight_layout()
+    _save(figure, path)

@@ -1,0 +1,148 @@
+"""BLEU / chrF tables: scores equal sacrebleu's own, caching, formats, line-count errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+import sacrebleu
+import torch
+from test_translate import make_run, sentences
+from typer.testing import CliRunner
+
+from nmt.checkpoint import load_for_inference
+from nmt.config import DataConfig
+from nmt.errors import NmtError
+from nmt.evaluate import file_systems, render, run_systems, score
+from nmt.model import count_parameters
+from nmt_cli.app import app
+
+REFS = ["the cat sits on the mat .", "a dog runs in the park", "two men play football", "hello"]
+HYP_A = ["the cat sits on a mat .", "a dog runs in a park", "two men play soccer", "hello"]
+HYP_B = ["cat on mat", "the dog is running", "men playing football", "hi"]
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    attention = make_run(root / "attention")
+    return {
+        "attention": attention,
+        "seq2seq": make_run(root / "seq2seq", attention="none", spm_dir=attention),
+    }
+
+
+def test_hypothesis_files_score_like_sacrebleu(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    hyps = [write(tmp_path / "a.en", HYP_A), write(tmp_path / "b.en", HYP_B)]
+    table = score(file_systems(hyps, ref), bootstrap=200)
+    assert [row.system for row in table.rows] == ["a.en", "b.en"]
+    for row, lines in zip(table.rows, (HYP_A, HYP_B), strict=True):
+        assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(lines, [REFS]).score)
+        assert row.chrf == pytest.approx(sacrebleu.corpus_chrf(lines, [REFS]).score)
+        assert row.test == "ref.en" and row.bleu_ci is not None
+    assert table.rows[0].bleu_p is None and table.rows[1].bleu_p is not None
+    assert table.signatures["BLEU"].startswith("nrefs:1|bs:200|seed:12345|case:mixed")
+    assert "version:" + sacrebleu.__version__ in table.signatures["chrF"]
+    plain = score(file_systems(hyps, ref), bootstrap=0)
+    assert [row.bleu for row in plain.rows] == pytest.approx([row.bleu for row in table.rows])
+    assert plain.rows[1].bleu_p is None and "bs:" not in plain.signatures["BLEU"]
+
+
+def test_mismatched_line_counts_name_both_files(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    short = write(tmp_path / "short.en", HYP_A[:3])
+    with pytest.raises(NmtError, match=r"short\.en has 3 lines but the reference .*ref\.en has 4"):
+        file_systems([short], ref)
+    result = CliRunner().invoke(app, ["eval", "--hyp", str(short), "--ref", str(ref)])
+    assert result.exit_code == 2
+    assert "3 lines" in result.output and "4" in result.output
+
+
+def test_runs_table_rows_cache_and_formats(tmp_path, runs):
+    lines = sentences(6, seed=11)
+    src = write(tmp_path / "test.de", lines)
+    ref = write(tmp_path / "test.en", REFS + REFS[:2])
+    systems = []
+    for name in ("seq2seq", "attention"):
+        systems += run_systems(runs[name], None, src, ref, {}, "cpu")
+    table = score(systems, bootstrap=100)
+    assert [(r.system, r.architecture, r.test) for r in table.rows] == [
+        ("seq2seq", "seq2seq", "test.de"),
+        ("attention", "attention", "test.de"),
+    ]
+    for row, name in zip(table.rows, ("seq2seq", "attention"), strict=True):
+        model = load_for_inference(runs[name], torch.device("cpu"))[0]
+        assert row.parameters == count_parameters(model)
+        cached = sorted((runs[name] / "translations").glob("test.de.best.beam3.lp1.txt"))
+        hyps = cached[0].read_text(encoding="utf-8").splitlines()
+        assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(hyps, [REFS + REFS[:2]]).score)
+        assert row.seconds is not None and not row.cached
+    again = run_systems(runs["attention"], None, src, ref, {}, "cpu")[0]
+    assert again.cached and again.hypotheses == systems[1].hypotheses
+    checkpoint = runs["attention"] / "checkpoints" / "best.pt"
+    os.utime(checkpoint, ns=(1, 1))  # a "new" checkpoint must be translated again
+    assert not run_systems(runs["attention"], None, src, ref, {}, "cpu")[0].cached
+    assert not run_systems(runs["attention"], None, src, ref, {"beam": 2}, "cpu")[0].cached
+
+    markdown = render(table, "md")
+    assert markdown.splitlines()[0].startswith("| system | architecture | parameters | test |")
+    assert "BLEU signature: nrefs:1" in markdown and "baseline" in markdown
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    assert [row["system"] for row in rows] == ["seq2seq", "attention"]
+    assert float(rows[1]["bleu"]) == pytest.approx(table.rows[1].bleu)
+    tree = json.loads(render(table, "json"))
+    assert tree["signatures"]["BLEU"] == table.signatures["BLEU"]
+
+
+def test_named_test_splits_of_the_run_corpus(tmp_path, runs):
+    mirror = tmp_path / "mirror"
+    (mirror / "toy").mkdir(parents=True)
+    write(mirror / "toy" / "test.de", sentences(5, seed=12))
+    write(mirror / "toy" / "test.en", REFS + ["one more"])
+    card = tmp_path / "toy.yaml"
+    card.write_text(
+        "name: toy\ndescription: d\nlanguages: [de, en]\nlicence: l\ncitation: c\n"
+        "splits:\n  train:\n    mirror: toy/test.{lang}\n"
+        "  test2016:\n    mirror: toy/test.{lang}\n",
+        encoding="utf-8",
+    )
+    data = DataConfig(corpus=str(card), data_dir=str(mirror))
+    run = make_run(tmp_path / "toy-run", spm_dir=runs["attention"], data=data)
+    result = CliRunner().invoke(
+        app, ["eval", str(run), "--format", "json", "--bootstrap", "0", "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    tree = json.loads(result.stdout)
+    assert [(row["system"], row["test"]) for row in tree["rows"]] == [("toy-run", "test2016")]
+    hyps = (run / "translations" / "test2016.best.beam3.lp1.txt").read_text().splitlines()
+    expected = sacrebleu.corpus_bleu(hyps, [REFS + ["one more"]]).score
+    assert tree["rows"][0]["bleu"] == pytest.approx(expected)
+
+
+def test_cli_writes_the_table_file(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    hyp = write(tmp_path / "a.en", HYP_A)
+    out = tmp_path / "table.csv"
+    result = CliRunner().invoke(
+        app, ["eval", "--hyp", str(hyp), "--ref", str(ref), "-o", str(out), "--bootstrap", "50"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert rows[0]["system"] == "a.en"
+    assert float(rows[0]["bleu"]) == pytest.approx(sacrebleu.corpus_bleu(HYP_A, [REFS]).score)
+
+
+def test_cli_refuses_hyp_without_ref(tmp_path):
+    hyp = write(tmp_path / "a.en", HYP_A)
+    result = CliRunner().invoke(app, ["eval", "--hyp", str(hyp)])
+    assert result.exit_code == 2 and "--ref" in result.output

@@ -1,0 +1,231 @@
+"""File-level translation with a tiny random model and a tiny sentencepiece model.
+
+`make_run` writes a run directory the way training does (recipe, sentencepiece models,
+checkpoints/best.pt); test_evaluate.py uses it too.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from nmt.batching import collate
+from nmt.checkpoint import FORMAT, load_for_inference, save_checkpoint
+from nmt.config import DataConfig, DecodeConfig, ModelConfig, Recipe
+from nmt.errors import NmtError
+from nmt.model import build_model
+from nmt.tokenizer import train_sentencepiece
+from nmt.translate import resolve_device, search_batch, translate_file, translate_lines
+from nmt_cli.app import app
+
+WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(2, 8))) for _ in range(n)]
+
+
+def make_run(
+    root: Path,
+    attention: str = "bahdanau",
+    spm_dir: Path | None = None,
+    data: DataConfig | None = None,
+) -> Path:
+    """A run directory with a randomly initialised tiny model (what training would leave)."""
+    root.mkdir(parents=True, exist_ok=True)
+    spm = (spm_dir or root) / "joint.model"
+    if not spm.is_file():
+        train_sentencepiece(sentences(200, seed=0), spm, 60, "unigram", 1.0)
+    for name in ("src.model", "tgt.model"):
+        shutil.copy(spm, root / name)
+    model_cfg = ModelConfig(
+        embed_dim=16,
+        encoder_layers=1,
+        encoder_hidden=12,
+        decoder_layers=1,
+        decoder_hidden=16,
+        attention=attention,
+        attention_dim=12,
+        dropout=0.0,
+        bidirectional=attention != "none",
+        reverse_source=attention == "none",
+    )
+    recipe = Recipe(
+        name=root.name,
+        data=data or DataConfig(),
+        model=model_cfg,
+        decode=DecodeConfig(beam=3, max_len_b=5),
+    )
+    (root / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict()), encoding="utf-8")
+    torch.manual_seed(0)
+    vocab = _vocab_size(spm)
+    model = build_model(model_cfg, vocab, vocab)
+    payload = {
+        "format": FORMAT,
+        "recipe": recipe.to_dict(),
+        "src_vocab": vocab,
+        "tgt_vocab": vocab,
+        "model": model.state_dict(),
+        "step": 1,
+        "epoch": 1,
+        "best_bleu": 0.0,
+    }
+    save_checkpoint(root / "checkpoints" / "best.pt", payload)
+    return root
+
+
+def _vocab_size(spm: Path) -> int:
+    import sentencepiece
+
+    return sentencepiece.SentencePieceProcessor(model_file=str(spm)).get_piece_size()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "attention")
+
+
+@pytest.fixture(scope="module")
+def loaded(run):
+    return load_for_inference(run, torch.device("cpu"))
+
+
+def test_batched_translation_equals_one_by_one(loaded):
+    model, recipe, tokenizer = loaded
+    lines = sentences(7, seed=1)
+    cpu = torch.device("cpu")
+    for beam in (1, 3):
+        decode = replace(recipe.decode, beam=beam, batch_tokens=40)
+        together = translate_lines(model, tokenizer, lines, decode, cpu)
+        assert together.report.translated == 7
+        for line, best in zip(lines, together.best(), strict=True):
+            assert translate_lines(model, tokenizer, [line], decode, cpu).best() == [best]
+
+
+def garbage_lines(seed: int) -> tuple[bytes, int, int]:
+    """A file mixing normal, empty, blank, very long and invalid-UTF-8 lines."""
+    rng = random.Random(seed)
+    lines, blank = [], 0
+    for _ in range(rng.randint(0, 25)):
+        kind = rng.choice(["text", "empty", "space", "long", "bad", "crlf"])
+        text = sentences(1, rng.random())[0].encode()
+        line = {
+            "text": text,
+            "empty": b"",
+            "space": b" \t  ",
+            "long": b" ".join([text] * 20),
+            "bad": text + b" \xff\xfe " + text,
+            "crlf": text + b"\r",
+        }[kind]
+        blank += kind in ("empty", "space")
+        lines.append(line)
+    # a final newline is optional, except after an empty last line (else it is no line)
+    final = b"\n" if lines and (not lines[-1] or rng.random() < 0.5) else b""
+    return b"\n".join(lines) + final, len(lines), blank
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_input_line_gives_one_output_line(tmp_path, run, seed):
+    data, n_lines, n_blank = garbage_lines(seed)
+    source, target = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_bytes(data)
+    report = translate_file(
+        run, source, target, {"max_source_len": 20, "batch_tokens": 64}, device="cpu"
+    )
+    out = target.read_text(encoding="utf-8").split("\n")
+    assert out[-1] == ""
+    out = out[:-1]
+    assert len(out) == n_lines == report.lines
+    inputs = data.decode("utf-8", errors="replace").split("\n")[:n_lines]
+    for line, translated in zip(inputs, out, strict=True):
+        if not line.strip():
+            assert translated == ""
+    assert report.blank == n_blank
+    assert report.invalid_utf8 == sum(b"\xff" in line for line in data.split(b"\n"))
+
+
+def test_truncation_and_invalid_bytes_are_reported(tmp_path, run):
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"ein haus\n" + b"der hund " * 40 + b"\n\xff\xfe kind\n")
+    report = translate_file(run, source, tmp_path / "out.txt", {"max_source_len": 10})
+    assert (report.lines, report.truncated, report.invalid_utf8) == (3, 1, 1)
+    warnings = " ".join(report.warnings())
+    assert "truncated" in warnings and "UTF-8" in warnings
+
+
+def test_nbest_format(tmp_path, run):
+    source = tmp_path / "in.txt"
+    source.write_text("ein haus\n\nder hund geht\n", encoding="utf-8")
+    target = tmp_path / "out.txt"
+    translate_file(run, source, target, {"beam": 3}, nbest=2)
+    rows = [line.split(" ||| ") for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [int(row[0]) for row in rows] == [0, 0, 1, 1, 2, 2]
+    assert all(len(row) == 3 for row in rows)
+    for first, second in (rows[0:2], rows[4:6]):
+        assert float(first[2]) >= float(second[2])
+    assert rows[2][1] == "" and rows[3][1] == ""
+
+
+def test_fixed_length_decoding(loaded):
+    model, recipe, tokenizer = loaded
+    ids = tokenizer.encode_src(sentences(4, 3))
+    batch = collate(ids, None, list(range(4)))
+    for beam in (1, 2):
+        decode = replace(recipe.decode, beam=beam, max_len_a=0.0, max_len_b=6)
+        found = search_batch(model, batch.src, batch.src_lengths, decode, 1, 6, False)
+        assert [len(ranked[0]) for ranked in found.tokens] == [6] * 4
+
+
+def test_bad_options_are_one_line_errors(loaded):
+    model, recipe, tokenizer = loaded
+    cpu = torch.device("cpu")
+    with pytest.raises(NmtError, match="nbest"):
+        translate_lines(model, tokenizer, ["ein haus"], replace(recipe.decode, beam=2), cpu, 3)
+    with pytest.raises(NmtError, match="beam"):
+        translate_lines(model, tokenizer, ["ein haus"], replace(recipe.decode, beam=0), cpu)
+
+
+def test_attention_heat_maps(tmp_path, run):
+    source = tmp_path / "in.txt"
+    source.write_text("ein haus\n\nder hund geht\n", encoding="utf-8")
+    translate_file(run, source, tmp_path / "out.txt", {}, attention_dir=tmp_path / "maps")
+    pngs = sorted(path.name for path in (tmp_path / "maps").iterdir())
+    assert pngs == ["000000.png", "000002.png"]
+    assert (tmp_path / "maps" / "000000.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_attention_needs_an_attention_model(tmp_path):
+    plain = make_run(tmp_path / "seq2seq", attention="none")
+    source = tmp_path / "in.txt"
+    source.write_text("ein haus\n", encoding="utf-8")
+    with pytest.raises(NmtError, match="no attention"):
+        translate_file(plain, source, tmp_path / "out.txt", {}, attention_dir=tmp_path / "maps")
+
+
+def test_cli_stdin_to_stdout(run):
+    result = CliRunner().invoke(
+        app, ["translate", str(run), "--beam", "2"], input="ein haus\n\n  \nder hund\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split("\n")[1:3] == ["", ""]
+    assert len(result.stdout.split("\n")) == 5
+
+
+def test_cli_error_is_one_line(tmp_path, run):
+    result = CliRunner().invoke(app, ["translate", str(run), "-i", str(tmp_path / "missing.de")])
+    assert result.exit_code == 2
+    assert "missing.de" in result.output
+
+
+def test_device_names_are_checked():
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(NmtError, match="--device 'gpu0'"):
+        resolve_device("gpu0")
