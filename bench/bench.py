@@ -1,0 +1,201 @@
+"""Our rows of the speed benchmark (docs BENCHMARK.md): training and decoding throughput.
+
+    python bench/bench.py --device cuda --out bench/results/DATE-DEVICE.json
+    python bench/bench.py --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
+
+Training: each architecture at the bench sizes (embeddings 256, 2 layers, encoder 256 per
+direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing) on the real
+Multi30k de-en batches of about 4,096 target tokens, through `Trainer.update`, the very code
+`nmt train` runs (forward, backward, clipping, optimizer step). Steady state: --skip updates,
+then --updates timed between two device synchronisations.
+
+Decoding: test2016 (1,000 sentences) through `translate_lines`, the code of `nmt translate`:
+greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
+comparison). Models come from --run DIRS (trained; BLEU means something) or are the freshly
+initialised bench models (BLEU meaningless, said in the notes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sacrebleu
+import torch
+
+from nmt.batching import ParallelData
+from nmt.checkpoint import load_for_inference
+from nmt.config import load_recipe
+from nmt.prepare import prepare
+from nmt.train import Trainer
+from nmt.translate import translate_lines
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en/attention.yaml"
+BENCH_MODEL = [
+    "model.embed_dim=256",
+    "model.encoder_layers=2",
+    "model.decoder_layers=2",
+    "model.encoder_hidden=256",
+    "model.decoder_hidden=512",
+    "model.attention_dim=512",
+    "model.dropout=0.2",
+    "train.label_smoothing=0",
+    "train.schedule=constant",
+    "train.log_every=0",
+    "train.validate_every=0",
+]
+ARCHS = {
+    "seq2seq": [
+        "model.attention=none",
+        "model.bidirectional=false",
+        "model.reverse_source=true",
+        "model.encoder_hidden=512",
+    ],
+    "bilstm": ["model.attention=none"],
+    "attention": [],  # Bahdanau order, as the recipe
+    "attention-luong": ["model.attention_order=luong"],  # the peers' order
+}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def train_row(arch: str, precision: str, args: argparse.Namespace) -> dict:
+    """Tokens/s and peak memory of `updates` steady-state training updates."""
+    overrides = [
+        *BENCH_MODEL,
+        *ARCHS[arch],
+        f"train.precision={precision}",
+        f"train.device={args.device}",
+        f"train.batch_tokens={args.batch_tokens}",
+    ]
+    recipe = load_recipe(RECIPE, overrides)
+    prepared = prepare(recipe.data, progress=False)
+    tokenizer = prepared.tokenizer()
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = Trainer(
+            recipe,
+            ParallelData.from_dataset(prepared.splits["train"]),
+            ParallelData.from_dataset(prepared.splits["valid"]),
+            tokenizer.decode_tgt,
+            Path(scratch),
+            (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
+            progress=False,
+        )
+        updates = trainer.epoch_updates(1)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        for group in updates[: args.skip]:
+            trainer.update(group)
+        sync(device)
+        timed = updates[args.skip : args.skip + args.updates]
+        tokens = sum(trainer.train_data.collate(i).n_tokens for g in timed for i in g)
+        start = time.perf_counter()
+        for group in timed:
+            trainer.update(group)
+        sync(device)
+        seconds = time.perf_counter() - start
+        params = sum(p.numel() for p in trainer.model.parameters())
+    return {
+        "system": "nmt",
+        "arch": arch,
+        "precision": precision,
+        "train_tok_per_s": round(tokens / seconds, 1),
+        "peak_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)
+        if device.type == "cuda"
+        else None,
+        "details": {
+            "timed_updates": len(timed),
+            "tgt_tokens_per_update": tokens / len(timed),
+            "parameters": params,
+        },
+    }
+
+
+def decode_rows(run: Path | None, arch: str, args: argparse.Namespace) -> dict:
+    """Sentences/s of greedy, beam 5 and fixed-length beam 5 on test2016, with BLEU."""
+    device = torch.device(args.device)
+    if run is not None:
+        model, recipe, tokenizer = load_for_inference(run, device)
+    else:
+        recipe = load_recipe(RECIPE, [*BENCH_MODEL, *ARCHS[arch]])
+        prepared = prepare(recipe.data, progress=False)
+        tokenizer = prepared.tokenizer()
+        torch.manual_seed(1)
+        from nmt.model import build_model
+
+        model = build_model(recipe.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
+        model = model.to(device).eval()
+    test = prepare(recipe.data, progress=False).splits["test2016"]
+    sources, refs = test["src"][: args.test_lines], test["tgt"][: args.test_lines]
+    row: dict = {}
+    modes = {
+        "decode_greedy_sent_per_s": (dict(beam=1), 0),
+        "decode_beam5_sent_per_s": (dict(beam=5), 0),
+        "decode_beam5_fixed30_sent_per_s": (dict(beam=5, max_len_a=0.0, max_len_b=30), 30),
+    }
+    for key, (settings, min_len) in modes.items():
+        decode = dataclasses.replace(recipe.decode, batch_tokens=args.decode_tokens, **settings)
+        translate_lines(model, tokenizer, sources[:64], decode, device, progress=False)  # warm-up
+        sync(device)
+        start = time.perf_counter()
+        out = translate_lines(
+            model, tokenizer, sources, decode, device, min_len=min_len, progress=False
+        )
+        sync(device)
+        row[key] = round(len(sources) / (time.perf_counter() - start), 1)
+        if key == "decode_beam5_sent_per_s":
+            row["bleu_beam5"] = round(sacrebleu.corpus_bleu(out.best(), [refs]).score, 2)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
+    parser.add_argument("--precisions", nargs="+", default=None, help="default: fp32 bf16 on CUDA")
+    parser.add_argument("--batch-tokens", type=int, default=4096)
+    parser.add_argument("--skip", type=int, default=20)
+    parser.add_argument("--updates", type=int, default=100)
+    parser.add_argument("--run", nargs="*", default=[], help="trained run dirs ARCH=DIR to decode")
+    parser.add_argument("--test-lines", type=int, default=1000)
+    parser.add_argument("--decode-tokens", type=int, default=1024, help="~64 sentences a batch")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    precisions = args.precisions or (
+        ["fp32", "bf16"] if args.device.startswith("cuda") else ["fp32"]
+    )
+    runs = dict(item.split("=", 1) for item in args.run)
+    rows = []
+    for arch in args.archs:
+        decode = decode_rows(Path(runs[arch]) if arch in runs else None, arch, args)
+        for precision in precisions:
+            row = train_row(arch, precision, args) | decode
+            row["notes"] = (
+                f"decoded with the trained run {runs[arch]}"
+                if arch in runs
+                else "decoded with an untrained model: BLEU meaningless"
+            )
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    if args.out:
+        result = {
+            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+            "torch": torch.__version__,
+            "command": " ".join(sys.argv),
+            "rows": rows,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
