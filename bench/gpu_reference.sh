@@ -4,11 +4,12 @@
 #   2. the six Multi30k GPU recipes trained side by side, each stopped by SIGINT (which
 #      saves a checkpoint) after TRAIN_SECONDS;
 #   3. nmt eval tables (test2016 and valid), training curves and one attention heat map.
-# Usage: bash bench/gpu_reference.sh OUT_DIR [TRAIN_SECONDS]
+# Usage: [PAIRS="de-en en-de"] bash bench/gpu_reference.sh OUT_DIR [TRAIN_SECONDS]
 # Needs NMT_DATA pointing at a mirror holding multi30k/ and the nmt package installed.
 set -uo pipefail
 out="$1"
 seconds="${2:-240}"
+pairs="${PAIRS:-de-en}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/device.txt"
@@ -21,7 +22,7 @@ python bench/bench.py --device cuda --archs seq2seq bilstm attention attention-l
 python bench/bare_lstm.py --device cuda --out "$out/bare.json" 2>&1 | tail -n 2
 
 pids=()
-for pair in de-en en-de; do
+for pair in $pairs; do
     for arch in seq2seq bilstm attention; do
         timeout -s INT "$seconds" nmt train "recipes/multi30k-$pair/$arch.yaml" \
             --run-dir "runs/$pair-$arch" >"runs-$pair-$arch.log" 2>&1 &
@@ -29,11 +30,11 @@ for pair in de-en en-de; do
     done
 done
 wait "${pids[@]}"
-for run in runs/*-*; do
+for run in runs/*-*/; do
     echo "$run $(grep valid_bleu "$run/metrics.jsonl" | tail -n 1)"
 done | tee "$out/train-summary.txt"
 
-for pair in de-en en-de; do
+for pair in $pairs; do
     runs=(runs/"$pair"-seq2seq runs/"$pair"-bilstm runs/"$pair"-attention)
     nmt eval "${runs[@]}" --test test2016 --test valid --format md -o "$out/eval-$pair.md"
     cat "$out/eval-$pair.md"
