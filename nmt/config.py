@@ -91,6 +91,9 @@ class TrainConfig:
     max_bad_updates: int = 20  # consecutive NaN/inf losses before the run stops
     tensorboard: bool = False
     log_every: int = 50
+    # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
+    # validating) before the job fails with a timeout error; must exceed a validation
+    ddp_timeout_minutes: float = 10.0
 
 
 @dataclass

@@ -139,16 +139,18 @@ class Reporter:
     """Sends every row to metrics.jsonl, TensorBoard (optional) and the display on stderr.
 
     The display is a rich progress bar on a terminal, plain lines otherwise, and nothing
-    at all with progress=False (tests).
+    at all with progress=False (tests). With write=False (every data-parallel rank but 0)
+    it neither writes nor shows anything: one rank reports for the job.
     """
 
-    def __init__(self, run: RunDir, tensorboard: bool, progress: bool):
+    def __init__(self, run: RunDir, tensorboard: bool, progress: bool, write: bool = True):
         self.metrics = MetricsLog(run.metrics)
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.quiet = not progress
+        self.write = write
+        self.quiet = not (progress and write)
         self.bar: Progress | None = None
         self.task = None
-        self.writer = _tensorboard_writer(run.tensorboard) if tensorboard else None
+        self.writer = _tensorboard_writer(run.tensorboard) if tensorboard and write else None
 
     def start(self, total_updates: int, step: int, epoch: int) -> None:
         if self.quiet or not self.console.is_terminal:
@@ -172,6 +174,8 @@ class Reporter:
             self.bar.update(self.task, completed=step, epoch=epoch)
 
     def log(self, row: dict[str, Any]) -> None:
+        if not self.write:
+            return
         self.metrics.append(row)
         if self.writer is not None:
             for key, value in row.items():

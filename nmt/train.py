@@ -4,6 +4,9 @@ Everything a run needs to continue lives in RUN/checkpoints/last.pt: weights, op
 schedule, RNG states, the epoch and the position inside it. The batches of an epoch are
 rebuilt from (seed, epoch) alone, so a run killed at any point and resumed from last.pt
 ends with the same parameters as one never interrupted.
+
+Under torchrun the same loop runs on every rank (nmt/distributed.py): each takes its share
+of every batch, and rank 0 alone validates and writes the run directory.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import torch
 import yaml
 
+from nmt import distributed
 from nmt.batching import Batch, ParallelData
 from nmt.checkpoint import (
     FORMAT,
@@ -38,7 +42,7 @@ from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
 from nmt.prepare import prepare
 from nmt.rundir import Reporter, RunDir, default_run_dir, open_run_dir
-from nmt.validate import autocast, loss_sums, perplexity, validate
+from nmt.validate import DevScores, autocast, loss_sums, perplexity, validate
 
 
 @dataclass
@@ -131,13 +135,15 @@ class Trainer:
         self.train_data, self.valid_data, self.decode_fn = train_data, valid_data, decode_fn
         self.run = RunDir(Path(run_dir))
         self.vocab_sizes = vocab_sizes
-        self.device = resolve_device(self.cfg.device)
+        self.dist = distributed.init_from_env(self.cfg.ddp_timeout_minutes)
+        self.device = distributed.local_device(resolve_device(self.cfg.device), self.dist)
         self.amp = amp_dtype(self.cfg.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(recipe.model, *vocab_sizes).to(self.device)
+        self.net = distributed.wrap(self.model, self.dist, self.device)  # forward through this
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg, self.device)
         self.schedule = Schedule(self.cfg, self.optimizer)
         self.state = TrainState()
@@ -150,16 +156,23 @@ class Trainer:
     def fit(self, resume: bool = False) -> TrainResult:
         """Train until max_updates, max_epochs, early stopping or Ctrl-C."""
         open_run_dir(self.run.root, resume)
-        remove_temporaries(self.run.checkpoints)
+        distributed.barrier(self.dist)  # every rank checked the run directory before any write
+        main = self.dist.main
+        if main:
+            remove_temporaries(self.run.checkpoints)
         if resume:
             self._restore(self.run.last)
+        if self.dist.rank > 0:  # rank 0's RNG came from the seed or last.pt; own dropout masks
+            torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
         if self._at_limit():
             self.stop_reason = "max_updates"
-        self.run.recipe_file.write_text(
-            yaml.safe_dump(self.recipe.to_dict(), sort_keys=False), encoding="utf-8"
-        )
-        self.reporter = Reporter(self.run, self.cfg.tensorboard, self.progress)
-        self.reporter.metrics.truncate_after(self.state.step)
+        if main:
+            self.run.recipe_file.write_text(
+                yaml.safe_dump(self.recipe.to_dict(), sort_keys=False), encoding="utf-8"
+            )
+        self.reporter = Reporter(self.run, self.cfg.tensorboard, self.progress, write=main)
+        if main:
+            self.reporter.metrics.truncate_after(self.state.step)
         self.reporter.start(self._total_updates(), self.state.step, self.state.epoch)
         try:
             with self._catch_sigint():
@@ -167,7 +180,9 @@ class Trainer:
                     self._run_epoch()
         finally:
             self.reporter.close()
-        self._finish()
+        if main:
+            self._finish()
+        distributed.barrier(self.dist)  # return when rank 0 has written everything
         return TrainResult(
             self.run.root, self.state.step, self.state.epoch, self.state.best_bleu, self.stop_reason
         )
@@ -190,14 +205,18 @@ class Trainer:
             self.state.position += 1
             self.update(updates[self.state.position - 1])
             self.reporter.advance(self.state.step, self.state.epoch)
+            self.interrupted = distributed.any_rank(self.interrupted, self.dist, self.device)
             self._after_update(epoch_done=self.state.position == len(updates))
 
     def update(self, group: list[list[int]]) -> None:
-        """One optimizer update over a group of batches (gradient accumulation)."""
+        """One optimizer update over a group of batches (gradient accumulation); under
+        torchrun each rank computes its share of every batch."""
         started = time.perf_counter()
         self.model.train()
-        batches = [self.train_data.collate(indices) for indices in group]
-        n_tokens = sum(batch.n_tokens for batch in batches)
+        tgt_ids = self.train_data.tgt_ids
+        n_tokens = sum(len(tgt_ids[i]) + 1 for indices in group for i in indices)  # all ranks'
+        shards = [distributed.shard(indices, self.dist) for indices in group]
+        batches = [(self.train_data.collate(part), weight) for part, weight in shards]
         sums = self._backward(batches, n_tokens)
         if sums is None or not self._clip_gradients():
             return self._skip_update()
@@ -213,21 +232,27 @@ class Trainer:
         if self.cfg.log_every and self.state.step % self.cfg.log_every == 0:
             self._log_window()
 
-    def _backward(self, batches: list[Batch], n_tokens: int) -> tuple[float, float] | None:
-        """Teacher-forced loss / n_tokens of the whole update, backpropagated batch by batch;
-        (loss sum, NLL sum), or None at the first non-finite loss (nothing more is done)."""
+    def _backward(
+        self, batches: list[tuple[Batch, float]], n_tokens: int
+    ) -> tuple[float, float] | None:
+        """Teacher-forced loss / n_tokens of the whole update (n_tokens over all ranks),
+        backpropagated batch by batch; (loss sum, NLL sum) over all ranks, or None when
+        either is not finite. DDP averages gradients over ranks: dividing by n_tokens / world
+        makes that average the gradient of the global sum."""
         loss_total = nll_total = 0.0
-        for batch in batches:
+        per_rank = n_tokens / self.dist.world
+        for number, (batch, weight) in enumerate(batches, 1):
             batch = batch.to(self.device)
-            with autocast(self.device, self.amp):
-                logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-            loss, nll = loss_sums(logits, batch.tgt_out, self.cfg.label_smoothing)
+            with distributed.no_sync(self.net, sync=number == len(batches)):
+                with autocast(self.device, self.amp):
+                    logits = self.net(batch.src, batch.src_lengths, batch.tgt_in)
+                loss, nll = loss_sums(logits, batch.tgt_out, self.cfg.label_smoothing)
+                loss, nll = loss * weight, nll * weight
+                (loss / per_rank).backward()
             loss_value, nll_value = torch.stack([loss.detach(), nll.detach()]).tolist()
-            if not (math.isfinite(loss_value) and math.isfinite(nll_value)):
-                return None
-            (loss / n_tokens).backward()
             loss_total, nll_total = loss_total + loss_value, nll_total + nll_value
-        return loss_total, nll_total
+        sums = distributed.sum_over_ranks([loss_total, nll_total], self.dist, self.device)
+        return (sums[0], sums[1]) if all(map(math.isfinite, sums)) else None
 
     def _clip_gradients(self) -> bool:
         """Scale the gradients to norm <= clip_norm (0: no clipping); False if not finite."""
@@ -278,7 +303,8 @@ class Trainer:
                 self.stop_reason = "max_epochs"
             self._validate_and_save(finished)
         elif self.interrupted:
-            save_checkpoint(self.run.last, self._full_payload())
+            if self.dist.main:
+                save_checkpoint(self.run.last, self._full_payload())
         elif self._at_limit() or (state.step > 0 and every and state.step % every == 0):
             self._validate_and_save(state.epoch)
         if self.interrupted:
@@ -287,37 +313,45 @@ class Trainer:
             self.stop_reason = "max_updates"
 
     def _validate_and_save(self, epoch: int) -> None:
-        """Score the dev set (once per step), update best/patience, write checkpoints."""
-        state, improved = self.state, False
+        """Score the dev set (once per step), update best/patience, write checkpoints.
+        Rank 0 validates and saves; the others wait for its BLEU, so that the schedule and
+        the early stop agree on every rank."""
+        state, improved, main = self.state, False, self.dist.main
         if state.validated_step != state.step:
-            scores = validate(
-                self.model,
-                self.valid_data,
-                self.decode_fn,
-                self.cfg.valid_batch_tokens,
-                self.recipe.decode,
-                self.device,
-                self.amp,
-            )
+            scores = self._validate() if main else None
+            bleu = distributed.from_main(scores.bleu if main else 0.0, self.dist, self.device)
             state.validated_step = state.step
-            improved = state.best_bleu is None or scores.bleu > state.best_bleu
-            state.best_bleu = scores.bleu if improved else state.best_bleu
+            improved = state.best_bleu is None or bleu > state.best_bleu
+            state.best_bleu = bleu if improved else state.best_bleu
             state.stale = 0 if improved else state.stale + 1
-            self.schedule.on_validation(scores.bleu)
-            self.reporter.log(
-                {
-                    "step": state.step,
-                    "epoch": epoch,
-                    "valid_loss": scores.loss,
-                    "valid_ppl": scores.ppl,
-                    "valid_bleu": scores.bleu,
-                    "best_bleu": state.best_bleu,
-                }
-            )
+            self.schedule.on_validation(bleu)
+            if main:
+                self.reporter.log(
+                    {
+                        "step": state.step,
+                        "epoch": epoch,
+                        "valid_loss": scores.loss,
+                        "valid_ppl": scores.ppl,
+                        "valid_bleu": scores.bleu,
+                        "best_bleu": state.best_bleu,
+                    }
+                )
             patience = self.cfg.early_stop_patience
             if patience and state.stale >= patience and self.stop_reason is None:
                 self.stop_reason = "early_stop"
-        self._save(improved)
+        if main:
+            self._save(improved)
+
+    def _validate(self) -> DevScores:
+        return validate(
+            self.model,
+            self.valid_data,
+            self.decode_fn,
+            self.cfg.valid_batch_tokens,
+            self.recipe.decode,
+            self.device,
+            self.amp,
+        )
 
     def _save(self, improved: bool) -> None:
         keep = max(self.cfg.keep_last, self.cfg.average_last)
@@ -410,13 +444,17 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
 def train(
     recipe: Recipe, run_dir: Path | None = None, resume: bool = False, progress: bool = True
 ) -> TrainResult:
-    """Prepare the data (cached), set up the run directory and train."""
+    """Prepare the data (cached), set up the run directory and train; under torchrun, rank 0
+    prepares and copies first and the other ranks then read its cache."""
+    ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = open_run_dir(Path(run_dir) if run_dir else default_run_dir(recipe.name), resume)
-    prepared = prepare(recipe.data, progress=progress)
-    if "valid" not in prepared.splits:
-        raise NmtError(f"{recipe.data.corpus}: the corpus has no valid split to validate on")
-    _copy_model(prepared.src_spm, run.src_model, resume)
-    _copy_model(prepared.tgt_spm, run.tgt_model, resume)
+    with distributed.main_first(ctx):
+        prepared = prepare(recipe.data, progress=progress and ctx.main)
+        if "valid" not in prepared.splits:
+            raise NmtError(f"{recipe.data.corpus}: the corpus has no valid split to validate on")
+        if ctx.main:
+            _copy_model(prepared.src_spm, run.src_model, resume)
+            _copy_model(prepared.tgt_spm, run.tgt_model, resume)
     tokenizer = prepared.tokenizer()
     trainer = Trainer(
         recipe,
@@ -425,6 +463,9 @@ def train(
         tokenizer.decode_tgt,
         run.root,
         (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
-        progress=progress,
+        progress=progress and ctx.main,
     )
-    return trainer.fit(resume)
+    try:
+        return trainer.fit(resume)
+    finally:
+        distributed.shutdown()
