@@ -14,8 +14,9 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/device.txt"
 
-nmt prepare recipes/multi30k-de-en/attention.yaml 2>&1 | tail -n 3
-nmt prepare recipes/multi30k-en-de/attention.yaml 2>&1 | tail -n 3
+for pair in $pairs; do
+    nmt prepare "recipes/multi30k-$pair/attention.yaml" 2>&1 | tail -n 2
+done
 
 python bench/bench.py --device cuda --archs seq2seq bilstm attention attention-luong \
     --precisions bf16 fp32 --out "$out/bench.json" 2>&1 | tail -n 8
@@ -36,7 +37,11 @@ done | tee "$out/train-summary.txt"
 
 for pair in $pairs; do
     runs=(runs/"$pair"-seq2seq runs/"$pair"-bilstm runs/"$pair"-attention)
-    nmt eval "${runs[@]}" --test test2016 --test valid --format md -o "$out/eval-$pair.md"
+    src="${pair%-*}" tgt="${pair#*-}"
+    zcat "$NMT_DATA/multi30k/test_2016_flickr.$src.gz" >"test2016.$src"
+    zcat "$NMT_DATA/multi30k/test_2016_flickr.$tgt.gz" >"test2016.$tgt"
+    nmt eval "${runs[@]}" --src "test2016.$src" --ref "test2016.$tgt" --format md \
+        -o "$out/eval-$pair.md"
     cat "$out/eval-$pair.md"
 done
 nmt plot runs/de-en-seq2seq runs/de-en-bilstm runs/de-en-attention -o "$out/curves-de-en.png"
