@@ -109,8 +109,9 @@ def run_systems(
 ) -> list[System]:
     """One system per test set for a run directory or checkpoint (see the module docstring)."""
     from nmt.checkpoint import load_for_inference, resolve_checkpoint
+    from nmt.device import resolve_device
     from nmt.model import count_parameters
-    from nmt.translate import resolve_device, translate_lines
+    from nmt.translate import translate_lines
 
     checkpoint = resolve_checkpoint(Path(run))
     torch_device = resolve_device(device)

@@ -37,6 +37,7 @@ from nmt.checkpoint import (
     save_checkpoint,
 )
 from nmt.config import Recipe
+from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
@@ -76,21 +77,6 @@ class Window:
     nll: float = 0.0
     tokens: int = 0
     seconds: float = 0.0
-
-
-def resolve_device(name: str) -> torch.device:
-    """train.device: auto (CUDA when there is one), or any torch device name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise NmtError(
-            f"train.device: {name!r} is not a device (auto, cpu, cuda, cuda:1)"
-        ) from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NmtError(f"train.device: {name!r} asked for, but torch sees no CUDA device")
-    return device
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -136,7 +122,9 @@ class Trainer:
         self.run = RunDir(Path(run_dir))
         self.vocab_sizes = vocab_sizes
         self.dist = distributed.init_from_env(self.cfg.ddp_timeout_minutes)
-        self.device = distributed.local_device(resolve_device(self.cfg.device), self.dist)
+        self.device = distributed.local_device(
+            resolve_device(self.cfg.device, "train.device"), self.dist
+        )
         self.amp = amp_dtype(self.cfg.precision, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True

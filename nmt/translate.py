@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.batching import collate, token_batches
 from nmt.config import DecodeConfig
+from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.search import Hypotheses, beam_search, greedy, length_limits
 from nmt.textio import decode_lines, read_lines
@@ -201,23 +202,6 @@ def _progress(enabled: bool) -> Progress:
         transient=True,
         disable=not enabled,
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    """--device: auto (CUDA when there is one) or any torch device name.
-
-    Kept here rather than shared with training so that translating never imports the
-    training stack (and its data pipeline).
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise NmtError(f"--device {name!r}: not a device (auto, cpu, cuda, cuda:1)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise NmtError(f"--device {name!r}: torch sees no CUDA device here")
-    return device
 
 
 def read_input(path: Path | None) -> tuple[list[str], int]:

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # Tests never touch the network. Set here, before any test module imports datasets or
 # huggingface_hub: both read these variables once, at import time.
@@ -28,3 +29,12 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep every test offline, even one that changed the environment before it."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest, and reproducibly, on one thread (the same in child processes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -32,15 +32,6 @@ PLAIN_CASES = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: thread hand-offs cost more than the work on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make(fields: dict, seed: int = 0):
     torch.manual_seed(seed)
     return build_model(ModelConfig(**fields), src_vocab=13, tgt_vocab=11).eval()

@@ -27,15 +27,6 @@ VOCAB = 14
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread: fast for tiny models, and the same arithmetic in a child process."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def words(ids: list[list[int]]) -> list[str]:
     return [" ".join(map(str, row)) for row in ids]
 

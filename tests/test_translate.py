@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 from nmt.batching import collate
 from nmt.checkpoint import FORMAT, load_for_inference, save_checkpoint
 from nmt.config import DataConfig, DecodeConfig, ModelConfig, Recipe
+from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.model import build_model
 from nmt.tokenizer import train_sentencepiece
-from nmt.translate import resolve_device, search_batch, translate_file, translate_lines
+from nmt.translate import search_batch, translate_file, translate_lines
 from nmt_cli.app import app
 
 WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()
