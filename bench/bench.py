@@ -11,8 +11,9 @@ then --updates timed between two device synchronisations.
 
 Decoding: test2016 (1,000 sentences) through `translate_lines`, the code of `nmt translate`:
 greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
-comparison). Models come from --run DIRS (trained; BLEU means something) or are the freshly
-initialised bench models (BLEU meaningless, said in the notes).
+comparison), always in fp32, so its figures stand on the fp32 row of each architecture.
+Models come from --run DIRS (trained; BLEU means something) or are the freshly initialised
+bench models (BLEU meaningless, said in the notes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import torch
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
 from nmt.config import load_recipe
+from nmt.model import build_model
 from nmt.prepare import prepare
 from nmt.train import Trainer
 from nmt.translate import translate_lines
@@ -125,16 +127,15 @@ def decode_rows(run: Path | None, arch: str, args: argparse.Namespace) -> dict:
     device = torch.device(args.device)
     if run is not None:
         model, recipe, tokenizer = load_for_inference(run, device)
+        prepared = prepare(recipe.data, progress=False)
     else:
         recipe = load_recipe(RECIPE, [*BENCH_MODEL, *ARCHS[arch]])
         prepared = prepare(recipe.data, progress=False)
         tokenizer = prepared.tokenizer()
         torch.manual_seed(1)
-        from nmt.model import build_model
-
         model = build_model(recipe.model, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size)
         model = model.to(device).eval()
-    test = prepare(recipe.data, progress=False).splits["test2016"]
+    test = prepared.splits["test2016"]
     sources, refs = test["src"][: args.test_lines], test["tgt"][: args.test_lines]
     row: dict = {}
     modes = {
@@ -177,13 +178,17 @@ def main() -> None:
     rows = []
     for arch in args.archs:
         decode = decode_rows(Path(runs[arch]) if arch in runs else None, arch, args)
+        source = (
+            f"decoded with the trained run {runs[arch]}"
+            if arch in runs
+            else "decoded with an untrained model: BLEU meaningless"
+        )
         for precision in precisions:
-            row = train_row(arch, precision, args) | decode
-            row["notes"] = (
-                f"decoded with the trained run {runs[arch]}"
-                if arch in runs
-                else "decoded with an untrained model: BLEU meaningless"
-            )
+            row = train_row(arch, precision, args)
+            if precision == "fp32":  # decoding always runs in fp32: its figures go on that row
+                row |= decode | {"notes": source}
+            else:
+                row |= dict.fromkeys(decode) | {"notes": "decoding runs in fp32: see that row"}
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.out:
