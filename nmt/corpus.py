@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import random
 import urllib.request
 import zipfile
@@ -296,7 +297,14 @@ def _load_source(
 
 
 def _pairs(src: list[str], tgt: list[str]) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+    try:
+        return datasets.Dataset.from_dict({"src": src, "tgt": tgt})
+    except pickle.PicklingError as error:  # datasets fingerprints every new dataset with dill
+        raise NmtError(
+            f"datasets could not fingerprint the corpus ({error}): dill fails like this when "
+            f"datasets is installed outside a folder named site-packages (pip install --target "
+            f"DIR); install it into a virtual environment or a DIR named site-packages"
+        ) from error
 
 
 def _normalized(card: Card, ds: datasets.Dataset) -> datasets.Dataset:

@@ -1,6 +1,7 @@
 """Corpus cards: finding them, pairs and directions, sources in order, held-out splits."""
 
 import gzip
+import pickle
 import random
 import zipfile
 
@@ -114,6 +115,21 @@ def test_unmirrored_split_offline_is_one_line_naming_everything(toy):
     assert str(mirror / "toy/train.{de,en}.gz") in message
     assert "https://example.org/toy/train.{lang}.gz" in message
     assert "hub someone/toy (de-en, train)" in message
+
+
+def test_fingerprint_failure_says_how_to_install_datasets(toy, monkeypatch):
+    """What dill raises for datasets installed with pip --target becomes one clear line."""
+    card, mirror = toy
+
+    def unpicklable(*args, **kwargs):
+        raise pickle.PicklingError("Can't pickle <class 'MonthDayNano'>")
+
+    monkeypatch.setattr(datasets.Dataset, "from_dict", unpicklable)
+    with pytest.raises(NmtError) as error:
+        load_splits(card, "de", "en", mirror, ["valid"])
+    message = str(error.value)
+    assert "\n" not in message
+    assert "MonthDayNano" in message and "site-packages" in message
 
 
 def test_unknown_split_lists_the_splits(toy):
