@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from results import append_rows
+
 PAD, BOS, EOS = 0, 2, 3
 EMBED, ENC_HIDDEN, DEC_HIDDEN, LAYERS, DROPOUT, CLIP = 256, 256, 512, 2, 0.2, 1.0
 # Multi30k de-en train, our joint unigram 8000 pieces: log(target pieces) and log(src/tgt)
@@ -208,16 +210,6 @@ def measure_or_explain(args: argparse.Namespace, precision: str, batches: list) 
         return row | dict.fromkeys(fields) | {"notes": f"failed on {args.device}: {reason}"}
 
 
-def append_rows(path: Path, rows: list[dict], device: str) -> None:
-    """Add rows to a results file ({"device", "torch", "command", "rows"})."""
-    results = {"device": device, "torch": torch.__version__, "command": " ".join(sys.argv)}
-    if path.exists():
-        results = json.loads(path.read_text(encoding="utf-8"))
-    results.setdefault("rows", []).extend(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda", help="cuda, cuda:1, cpu")
@@ -244,7 +236,7 @@ def main() -> None:
     if args.out:
         device = torch.device(args.device)
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-        append_rows(args.out, rows, name)
+        append_rows(args.out, rows, name, torch.__version__)
 
 
 if __name__ == "__main__":

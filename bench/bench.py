@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +35,8 @@ from nmt.model import build_model
 from nmt.prepare import prepare
 from nmt.train import Trainer
 from nmt.translate import translate_lines
+
+from results import append_rows
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en/attention.yaml"
 BENCH_MODEL = [
@@ -192,14 +193,8 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     if args.out:
-        result = {
-            "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-            "torch": torch.__version__,
-            "command": " ".join(sys.argv),
-            "rows": rows,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+        append_rows(args.out, rows, device, torch.__version__)
 
 
 if __name__ == "__main__":

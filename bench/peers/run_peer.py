@@ -31,6 +31,9 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT / "bench"))  # a script, not a package: reach bench/results.py
+from results import append_rows  # noqa: E402
+
 SCRATCH = ROOT / "bench" / "scratch"
 PACKAGES = {"joey": "joeynmt", "onmt": "OpenNMT-py"}
 UNK = 1  # our sentencepiece models' unknown id (nmt.tokenizer.UNK)
@@ -205,16 +208,6 @@ def test_set(args: argparse.Namespace, meta: dict) -> Path:
     return folder / "tok" / "test"
 
 
-def append_row(path: Path, row: dict, device: str, torch_version: str) -> None:
-    """Add the row to a results file ({"device", "torch", "command", "rows"})."""
-    results = {"device": device, "torch": torch_version, "command": " ".join(sys.argv)}
-    if path.exists():
-        results = json.loads(path.read_text(encoding="utf-8"))
-    results.setdefault("rows", []).append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("peer", choices=sorted(PACKAGES))
@@ -308,7 +301,7 @@ def main() -> None:
     }
     (args.run_dir / "row.json").write_text(json.dumps(row, indent=1) + "\n", encoding="utf-8")
     if args.out:
-        append_row(args.out, row, probe["device_name"], probe["torch"])
+        append_rows(args.out, [row], probe["device_name"], probe["torch"])
     print(json.dumps(row))
 
 

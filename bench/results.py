@@ -1,0 +1,136 @@
+"""The benchmark's results file: append rows to it, print it as a table with the targets.
+
+    python bench/results.py bench/results/DATE-DEVICE.json
+
+Every script of the benchmark (bench.py, bare_lstm.py, peers/run_peer.py) appends its rows
+to one file ({"device", "torch", "commands", "rows"}, schema in docs BENCHMARK.md), so one
+run of bench/run.sh leaves one file. The table prints the rows, then each speed target of
+the GPU issue as measured ratio against required ratio. Standard library only: the peers'
+scripts run under a bare python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+COLUMNS = {  # results field -> table heading
+    "system": "system",
+    "arch": "arch",
+    "precision": "precision",
+    "train_tok_per_s": "train tok/s",
+    "peak_mem_mb": "peak MB",
+    "decode_greedy_sent_per_s": "greedy sent/s",
+    "decode_beam5_sent_per_s": "beam-5 sent/s",
+    "decode_beam5_fixed30_sent_per_s": "beam-5 fixed-30 sent/s",
+    "bleu_beam5": "BLEU beam-5",
+}
+ATTENTION = ("attention", "attention-luong")  # ours in Bahdanau order and in the peers' order
+# what each precision of ours is compared with: neither peer has bf16, their fp16 is closest
+PEER_PRECISION = {"fp32": "fp32", "bf16": "fp16"}
+
+
+def append_rows(path: Path, rows: list[dict], device: str, torch_version: str) -> None:
+    """Add rows (and the command that made them) to the results file, creating it if needed."""
+    results = {"device": device, "torch": torch_version, "commands": [], "rows": []}
+    if path.exists():
+        results = json.loads(path.read_text(encoding="utf-8"))
+    results.setdefault("commands", []).append(" ".join(sys.argv))
+    results.setdefault("rows", []).extend(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}" if value < 100 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def rows_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table, in the order they were measured."""
+    lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_cell(row.get(key)) for key in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _find(rows: list[dict], system: str, arch: str | None, precision: str) -> dict | None:
+    for row in rows:
+        if (row["system"], row["precision"]) == (system, precision) and arch in (None, row["arch"]):
+            return row
+    return None
+
+
+def _ratio(ours: dict | None, field: str, theirs: dict | None) -> float | None:
+    if ours is None or theirs is None or not ours.get(field) or not theirs.get(field):
+        return None
+    return ours[field] / theirs[field]
+
+
+def target_checks(rows: list[dict]) -> list[tuple[str, float | None, str]]:
+    """(what, measured ratio or None when a row is missing, the target) for every target."""
+    checks = []
+    for precision, peer_precision in PEER_PRECISION.items():
+        bare = _find(rows, "bare-lstm", None, precision)
+        joey = _find(rows, "joey", None, peer_precision)
+        onmt = _find(rows, "onmt", None, peer_precision)
+        for arch in ATTENTION:
+            ours = _find(rows, "nmt", arch, precision)
+            if ours is None:
+                continue
+            tag = f"{arch} {precision}"
+            train = "train_tok_per_s"
+            checks += [
+                (f"{tag} training / Joey {peer_precision}", _ratio(ours, train, joey), ">= 5"),
+                (
+                    f"{tag} training / OpenNMT-py {peer_precision}",
+                    _ratio(ours, train, onmt),
+                    ">= 3",
+                ),
+                (f"{tag} training / bare LSTM", _ratio(ours, train, bare), ">= 0.5"),
+            ]
+            if precision == "fp32":  # decoding runs in fp32
+                fixed = "decode_beam5_fixed30_sent_per_s"
+                checks.append((f"{tag} beam-5 fixed-30 / Joey", _ratio(ours, fixed, joey), ">= 10"))
+            for name, peer in (("Joey", joey), ("OpenNMT-py", onmt)):
+                memory = _ratio(ours, "peak_mem_mb", peer)
+                checks.append((f"{tag} peak memory / {name} {peer_precision}", memory, "<= 1"))
+        for arch in ("seq2seq", "bilstm"):
+            ours = _find(rows, "nmt", arch, precision)
+            if ours is not None:
+                ratio = _ratio(ours, "train_tok_per_s", bare)
+                checks.append((f"{arch} {precision} training / bare LSTM", ratio, ">= 0.7"))
+    return checks
+
+
+def _met(ratio: float | None, target: str) -> str:
+    if ratio is None:
+        return "not measured"
+    bound = float(target.split()[1])
+    return "met" if (ratio >= bound if target.startswith(">=") else ratio <= bound) else "missed"
+
+
+def targets_table(rows: list[dict]) -> str:
+    lines = ["| target | measured | required | |", "|---|---:|---|---|"]
+    for what, ratio, target in target_checks(rows):
+        shown = "" if ratio is None else f"{ratio:.2f}x"
+        lines.append(f"| {what} | {shown} | {target} | {_met(ratio, target)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path, help="a results file of bench/run.sh")
+    args = parser.parse_args()
+    results = json.loads(args.results.read_text(encoding="utf-8"))
+    print(f"device: {results['device']}, torch {results['torch']}\n")
+    print(rows_table(results["rows"]) + "\n")
+    print(targets_table(results["rows"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""bench/results.py: one results file from several scripts, and the targets as ratios."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+spec = importlib.util.spec_from_file_location("bench_results", BENCH / "results.py")
+results = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(results)
+
+
+def row(system, arch, precision, tok_s, mem=None, fixed=None):
+    return {
+        "system": system,
+        "arch": arch,
+        "precision": precision,
+        "train_tok_per_s": tok_s,
+        "peak_mem_mb": mem,
+        "decode_beam5_fixed30_sent_per_s": fixed,
+    }
+
+
+ROWS = [
+    row("nmt", "attention", "fp32", 60_000.0, mem=1400, fixed=800.0),
+    row("nmt", "seq2seq", "fp32", 150_000.0),
+    row("joey", "attention", "fp32", 10_000.0, mem=2000, fixed=100.0),
+    row("onmt", "attention", "fp32", 30_000.0, mem=1000, fixed=300.0),
+    row("bare-lstm", "bare", "fp32", 200_000.0),
+]
+
+
+def test_rows_from_several_scripts_land_in_one_file(tmp_path, monkeypatch):
+    path = tmp_path / "out/results.json"
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--device", "cuda"])
+    results.append_rows(path, ROWS[:2], "GPU X", "2.11")
+    monkeypatch.setattr(sys, "argv", ["run_peer.py", "joey"])
+    results.append_rows(path, ROWS[2:], "GPU Y", "2.13")
+    saved = json.loads(path.read_text())
+    assert (saved["device"], saved["torch"]) == ("GPU X", "2.11")  # the first script's
+    assert saved["commands"] == ["bench.py --device cuda", "run_peer.py joey"]
+    assert saved["rows"] == ROWS
+
+
+def test_targets_are_ratios_against_the_right_rows():
+    checks = {what: (ratio, target) for what, ratio, target in results.target_checks(ROWS)}
+    assert checks["attention fp32 training / Joey fp32"] == (6.0, ">= 5")
+    assert checks["attention fp32 training / OpenNMT-py fp32"] == (2.0, ">= 3")
+    assert checks["attention fp32 training / bare LSTM"] == (0.3, ">= 0.5")
+    assert checks["attention fp32 beam-5 fixed-30 / Joey"] == (8.0, ">= 10")
+    assert checks["attention fp32 peak memory / Joey fp32"] == (0.7, "<= 1")
+    assert checks["attention fp32 peak memory / OpenNMT-py fp32"] == (1.4, "<= 1")
+    assert checks["seq2seq fp32 training / bare LSTM"] == (0.75, ">= 0.7")
+
+
+def test_targets_table_says_met_missed_and_not_measured():
+    table = results.targets_table(ROWS).splitlines()
+    assert "| attention fp32 training / Joey fp32 | 6.00x | >= 5 | met |" in table
+    assert "| attention fp32 training / OpenNMT-py fp32 | 2.00x | >= 3 | missed |" in table
+    assert "| attention fp32 peak memory / OpenNMT-py fp32 | 1.40x | <= 1 | missed |" in table
+    bf16 = results.targets_table([*ROWS, row("nmt", "attention", "bf16", 50_000.0)])
+    assert "| attention bf16 training / Joey fp16 |  | >= 5 | not measured |" in bf16
+
+
+def test_rows_table_leaves_missing_fields_empty():
+    lines = results.rows_table(ROWS).splitlines()
+    assert lines[0].startswith("| system | arch | precision | train tok/s |")
+    assert lines[2].startswith("| nmt | attention | fp32 | 60,000 | 1,400 |  |  | 800 |")
+    assert len(lines) == 2 + len(ROWS)
