@@ -4,7 +4,7 @@ from torch import nn
 
 from nmt.config import ModelConfig
 from nmt.errors import NmtError
-from nmt.model import build_model, count_parameters
+from nmt.model import Bridge, build_model, count_parameters
 
 SMALL = dict(embed_dim=6, encoder_hidden=5, decoder_hidden=7, attention_dim=4, dropout=0.3)
 ARCHITECTURES = {
@@ -117,6 +117,22 @@ def test_bidirectional_bridge_shapes(cell):
     assert len(model.bridge.maps) == (2 if cell == "lstm" else 1)
     assert model.bridge.maps[0][0].weight.shape == (7, 10)  # [fwd; bwd] -> decoder_hidden
     assert enc.memory.shape == (3, 6, 10) and enc.mask.tolist()[1] == [1, 1, 1, 0, 0, 0]
+
+
+def test_bridge_bounds_h_but_keeps_large_cell_states_trainable():
+    """|c| of a trained encoder reaches tens: through a tanh c_0 would saturate and stop
+    every gradient. c_0 is affine in c, so its gradient does not depend on c's size."""
+    torch.manual_seed(0)
+    bridge = Bridge(2, layers=2, directions=2, enc_hidden=5, dec_hidden=7)
+    h = torch.rand(4, 3, 5) * 2 - 1  # [layers * dirs, B, H]
+    grads = []
+    for scale in (40.0, 0.1):
+        c = (torch.randn(4, 3, 5) * scale).requires_grad_()
+        h0, c0 = bridge((h, c))
+        c0.sum().backward()
+        grads.append(c.grad)
+    assert h0.abs().max() < 1 and h0.shape == c0.shape == (2, 3, 7)
+    assert torch.allclose(grads[0], grads[1]) and grads[0].abs().min() > 0
 
 
 @pytest.mark.parametrize("attention", ["none", "bahdanau"])
