@@ -23,7 +23,8 @@ from nmt.model import build_model
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
 
-FORMAT = 1  # bump when the payload layout changes
+FORMAT = 2  # bump when the payload layout or what the weights mean changes
+# 2: the bridge maps the encoder cell state linearly (1 squashed it through a tanh)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -76,8 +77,13 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
         raise NmtError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "model" not in payload:
+    if not isinstance(payload, dict) or "format" not in payload or "model" not in payload:
         raise NmtError(f"{path}: not an nmt checkpoint (format {FORMAT} with model weights)")
+    if payload["format"] != FORMAT:
+        raise NmtError(
+            f"{path}: checkpoint format {payload['format']}, this nmt reads format {FORMAT} "
+            f"(its weights would mean something else here: retrain)"
+        )
     return payload
 
 

@@ -69,6 +69,13 @@ def test_corrupt_or_foreign_files_name_the_file(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
 
 
+def test_older_format_is_refused_with_its_number(tmp_path):
+    old = tmp_path / "old.pt"
+    save_checkpoint(old, {**payload(1.0), "format": FORMAT - 1})
+    with pytest.raises(NmtError, match=f"old.pt: checkpoint format {FORMAT - 1}, .* {FORMAT}"):
+        load_checkpoint(old)
+
+
 def test_wrong_model_sizes_name_the_file(tmp_path):
     path = tmp_path / "small.pt"
     save_checkpoint(path, {**payload(1.0), "model": torch.nn.Linear(2, 3).state_dict()})
