@@ -10,6 +10,7 @@ not mirrored still load for evaluation.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 import random
@@ -30,7 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nmt.errors import NmtError
 from nmt.textio import decode_lines, read_parallel
 
-CARDS_DIR = Path(__file__).resolve().parent.parent / "data"
+# data/ of the repository, installed as the package nmt_cards (editable installs map it back)
+CARDS_DIR = Path(importlib.util.find_spec("nmt_cards").submodule_search_locations[0])
 DEFAULT_MIRROR = Path("../shared/data")  # this workplace's layout; elsewhere set NMT_DATA
 # Unicode spaces that some corpora use before French punctuation, read as a plain space.
 SPACES = str.maketrans(
