@@ -31,8 +31,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nmt.errors import NmtError
 from nmt.textio import decode_lines, read_parallel
 
-# data/ of the repository, installed as the package nmt_cards (editable installs map it back)
-CARDS_DIR = Path(importlib.util.find_spec("nmt_cards").submodule_search_locations[0])
+
+def _cards_dir() -> Path:
+    """data/ of the repository: the installed package nmt_cards (editable installs map it
+    back), or beside nmt/ when the source tree is used without installing (PYTHONPATH)."""
+    spec = importlib.util.find_spec("nmt_cards")
+    if spec is None:
+        return Path(__file__).resolve().parent.parent / "data"
+    return Path(spec.submodule_search_locations[0])
+
+
+CARDS_DIR = _cards_dir()
 DEFAULT_MIRROR = Path("../shared/data")  # this workplace's layout; elsewhere set NMT_DATA
 # Unicode spaces that some corpora use before French punctuation, read as a plain space.
 SPACES = str.maketrans(

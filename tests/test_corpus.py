@@ -1,14 +1,17 @@
 """Corpus cards: finding them, pairs and directions, sources in order, held-out splits."""
 
 import gzip
+import importlib.util
 import pickle
 import random
 import zipfile
+from pathlib import Path
 
 import datasets
 import pytest
 import yaml
 
+from nmt import corpus
 from nmt.corpus import (
     CARDS_DIR,
     card_names,
@@ -70,6 +73,19 @@ def test_every_shipped_card_loads_with_train_valid_and_tests():
         assert card.licence and card.citation and card.description and len(card.languages) >= 2
         assert all(card.source(split).mirror for split in card.split_names)
         assert card.source("train").url or card.source("train").hub
+
+
+def test_cards_are_found_in_a_source_tree_without_an_install(monkeypatch):
+    """PYTHONPATH=repo (no pip install): no package nmt_cards, the cards beside nmt/ serve."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "nmt_cards" else find_spec(name, *a),
+    )
+    folder = corpus._cards_dir()
+    assert folder == Path(corpus.__file__).resolve().parents[1] / "data"
+    assert (folder / "multi30k.yaml").is_file()
 
 
 def test_unknown_corpus_lists_the_known_ones():
