@@ -193,15 +193,21 @@ def recipe_from_dict(tree: dict, source: str, overrides: list[str] = ()) -> Reci
         raise RecipeError(f"{source}: {error}") from None
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    """Read a recipe YAML (safe_load only), apply key=value overrides, validate."""
-    path = Path(path)
+def read_yaml(path: Path, what: str, error: type[NmtError] = NmtError) -> Any:
+    """The tree of a YAML file through safe_load (which never runs code from it); a missing
+    file or bad YAML is one `error` naming the file."""
     if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
+        raise error(f"{path}: {what} not found")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise RecipeError(f"{path}: not valid YAML ({error})") from None
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as problem:
+        raise error(f"{path}: not valid YAML ({problem})") from None
+
+
+def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+    """Read a recipe YAML, apply key=value overrides, validate."""
+    path = Path(path)
+    tree = read_yaml(path, "recipe file", RecipeError)
     recipe = recipe_from_dict(tree, str(path), overrides)
     if "name" not in (tree or {}):
         recipe.name = path.stem

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import datasets
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from nmt.config import read_yaml
 from nmt.errors import NmtError
 from nmt.textio import decode_lines, read_parallel
 
@@ -148,13 +148,7 @@ def load_card(corpus: str | Path) -> Card:
         if not path.is_file():
             known = ", ".join(card_names())
             raise NmtError(f"unknown corpus {str(corpus)!r} (known: {known}; or a card .yaml path)")
-    elif not path.is_file():
-        raise NmtError(f"{path}: corpus card not found")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise NmtError(f"{path}: not valid YAML ({error})") from None
-    return _parse_card(tree, path)
+    return _parse_card(read_yaml(path, "corpus card"), path)
 
 
 def _parse_card(tree: Any, path: Path) -> Card:
