@@ -8,9 +8,18 @@ import typer
 from rich.console import Console
 
 from nmt.errors import NmtError
+from nmt.lengths import DEFAULT_EDGES, parse_edges
 from nmt_cli.common import stderr, user_errors
 
 RECIPE = "the run's recipe"
+Buckets = Annotated[
+    str,
+    typer.Option(
+        help="With --by-length: the last word count of each source-length bucket but the "
+        "open last one."
+    ),
+]
+DEFAULT_BUCKETS = ",".join(map(str, DEFAULT_EDGES))
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +43,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         src: Annotated[
-            Path | None, typer.Option(help="Translate this source file instead of a split.")
+            Path | None,
+            typer.Option(
+                help="Translate this source file instead of a split (with --hyp: the source "
+                "the files translate, for --by-length)."
+            ),
         ] = None,
         ref: Annotated[
             Path | None, typer.Option(help="Reference translations of --src, or for --hyp.")
@@ -74,6 +87,15 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Path | None, typer.Option("--output", "-o", help="Also write the table to this file.")
         ] = None,
+        by_length: Annotated[
+            bool,
+            typer.Option(
+                "--by-length",
+                help="Score each source-length bucket on its own (Bahdanau et al.'s Figure 2); "
+                "uses the cached translations.",
+            ),
+        ] = False,
+        buckets: Buckets = DEFAULT_BUCKETS,
     ) -> None:
         """Score runs (or translation files) with sacrebleu BLEU and chrF in one table.
 
@@ -84,6 +106,8 @@ def register(app: typer.Typer) -> None:
           nmt eval runs/attention --src test.de --ref test.en
 
           nmt eval --hyp a.en --hyp b.en --ref test.en
+
+          nmt eval runs/seq2seq runs/attention --test test2016 --by-length
         """
         from nmt import evaluate as ev
 
@@ -109,8 +133,13 @@ def register(app: typer.Typer) -> None:
                 run, test, src, ref, overrides, device, use_cache=cache, progress=True
             )
         if hyp:
-            systems += ev.file_systems(hyp, ref)
-        table = ev.score(systems, bootstrap)
+            systems += ev.file_systems(hyp, ref, src)
+        if by_length:
+            from nmt.lengths import by_length as score_by_length
+
+            table = score_by_length(systems, parse_edges(buckets), bootstrap)
+        else:
+            table = ev.score(systems, bootstrap)
 
         if output is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(output.suffix, "md")
@@ -132,12 +161,41 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
             "curves.png"
         ),
+        by_length: Annotated[
+            bool,
+            typer.Option(
+                "--by-length",
+                help="Plot BLEU and chrF by source length instead (translates the test set "
+                "once; later calls and `nmt eval` reuse the translations).",
+            ),
+        ] = False,
+        test: Annotated[
+            str, typer.Option(help="With --by-length: the test split of the runs' corpus.")
+        ] = "test2016",
+        buckets: Buckets = DEFAULT_BUCKETS,
+        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
     ) -> None:
-        """Plot training loss and dev BLEU against updates for one or more runs.
+        """Plot training loss and dev BLEU against updates for one or more runs, or with
+        --by-length their test scores by source sentence length.
 
-        Example: nmt plot runs/seq2seq runs/attention -o curves.png
+        Examples:
+
+          nmt plot runs/seq2seq runs/attention -o curves.png
+
+          nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
-        from nmt.plot import training_curves
+        if by_length:
+            from nmt.evaluate import run_systems
+            from nmt.lengths import by_length as score_by_length
+            from nmt.plot import length_curves
 
-        training_curves(runs, output)
+            edges = parse_edges(buckets)
+            systems = []
+            for run in runs:
+                systems += run_systems(run, [test], None, None, {}, device, progress=True)
+            length_curves(score_by_length(systems, edges), output)
+        else:
+            from nmt.plot import training_curves
+
+            training_curves(runs, output)
         stderr.print(f"wrote {output}", highlight=False)

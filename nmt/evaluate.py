@@ -26,6 +26,7 @@ from nmt.errors import NmtError
 from nmt.textio import read_lines
 
 FORMATS = ("md", "csv", "json")
+TEXT_COLUMNS = ("system", "architecture", "test", "source words")  # left-justified
 
 
 @dataclass
@@ -40,6 +41,7 @@ class System:
     references: list[str]
     seconds: float | None = None  # decoding time; None for hypothesis files
     cached: bool = False  # hypotheses read from RUN/translations/
+    sources: list[str] | None = None  # the source sentences, where known (--by-length)
 
 
 @dataclass
@@ -64,6 +66,48 @@ class Table:
     rows: list[Row]
     signatures: dict[str, str]  # metric name -> sacrebleu signature
 
+    headers = [
+        "system",
+        "architecture",
+        "parameters",
+        "test",
+        "BLEU",
+        "chrF",
+        "p BLEU",
+        "p chrF",
+        "decode s",
+    ]
+
+    def cells(self, row: Row) -> list[str]:
+        def p(value: float | None) -> str:
+            if value is None:
+                return "baseline" if row.baseline else "-"
+            return f"{value:.4f}"
+
+        params = "-" if row.parameters is None else f"{row.parameters / 1e6:.2f}M"
+        seconds = "-" if row.seconds is None else f"{row.seconds:.1f}" + "*" * row.cached
+        return [
+            row.system,
+            row.architecture,
+            params,
+            row.test,
+            with_ci(row.bleu, row.bleu_ci),
+            with_ci(row.chrf, row.chrf_ci),
+            p(row.bleu_p),
+            p(row.chrf_p),
+            seconds,
+        ]
+
+    def notes(self) -> list[str]:
+        notes = [f"{name} signature: {sig}" for name, sig in self.signatures.items()]
+        if any(row.bleu_ci is not None for row in self.rows):
+            notes.append(
+                "± is the 95% bootstrap interval; p: paired bootstrap vs the test's first row"
+            )
+        if any(row.cached for row in self.rows):
+            notes.append("* decode time of a translation cached in RUN/translations/")
+        return notes
+
 
 def architecture(cfg: ModelConfig) -> str:
     """The recipe family a model config belongs to (cells other than LSTM are named)."""
@@ -86,14 +130,23 @@ def check_counts(hypotheses: list[str], hyp_name: str, references: list[str], re
         raise NmtError(f"{ref_name}: no lines to score")
 
 
-def file_systems(hyp_files: list[Path], ref_file: Path) -> list[System]:
-    """Systems from hypothesis files, all scored against one reference file."""
+def file_systems(
+    hyp_files: list[Path], ref_file: Path, src_file: Path | None = None
+) -> list[System]:
+    """Systems from hypothesis files, all scored against one reference file (and, for
+    scores by sentence length, translated from src_file)."""
     references = read_lines(ref_file)
+    src = None
+    if src_file is not None:
+        src = read_lines(src_file, errors="replace")[0]
+        check_counts(src, str(src_file), references, str(ref_file))
     systems = []
     for path in hyp_files:
         hypotheses = read_lines(path)
         check_counts(hypotheses, str(path), references, str(ref_file))
-        systems.append(System(Path(path).name, "-", None, ref_file.name, hypotheses, references))
+        systems.append(
+            System(Path(path).name, "-", None, ref_file.name, hypotheses, references, sources=src)
+        )
     return systems
 
 
@@ -148,7 +201,7 @@ def run_systems(
             cache.write(hypotheses, seconds)
         check_counts(hypotheses, str(cache.text), references, ref_name)
         systems.append(
-            System(name, arch, params, test, hypotheses, references, seconds, cached=cached)
+            System(name, arch, params, test, hypotheses, references, seconds, cached, sources)
         )
     return systems
 
@@ -272,56 +325,16 @@ def _row(system: System, bleu, chrf, bleu_ci=None, chrf_ci=None, bleu_p=None, ch
 
 # ---- rendering: the same rows as a terminal table, markdown, CSV or JSON ----
 
-HEADERS = [
-    "system",
-    "architecture",
-    "parameters",
-    "test",
-    "BLEU",
-    "chrF",
-    "p BLEU",
-    "p chrF",
-    "decode s",
-]
 
-
-def _cells(row: Row) -> list[str]:
-    def with_ci(value: float, ci: float | None) -> str:
-        return f"{value:.2f}" if ci is None else f"{value:.2f} ± {ci:.2f}"
-
-    def p(value: float | None) -> str:
-        if value is None:
-            return "baseline" if row.baseline else "-"
-        return f"{value:.4f}"
-
-    params = "-" if row.parameters is None else f"{row.parameters / 1e6:.2f}M"
-    seconds = "-" if row.seconds is None else f"{row.seconds:.1f}" + ("*" if row.cached else "")
-    return [
-        row.system,
-        row.architecture,
-        params,
-        row.test,
-        with_ci(row.bleu, row.bleu_ci),
-        with_ci(row.chrf, row.chrf_ci),
-        p(row.bleu_p),
-        p(row.chrf_p),
-        seconds,
-    ]
-
-
-def _notes(table: Table) -> list[str]:
-    notes = [f"{name} signature: {signature}" for name, signature in table.signatures.items()]
-    if any(row.bleu_ci is not None for row in table.rows):
-        notes.append("± is the 95% bootstrap interval; p: paired bootstrap vs the test's first row")
-    if any(row.cached for row in table.rows):
-        notes.append("* decode time of a translation cached in RUN/translations/")
-    return notes
+def with_ci(value: float, ci: float | None) -> str:
+    return f"{value:.2f}" if ci is None else f"{value:.2f} ± {ci:.2f}"
 
 
 def to_markdown(table: Table) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in table.rows]
-    return "\n".join(lines + [""] + _notes(table)) + "\n"
+    headers = table.headers
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(table.cells(row)) + " |" for row in table.rows]
+    return "\n".join(lines + [""] + table.notes()) + "\n"
 
 
 def to_csv(table: Table) -> str:
@@ -353,11 +366,9 @@ def rich_table(table: Table):
     """The terminal view: a rich Table, with the signatures as its caption."""
     from rich.table import Table as RichTable
 
-    view = RichTable(caption="\n".join(_notes(table)), caption_justify="left")
-    for header in HEADERS:
-        view.add_column(
-            header, justify="left" if header in ("system", "architecture", "test") else "right"
-        )
+    view = RichTable(caption="\n".join(table.notes()), caption_justify="left")
+    for header in table.headers:
+        view.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
     for row in table.rows:
-        view.add_row(*_cells(row))
+        view.add_row(*table.cells(row))
     return view

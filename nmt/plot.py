@@ -1,4 +1,5 @@
-"""Pictures: attention heat maps of single translations, training curves of runs.
+"""Pictures: attention heat maps of single translations, training curves of runs, and
+BLEU by source sentence length.
 
 Figures are drawn with matplotlib's object API on the Agg canvas, never through pyplot,
 so plotting needs no display and changes no global backend.
@@ -9,12 +10,16 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nmt.errors import NmtError
+
+if TYPE_CHECKING:
+    from nmt.lengths import LengthTable
 
 MAX_INCHES = 40.0  # very long sentences get smaller cells, not enormous files
 
@@ -99,5 +104,29 @@ def training_curves(runs: list[Path], path: Path) -> None:
         axes.grid(alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=8)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def length_curves(table: LengthTable, path: Path) -> None:
+    """BLEU and chrF against source length, one line per system with its 95% interval as a
+    band: the models without attention should fall as sentences grow."""
+    labels = list(dict.fromkeys(row.bucket for row in table.rows))
+    systems = list(dict.fromkeys((row.system, row.test) for row in table.rows))
+    figure = Figure(figsize=(11, 4.2))
+    for axes, metric in zip(figure.subplots(1, 2), ("bleu", "chrf"), strict=True):
+        for system, test in systems:
+            rows = [row for row in table.rows if (row.system, row.test) == (system, test)]
+            x = np.array([labels.index(row.bucket) for row in rows])
+            y = np.array([getattr(row, metric) for row in rows])
+            ci = np.array([getattr(row, f"{metric}_ci") or 0.0 for row in rows])
+            name = system if len({t for _, t in systems}) == 1 else f"{system} ({test})"
+            (line,) = axes.plot(x, y, marker="o", label=name)
+            axes.fill_between(x, y - ci, y + ci, color=line.get_color(), alpha=0.2)
+        axes.set_xticks(range(len(labels)), labels)
+        title = "BLEU" if metric == "bleu" else "chrF"
+        axes.set(title=f"{title} by source length", xlabel="source words", ylabel=title)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8)
     figure.tight_layout()
     _save(figure, path)

@@ -128,6 +128,17 @@ def test_named_test_splits_of_the_run_corpus(tmp_path, runs):
     expected = sacrebleu.corpus_bleu(hyps, [REFS + ["one more"]]).score
     assert tree["rows"][0]["bleu"] == pytest.approx(expected)
 
+    cached = (run / "translations" / "test2016.best.beam3.lp1.txt").stat().st_mtime_ns
+    by_length = CliRunner().invoke(app, ["eval", str(run), "--by-length", "--format", "json"])
+    assert by_length.exit_code == 0, by_length.output
+    rows = json.loads(by_length.stdout)["rows"]
+    assert sum(row["sentences"] for row in rows) == 5
+    png = tmp_path / "lengths.png"
+    plotted = CliRunner().invoke(app, ["plot", str(run), "--by-length", "-o", str(png)])
+    assert plotted.exit_code == 0, plotted.output
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert (run / "translations" / "test2016.best.beam3.lp1.txt").stat().st_mtime_ns == cached
+
 
 def test_cli_writes_the_table_file(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
