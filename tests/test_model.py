@@ -172,6 +172,17 @@ def test_initialisation():
     assert model.decoder.readout.weight.abs().max() <= 0.05
 
 
+def test_xavier_embeddings_have_unit_variance_unless_tied_to_the_output():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(embed_dim=64, attention="none"), 4000, 4000)
+    for embedding in (model.encoder.embedding, model.decoder.embedding):
+        assert 0.95 < embedding.weight[1:].std().item() < 1.05
+        assert torch.all(embedding.weight[0] == 0)
+    tied = build_model(ModelConfig(embed_dim=64, tie_embeddings=True), 4000, 4000)
+    assert tied.decoder.embedding.weight.std().item() < 0.1  # xavier, as an output layer
+    assert 0.95 < tied.encoder.embedding.weight[1:].std().item() < 1.05
+
+
 @pytest.mark.parametrize("order", ["bahdanau", "luong"])
 def test_attention_order_picks_the_query_state(order):
     model = make(dict(SMALL, attention_order=order))
