@@ -45,6 +45,7 @@ class Attention(nn.Module):
             scores = self.v(torch.tanh(keys + self.query_proj(query)[:, None])).squeeze(-1)
         else:
             scores = torch.bmm(keys, query[:, :, None]).squeeze(-1)
-        weights = torch.softmax(torch.where(mask, scores, float("-inf")), dim=-1)
+        # the softmax in fp32 also under bf16 autocast (the weights of long sources are small)
+        weights = torch.softmax(torch.where(mask, scores.float(), float("-inf")), dim=-1)
         context = torch.bmm(weights[:, None], memory).squeeze(1)
         return context, weights

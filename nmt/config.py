@@ -86,7 +86,9 @@ class TrainConfig:
     early_stop_patience: int = 8  # validations without dev-BLEU gain; 0: never stop early
     keep_last: int = 3
     average_last: int = 0  # >1: also write the average of the last K checkpoints
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
+    # autocast, recurrent state, attention softmax and loss in fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     max_bad_updates: int = 20  # consecutive NaN/inf losses before the run stops
     tensorboard: bool = False

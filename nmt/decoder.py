@@ -111,7 +111,12 @@ class RnnDecoder(nn.Module):
 
 
 class LstmCell(nn.Module):
-    """gates = x_part + W_hh h + b; the caller computes x_part (for all steps at once if it can)."""
+    """gates = x_part + W_hh h + b; the caller computes x_part (for all steps at once if it can).
+
+    Like the other cells it carries its state in fp32 under bf16 autocast: the GEMMs run in
+    bf16, the gate arithmetic and the state do not (a trained cell state reaches |c| = 40,
+    where one bf16 step is 0.25, and the error would compound over the target).
+    """
 
     gates = 4
 
@@ -122,7 +127,7 @@ class LstmCell(nn.Module):
 
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
         h, c = state
-        i, f, g, o = (x_part + F.linear(h, self.weight_hh, self.bias)).chunk(4, dim=-1)
+        i, f, g, o = (x_part + F.linear(h, self.weight_hh, self.bias)).float().chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -140,8 +145,8 @@ class GruCell(nn.Module):
 
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
         (h,) = state
-        xr, xz, xn = x_part.chunk(3, dim=-1)
-        hr, hz, hn = F.linear(h, self.weight_hh, self.bias).chunk(3, dim=-1)
+        xr, xz, xn = x_part.float().chunk(3, dim=-1)
+        hr, hz, hn = F.linear(h, self.weight_hh, self.bias).float().chunk(3, dim=-1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + self.bias_in + r * hn)
         return ((1 - z) * n + z * h,)
@@ -158,7 +163,7 @@ class RnnCell(nn.Module):
         self.bias = nn.Parameter(torch.empty(hidden))
 
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
-        return (torch.tanh(x_part + F.linear(state[0], self.weight_hh, self.bias)),)
+        return (torch.tanh((x_part + F.linear(state[0], self.weight_hh, self.bias)).float()),)
 
 
 CELLS: dict[str, type[LstmCell | GruCell | RnnCell]] = {

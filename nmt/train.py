@@ -37,13 +37,14 @@ from nmt.checkpoint import (
     save_checkpoint,
 )
 from nmt.config import Recipe
-from nmt.device import resolve_device
+from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.errors import NmtError
+from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
 from nmt.prepare import prepare
 from nmt.rundir import Reporter, RunDir, default_run_dir, open_run_dir
-from nmt.validate import DevScores, autocast, loss_sums, perplexity, validate
+from nmt.validate import DevScores, validate
 
 
 @dataclass
@@ -77,13 +78,6 @@ class Window:
     nll: float = 0.0
     tokens: int = 0
     seconds: float = 0.0
-
-
-def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA (auto or bf16), or anywhere bf16 is asked for; else fp32."""
-    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
-        return None
-    return torch.bfloat16
 
 
 def rng_state() -> dict[str, Any]:

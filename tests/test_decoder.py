@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nmt.decoder import AttentionDecoder, DecoderState, GruCell, LstmCell, RnnCell, RnnDecoder
@@ -82,3 +83,20 @@ def test_attention_decoder_never_looks_ahead(order):
     prefix = decoder(tgt[:, :2], state, enc)
     assert full.shape == (2, 4, 11)
     torch.testing.assert_close(full[:, :2], prefix)
+
+
+@pytest.mark.parametrize("cell_type", [LstmCell, GruCell, RnnCell])
+def test_cells_keep_their_state_in_fp32_under_bf16_autocast(cell_type):
+    torch.manual_seed(0)
+    cell = cell_type(8)
+    randomise(cell)
+    # the bridge's output under autocast is bf16: the first step must lift it to fp32
+    parts = 2 if cell_type is LstmCell else 1
+    state = tuple((torch.randn(3, 8) * 40).bfloat16() for _ in range(parts))
+    x_part = torch.randn(3, cell.gates * 8).bfloat16()  # as Linear layers give it
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert F.linear(x_part, torch.randn(4, cell.gates * 8)).dtype == torch.bfloat16
+        new = cell(x_part, state)
+    assert all(part.dtype == torch.float32 for part in new)
+    exact = cell(x_part.float(), tuple(part.float() for part in state))
+    assert (new[-1] - exact[-1]).abs().max() < 0.1  # only the bf16 GEMMs differ
