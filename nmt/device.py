@@ -25,9 +25,24 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for train.precision on device; None is plain fp32.
 
     auto is fp32 everywhere: bf16 autocast was slower than fp32 at these model sizes on an
-    H100 (bench/results/2026-11-23-h100.json). bf16 is used where a recipe asks for it.
+    H100 (bench/results/2026-11-23-h100.json), and on an AVX2 CPU (no bf16 arithmetic) the
+    quick recipe trained 13x slower in bf16 (140 against 1,800 tokens/s) and oneDNN's LSTM
+    then failed to run in bf16 at all. bf16 is used where a recipe asks for it, on a CUDA
+    device or a CPU with bf16 instructions (AVX512-BF16, AMX).
     """
-    return torch.bfloat16 if precision == "bf16" else None
+    if precision != "bf16":
+        return None
+    if device.type == "cpu" and not cpu_has_bf16():
+        raise NmtError(
+            "train.precision: bf16 needs a CPU with bf16 instructions (AVX512-BF16 or AMX); "
+            "this one has none, so use fp32 (or auto)"
+        )
+    return torch.bfloat16
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
