@@ -16,8 +16,8 @@ lengths log-normal with Multi30k de-en's train statistics (sentencepiece unigram
 log-length mean 2.633, sd 0.320, i.e. 14.7 pieces on average) and source lengths the target
 length times a log-normal ratio (mean 0.024, sd 0.198). Token ids are uniform at random.
 
-Timing follows docs BENCHMARK.md: --skip warm-up updates, then --updates timed ones between
-two device synchronisations. Rows in the BENCHMARK.md schema are printed as JSON lines and,
+Timing follows bench/PROTOCOL.md: --skip warm-up updates, then --updates timed ones between
+two device synchronisations. Rows in its results schema are printed as JSON lines and,
 with --out, appended to a results file.
 """
 

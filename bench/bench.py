@@ -1,4 +1,4 @@
-"""Our rows of the speed benchmark (docs BENCHMARK.md): training and decoding throughput.
+"""Our rows of the speed benchmark (bench/PROTOCOL.md): training and decoding throughput.
 
     python bench/bench.py --device cuda --out bench/results/DATE-DEVICE.json
     python bench/bench.py --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test

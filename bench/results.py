@@ -3,7 +3,7 @@
     python bench/results.py bench/results/DATE-DEVICE.json
 
 Every script of the benchmark (bench.py, bare_lstm.py, peers/run_peer.py) appends its rows
-to one file ({"device", "torch", "commands", "rows"}, schema in docs BENCHMARK.md), so one
+to one file ({"device", "torch", "commands", "rows"}, schema in bench/PROTOCOL.md), so one
 run of bench/run.sh leaves one file. The table prints the rows, then each speed target of
 the GPU issue as measured ratio against required ratio. Standard library only: the peers'
 scripts run under a bare python3.

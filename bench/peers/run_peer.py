@@ -10,7 +10,7 @@ use the toolkit's own search time, which excludes loading the model: Joey's "Gen
 took", OpenNMT-py's output pieces over its "Tokens per second" (its total time is printed
 to 0.1 s only). BLEU is sacrebleu on the hypotheses detokenised by our sentencepiece model.
 
-The row (BENCHMARK.md schema, extra figures under "details") is printed last, written to
+The row (schema in bench/PROTOCOL.md, extra figures under "details") is printed last, written to
 RUN/row.json and, with --out, appended to a results file.
 """
 
