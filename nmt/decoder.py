@@ -7,7 +7,6 @@ Both run the same code per position, so stepping reproduces `forward` exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -16,9 +15,6 @@ from torch import Tensor, nn
 from nmt.attention import Attention
 from nmt.encoder import RNNS
 from nmt.tokenizer import PAD
-
-if TYPE_CHECKING:
-    from nmt.model import Encoded
 
 Layer = tuple[Tensor, ...]  # one layer's state: (h, c) for lstm, (h,) for gru / rnn
 
@@ -55,6 +51,25 @@ class DecoderState:
         return self.h if self.c is None else (self.h, self.c)
 
 
+@dataclass
+class Encoded:
+    """Everything the decoder needs from the source, computed once per batch."""
+
+    memory: Tensor  # [B, S, M] encoder outputs, zero on padding; position j = source token j
+    keys: Tensor | None  # [B, S, A] source side of the attention score; None without attention
+    mask: Tensor  # [B, S] bool, True on real source tokens
+    init: DecoderState  # the decoder's initial state (bridged encoder final states)
+
+    def select(self, index: Tensor) -> Encoded:
+        """Rows `index` (beam search: index = arange(B).repeat_interleave(beam))."""
+        memory = self.memory.index_select(0, index)
+        if self.keys is None or self.keys is self.memory:  # dot attention: keys are the memory
+            keys = None if self.keys is None else memory
+        else:
+            keys = self.keys.index_select(0, index)
+        return Encoded(memory, keys, self.mask.index_select(0, index), self.init.select(index))
+
+
 def output_layer(embedding: nn.Embedding, in_dim: int, tie: bool) -> nn.Linear:
     """W_out: [in_dim] -> vocabulary logits, sharing the embedding matrix when tied."""
     vocab, embed_dim = embedding.weight.shape
@@ -70,6 +85,7 @@ class RnnDecoder(nn.Module):
 
     def __init__(
         self,
+        *,
         cell: str,
         vocab: int,
         embed_dim: int,
@@ -110,7 +126,17 @@ class RnnDecoder(nn.Module):
         return logits, DecoderState(*(hx if isinstance(hx, tuple) else (hx,))), None
 
 
-class LstmCell(nn.Module):
+class RecurrentCell(nn.Module):
+    """One layer of a decoder step: new state from x_part (the layer's input, already
+    multiplied into gate space) and the previous state."""
+
+    gates: int  # gate blocks of the hidden size in x_part
+
+    def init_gate_biases(self) -> None:
+        """Set the biases a cell wants at the start (after init_parameters zeroed them)."""
+
+
+class LstmCell(RecurrentCell):
     """gates = x_part + W_hh h + b; the caller computes x_part (for all steps at once if it can).
 
     Like the other cells it carries its state in fp32 under bf16 autocast: the GEMMs run in
@@ -125,6 +151,13 @@ class LstmCell(nn.Module):
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden, hidden))
         self.bias = nn.Parameter(torch.empty(4 * hidden))  # gate order i, f, g, o as nn.LSTM
 
+    def init_gate_biases(self) -> None:
+        """Forget gate open (bias 1), so that early gradients flow through the cell state
+        (Jozefowicz et al. 2015)."""
+        hidden = self.weight_hh.size(1)
+        with torch.no_grad():
+            self.bias[hidden : 2 * hidden] = 1.0
+
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
         h, c = state
         i, f, g, o = (x_part + F.linear(h, self.weight_hh, self.bias)).float().chunk(4, dim=-1)
@@ -132,7 +165,7 @@ class LstmCell(nn.Module):
         return torch.sigmoid(o) * torch.tanh(c), c
 
 
-class GruCell(nn.Module):
+class GruCell(RecurrentCell):
     """nn.GRU's update from a caller-computed x_part: n = tanh(x_n + b_in + r * (W_hn h + b_hn))."""
 
     gates = 3
@@ -152,7 +185,7 @@ class GruCell(nn.Module):
         return ((1 - z) * n + z * h,)
 
 
-class RnnCell(nn.Module):
+class RnnCell(RecurrentCell):
     """The plain tanh RNN: h' = tanh(x_part + W_hh h + b)."""
 
     gates = 1
@@ -166,7 +199,7 @@ class RnnCell(nn.Module):
         return (torch.tanh((x_part + F.linear(state[0], self.weight_hh, self.bias)).float()),)
 
 
-CELLS: dict[str, type[LstmCell | GruCell | RnnCell]] = {
+CELLS: dict[str, type[RecurrentCell]] = {
     "lstm": LstmCell,
     "gru": GruCell,
     "rnn": RnnCell,
@@ -187,6 +220,7 @@ class AttentionDecoder(nn.Module):
 
     def __init__(
         self,
+        *,
         cell: str,
         vocab: int,
         embed_dim: int,

@@ -38,6 +38,7 @@ class Encoder(nn.Module):
 
     def __init__(
         self,
+        *,
         cell: str,
         vocab: int,
         embed_dim: int,

@@ -10,34 +10,13 @@ one target position at a time, for greedy and beam search.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
 from nmt.config import ModelConfig
-from nmt.decoder import AttentionDecoder, DecoderState, LstmCell, RnnDecoder
+from nmt.decoder import AttentionDecoder, DecoderState, Encoded, RecurrentCell, RnnDecoder
 from nmt.encoder import Encoder
 from nmt.errors import NmtError
-
-
-@dataclass
-class Encoded:
-    """Everything the decoder needs from the source, computed once per batch."""
-
-    memory: Tensor  # [B, S, M] encoder outputs, zero on padding; position j = source token j
-    keys: Tensor | None  # [B, S, A] source side of the attention score; None without attention
-    mask: Tensor  # [B, S] bool, True on real source tokens
-    init: DecoderState  # the decoder's initial state (bridged encoder final states)
-
-    def select(self, index: Tensor) -> Encoded:
-        """Rows `index` (beam search: index = arange(B).repeat_interleave(beam))."""
-        memory = self.memory.index_select(0, index)
-        if self.keys is None or self.keys is self.memory:  # dot attention: keys are the memory
-            keys = None if self.keys is None else memory
-        else:
-            keys = self.keys.index_select(0, index)
-        return Encoded(memory, keys, self.mask.index_select(0, index), self.init.select(index))
 
 
 class Bridge(nn.Module):
@@ -54,7 +33,7 @@ class Bridge(nn.Module):
     """
 
     def __init__(
-        self, n_states: int, layers: int, directions: int, enc_hidden: int, dec_hidden: int
+        self, *, n_states: int, layers: int, directions: int, enc_hidden: int, dec_hidden: int
     ) -> None:
         super().__init__()
         self.directions = directions
@@ -89,46 +68,41 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
         self.encoder = Encoder(
-            cfg.cell,
-            src_vocab,
-            cfg.embed_dim,
-            cfg.encoder_hidden,
-            cfg.encoder_layers,
-            cfg.bidirectional,
-            cfg.reverse_source,
-            cfg.dropout,
+            cell=cfg.cell,
+            vocab=src_vocab,
+            embed_dim=cfg.embed_dim,
+            hidden=cfg.encoder_hidden,
+            layers=cfg.encoder_layers,
+            bidirectional=cfg.bidirectional,
+            reverse_source=cfg.reverse_source,
+            dropout=cfg.dropout,
         )
         self.bridge = Bridge(
-            2 if cfg.cell == "lstm" else 1,
-            cfg.encoder_layers,
-            self.encoder.directions,
-            cfg.encoder_hidden,
-            cfg.decoder_hidden,
+            n_states=2 if cfg.cell == "lstm" else 1,
+            layers=cfg.encoder_layers,
+            directions=self.encoder.directions,
+            enc_hidden=cfg.encoder_hidden,
+            dec_hidden=cfg.decoder_hidden,
         )
+        shared = {
+            "cell": cfg.cell,
+            "vocab": tgt_vocab,
+            "embed_dim": cfg.embed_dim,
+            "hidden": cfg.decoder_hidden,
+            "layers": cfg.decoder_layers,
+            "dropout": cfg.dropout,
+            "tie": cfg.tie_embeddings,
+        }
         self.decoder: RnnDecoder | AttentionDecoder
         if cfg.attention == "none":
-            self.decoder = RnnDecoder(
-                cfg.cell,
-                tgt_vocab,
-                cfg.embed_dim,
-                cfg.decoder_hidden,
-                cfg.decoder_layers,
-                cfg.dropout,
-                cfg.tie_embeddings,
-            )
+            self.decoder = RnnDecoder(**shared)
         else:
             self.decoder = AttentionDecoder(
-                cfg.cell,
-                tgt_vocab,
-                cfg.embed_dim,
-                cfg.decoder_hidden,
-                cfg.decoder_layers,
-                self.encoder.output_dim,
-                cfg.attention,
-                cfg.attention_order,
-                cfg.attention_dim,
-                cfg.dropout,
-                cfg.tie_embeddings,
+                **shared,
+                memory_dim=self.encoder.output_dim,
+                attention=cfg.attention,
+                order=cfg.attention_order,
+                attention_dim=cfg.attention_dim,
             )
 
     @property
@@ -185,7 +159,8 @@ def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
 
     Recurrent matrices [gates * H, H] get one orthogonal H x H block per gate. LSTM
     forget-gate biases start at 1 so that early gradients flow through the cell state
-    (Jozefowicz et al. 2015). Embedding rows of PAD are zero.
+    (Jozefowicz et al. 2015; the decoder's own cells set theirs). Embedding rows of PAD are
+    zero.
 
     With xavier, embeddings are N(0, 1) (PyTorch's own default), not xavier: xavier keeps a
     layer's output variance equal to its input's, so the LSTM weights expect inputs of unit
@@ -217,9 +192,8 @@ def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
                 for name, param in module.named_parameters():
                     if name.startswith("bias_ih"):
                         param[module.hidden_size : 2 * module.hidden_size] = 1.0
-            elif isinstance(module, LstmCell):
-                hidden = module.weight_hh.size(1)
-                module.bias[hidden : 2 * hidden] = 1.0
+            elif isinstance(module, RecurrentCell):
+                module.init_gate_biases()
             elif isinstance(module, nn.Embedding) and module.padding_idx is not None:
                 module.weight[module.padding_idx] = 0.0
 

@@ -3,8 +3,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmt.decoder import AttentionDecoder, DecoderState, GruCell, LstmCell, RnnCell, RnnDecoder
-from nmt.model import Encoded
+from nmt.decoder import (
+    AttentionDecoder,
+    DecoderState,
+    Encoded,
+    GruCell,
+    LstmCell,
+    RnnCell,
+    RnnDecoder,
+)
 
 
 def randomise(module: nn.Module) -> None:
@@ -62,7 +69,9 @@ def test_state_select_and_layers_round_trip():
 
 
 def test_tied_rnn_decoder_projects_to_embedding_width():
-    decoder = RnnDecoder("lstm", 11, 6, 8, 1, 0.0, tie=True)
+    decoder = RnnDecoder(
+        cell="lstm", vocab=11, embed_dim=6, hidden=8, layers=1, dropout=0.0, tie=True
+    )
     assert decoder.output.weight is decoder.embedding.weight
     assert isinstance(decoder.project, nn.Linear)
     state = DecoderState(torch.zeros(1, 2, 8), torch.zeros(1, 2, 8))
@@ -72,7 +81,19 @@ def test_tied_rnn_decoder_projects_to_embedding_width():
 @pytest.mark.parametrize("order", ["bahdanau", "luong"])
 def test_attention_decoder_never_looks_ahead(order):
     torch.manual_seed(0)
-    decoder = AttentionDecoder("lstm", 11, 6, 8, 2, 10, "bahdanau", order, 7, 0.0, False)
+    decoder = AttentionDecoder(
+        cell="lstm",
+        vocab=11,
+        embed_dim=6,
+        hidden=8,
+        layers=2,
+        memory_dim=10,
+        attention="bahdanau",
+        order=order,
+        attention_dim=7,
+        dropout=0.0,
+        tie=False,
+    )
     randomise(decoder)
     memory = torch.randn(2, 4, 10)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)

@@ -6,7 +6,17 @@ from nmt.encoder import Encoder, reverse_padded
 
 def make_encoder(cell: str = "lstm", bidirectional: bool = True, reverse: bool = False) -> Encoder:
     torch.manual_seed(0)
-    return Encoder(cell, 20, 8, 6, 2, bidirectional, reverse, dropout=0.3).eval()
+    encoder = Encoder(
+        cell=cell,
+        vocab=20,
+        embed_dim=8,
+        hidden=6,
+        layers=2,
+        bidirectional=bidirectional,
+        reverse_source=reverse,
+        dropout=0.3,
+    )
+    return encoder.eval()
 
 
 def test_reverse_padded_reverses_real_tokens_only_and_undoes_itself():

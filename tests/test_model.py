@@ -123,7 +123,7 @@ def test_bridge_bounds_h_but_keeps_large_cell_states_trainable():
     """|c| of a trained encoder reaches tens: through a tanh c_0 would saturate and stop
     every gradient. c_0 is affine in c, so its gradient does not depend on c's size."""
     torch.manual_seed(0)
-    bridge = Bridge(2, layers=2, directions=2, enc_hidden=5, dec_hidden=7)
+    bridge = Bridge(n_states=2, layers=2, directions=2, enc_hidden=5, dec_hidden=7)
     h = torch.rand(4, 3, 5) * 2 - 1  # [layers * dirs, B, H]
     grads = []
     for scale in (40.0, 0.1):
