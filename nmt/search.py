@@ -21,6 +21,7 @@ better than the N-th finished score, nothing left in the beam can enter the N-be
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -178,6 +179,69 @@ def _gather_beams(values: Tensor, index: Tensor) -> Tensor:
     return values.gather(1, expanded)
 
 
+@dataclass
+class _Beams:
+    """The sentences still searched: per sentence its K open hypotheses and best finished
+    ones ([B, ...]), per beam row what the model carries ([B * K, ...])."""
+
+    origin: Tensor  # [B] input row of each sentence
+    limits: Tensor  # [B] most output pieces
+    best_length: Tensor  # [B] (limit + 1) ** alpha, divides the bound of an open score
+    scores: Tensor  # [B, K] raw log-probabilities of the open hypotheses; -inf: none
+    history: Tensor  # [B, K, T] their tokens so far
+    attention: Tensor | None  # [B, K, T, S] their attention so far
+    finished: _Finished  # [B, N]
+    done: Tensor  # [B] finished, not yet removed
+    first_row: Tensor  # [B, 1] row of each sentence's first beam: arange(B) * K
+    enc: Any  # [B * K] the model's Encoded
+    state: Any  # [B * K] the model's decoder state
+    prev: Tensor  # [B * K] last tokens
+    row_limits: Tensor  # [B * K] limits per beam row
+
+    def advance(self, t: int, scores: Tensor, from_beam: Tensor, tokens: Tensor, state) -> None:
+        """Continue with the K best open candidates: candidate j of sentence b extends beam
+        from_beam[b, j] by tokens[b, j]; `state` is the model's state after step t."""
+        self.scores = scores
+        self.history = _gather_beams(self.history, from_beam)
+        self.history[:, :, t] = tokens
+        if self.attention is not None:
+            self.attention = _gather_beams(self.attention, from_beam)
+        self.state = state.select((self.first_row + from_beam).view(-1))
+        self.prev = tokens.view(-1)
+
+    def mark_done(self, t: int, min_limit: int, length_penalty: float) -> None:
+        """Done: nothing open can still beat the N-th finished hypothesis (when nothing is
+        open at all, bound and worst may both be -inf: done too), or the limit is reached.
+        A done sentence's open scores become -inf, so it takes no more."""
+        bound = self.scores.max(dim=1).values
+        if length_penalty:
+            bound = bound / self.best_length
+        self.done |= bound <= self.finished.scores[:, -1]
+        if t >= min_limit:
+            self.done |= t >= self.limits
+        self.scores.masked_fill_(self.done.unsqueeze(1), NEG_INF)
+
+    def keep(self, live: Tensor) -> _Beams:
+        """Only the sentences `live` (indices), with their beam rows."""
+        k = self.scores.size(1)
+        rows = (live.unsqueeze(1) * k + torch.arange(k, device=live.device)).view(-1)
+        return _Beams(
+            origin=self.origin[live],
+            limits=self.limits[live],
+            best_length=self.best_length[live],
+            scores=self.scores[live],
+            history=self.history[live],
+            attention=None if self.attention is None else self.attention[live],
+            finished=self.finished.rows(live),
+            done=self.done[live],
+            first_row=self.first_row[: live.numel()],
+            enc=self.enc.select(rows),
+            state=self.state.select(rows),
+            prev=self.prev[rows],
+            row_limits=self.row_limits[rows],
+        )
+
+
 @torch.inference_mode()
 def beam_search(
     model,
@@ -206,11 +270,6 @@ def beam_search(
     sync = _sync_points(steps, device)
     src_len = src.size(1)
 
-    enc = model.encode(src, src_lengths)
-    state = model.initial_state(enc)
-    rows = torch.arange(batch, device=device).repeat_interleave(k)
-    enc, state = enc.select(rows), state.select(rows)
-
     def empty(n: int) -> _Finished:
         attention = torch.zeros(n, nbest, steps, src_len, device=device)
         return _Finished(
@@ -220,87 +279,69 @@ def beam_search(
             attention if return_attention else None,
         )
 
-    results = empty(batch)  # filled as sentences finish, indexed by input row
-    finished = empty(batch)  # the active sentences' N best so far
-    origin = torch.arange(batch, device=device)  # input row of each active sentence
-    done = torch.zeros(batch, dtype=torch.bool, device=device)  # finished, not yet removed
+    enc = model.encode(src, src_lengths)
+    rows = torch.arange(batch, device=device).repeat_interleave(k)
     scores = torch.full((batch, k), NEG_INF, device=device)
     scores[:, 0] = 0.0  # one live beam at the start, so the first step does not repeat it
-    history = torch.full((batch, k, steps), PAD, dtype=torch.long, device=device)
-    attn_history = (
-        torch.zeros(batch, k, steps, src_len, device=device) if return_attention else None
+    beams = _Beams(
+        origin=torch.arange(batch, device=device),
+        limits=limits,
+        best_length=(limits + 1).float() ** length_penalty,
+        scores=scores,
+        history=torch.full((batch, k, steps), PAD, dtype=torch.long, device=device),
+        attention=(
+            torch.zeros(batch, k, steps, src_len, device=device) if return_attention else None
+        ),
+        finished=empty(batch),
+        done=torch.zeros(batch, dtype=torch.bool, device=device),
+        first_row=torch.arange(batch, device=device).unsqueeze(1) * k,
+        enc=enc.select(rows),
+        state=model.initial_state(enc).select(rows),
+        prev=torch.full((batch * k,), BOS, dtype=torch.long, device=device),
+        row_limits=limits.repeat_interleave(k),
     )
-    prev = torch.full((batch * k,), BOS, dtype=torch.long, device=device)
-    row_limits = limits.repeat_interleave(k)
-    # the best normalised score an open hypothesis can still reach: its score / this
-    best_length = (limits + 1).float() ** length_penalty
-    first_row = torch.arange(batch, device=device).unsqueeze(1) * k
-    beam_offsets = torch.arange(k, device=device)
-
+    results = empty(batch)  # filled as sentences finish, indexed by input row
     never = _never(device)
     for t in range(steps):
-        active = scores.size(0)
-        logits, state, attn = model.step(prev, state, enc)
+        active = beams.scores.size(0)
+        logits, state, attn = model.step(beams.prev, beams.state, beams.enc)
         vocab = logits.size(-1)
-        logp = _log_probs(logits, t, row_limits, min_len, min_limit, never)
-        candidates = (scores.unsqueeze(2) + logp.view(active, k, vocab)).view(active, k * vocab)
-        top_scores, top_index = candidates.topk(min(2 * k, k * vocab), dim=1)
+        logp = _log_probs(logits, t, beams.row_limits, min_len, min_limit, never)
+        candidates = beams.scores.unsqueeze(2) + logp.view(active, k, vocab)
+        top_scores, top_index = candidates.view(active, k * vocab).topk(min(2 * k, k * vocab))
         top_beam, top_token = top_index // vocab, top_index % vocab
         # Each beam offers EOS at most once, so at least K of the 2K candidates do not end.
         is_eos = top_token == EOS
-        if attn_history is not None:
-            attn_history[:, :, t] = attn.float().view(active, k, -1)
+        if beams.attention is not None:
+            beams.attention[:, :, t] = attn.float().view(active, k, -1)
 
         # EOS among the K best candidates finishes a hypothesis (its tokens end before t).
-        # A finished sentence's open scores are -inf, so it takes no more.
         normalised = top_scores[:, :k]
         if length_penalty:
             normalised = normalised / float(t + 1) ** length_penalty
-        finished.merge(
+        ended = top_beam[:, :k]
+        beams.finished.merge(
             normalised.masked_fill(~is_eos[:, :k], NEG_INF),
-            _gather_beams(history, top_beam[:, :k]),
+            _gather_beams(beams.history, ended),
             t,
-            None if attn_history is None else _gather_beams(attn_history, top_beam[:, :k]),
+            None if beams.attention is None else _gather_beams(beams.attention, ended),
         )
 
         # The K best candidates that do not end stay open.
         keep = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
-        scores = top_scores.gather(1, keep)
-        from_beam = top_beam.gather(1, keep)
-        tokens = top_token.gather(1, keep)
-        history = _gather_beams(history, from_beam)
-        history[:, :, t] = tokens
-        if attn_history is not None:
-            attn_history = _gather_beams(attn_history, from_beam)
-        state = state.select((first_row + from_beam).view(-1))
-        prev = tokens.view(-1)
-
-        # Done: nothing open can still beat the N-th finished hypothesis (when nothing is
-        # open at all, bound and worst may both be -inf: done too), or the limit is reached.
-        bound = scores.max(dim=1).values
-        if length_penalty:
-            bound = bound / best_length
-        done |= bound <= finished.scores[:, -1]
-        if t >= min_limit:
-            done |= t >= limits
-        scores.masked_fill_(done.unsqueeze(1), NEG_INF)
+        chosen = [top.gather(1, keep) for top in (top_scores, top_beam, top_token)]
+        beams.advance(t, *chosen, state)
+        beams.mark_done(t, min_limit, length_penalty)
         if t not in sync:
             continue
+        done = beams.done
         n_done = int(done.sum())
         if n_done == 0:
             continue
-        _store(results, origin[done], finished.rows(done))
+        _store(results, beams.origin[done], beams.finished.rows(done))
         if n_done == active:
             break
-        live = (~done).nonzero().squeeze(1)
-        live_rows = (live.unsqueeze(1) * k + beam_offsets).view(-1)
-        enc, state, prev = enc.select(live_rows), state.select(live_rows), prev[live_rows]
-        origin, limits, scores, history = origin[live], limits[live], scores[live], history[live]
-        row_limits, best_length, done = row_limits[live_rows], best_length[live], done[live]
-        first_row = first_row[: live.numel()]
-        finished = finished.rows(live)
-        if attn_history is not None:
-            attn_history = attn_history[live]
+        beams = beams.keep((~done).nonzero().squeeze(1))
 
     attention = None if results.attention is None else results.attention[:, 0]
     return _unpack(results.tokens, results.lengths, results.scores, attention, src_lengths)
