@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nmt.errors import NmtError
 
@@ -12,14 +13,15 @@ stderr = Console(stderr=True)
 
 
 def user_errors(command: Callable) -> Callable:
-    """Print an NmtError as `error: ...` on stderr and exit 2, without a traceback."""
+    """Print an NmtError as one `error: ...` line on stderr and exit 2, without a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except NmtError as error:
-            stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            line = escape(" ".join(str(error).split()))  # user text is no markup
+            stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper

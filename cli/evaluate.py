@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
           nmt eval runs/seq2seq runs/attention --test test2016 --by-length
         """
         from nmt import evaluate as ev
+        from nmt.config import check_decode_options
 
         runs, hyp, test = runs or [], hyp or [], test or []
         if not runs and not hyp:
@@ -127,6 +128,7 @@ def register(app: typer.Typer) -> None:
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        check_decode_options(overrides)
         systems = []
         for run in runs:
             systems += ev.run_systems(

@@ -90,20 +90,24 @@ def register(app: typer.Typer) -> None:
 
           cat news.de | nmt translate runs/attention > news.en
         """
+        from nmt.config import check_decode_options
+
+        options = {
+            "beam": beam,
+            "length_penalty": length_penalty,
+            "batch_tokens": batch_tokens,
+            "max_len_a": max_len_a,
+            "max_len_b": max_len_b,
+            "max_source_len": max_source_len,
+        }
+        check_decode_options({**options, "nbest": nbest, "min_len": min_len})  # before torch
         from nmt.translate import translate_file
 
         report = translate_file(
             model,
             input,
             output,
-            {
-                "beam": beam,
-                "length_penalty": length_penalty,
-                "batch_tokens": batch_tokens,
-                "max_len_a": max_len_a,
-                "max_len_b": max_len_b,
-                "max_source_len": max_source_len,
-            },
+            options,
             device=device,
             nbest=nbest,
             min_len=min_len,

@@ -101,8 +101,6 @@ def token_batches(
     would build the same list on every rank and give each rank its slice of an update's
     batches. Without shuffle the whole split is sorted by length (validation, decoding).
     """
-    if batch_tokens < 1:
-        raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
     cost = np.asarray(lengths, dtype=np.int64)
     ties = np.asarray(secondary if secondary is not None else lengths, dtype=np.int64)
     if len(cost) == 0:

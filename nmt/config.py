@@ -1,18 +1,24 @@
-"""The one typed recipe schema: every default lives here.
+"""The one typed recipe schema: every default and every allowed range lives here.
 
-A recipe is a YAML file with four sections (data, model, train, decode). Loading
-checks every field against these dataclasses, so a typo or a wrong type is a
-one-line error that names the field and the file instead of a silent default.
+A recipe is a YAML file with four sections (data, model, train, decode). Loading checks
+every field against these dataclasses, so a typo, a wrong type or a value out of range is
+a one-line error that names the file, the field, the value and what is allowed, before
+any work starts. The sections check their ranges when they are built, so a config made in
+code (`dataclasses.replace`) is held to the same rules as one read from a file.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import math
+import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -23,89 +29,181 @@ class RecipeError(NmtError):
     """A recipe field is unknown, mistyped or out of range."""
 
 
+_RANGE = re.compile(
+    r"(?:(?P<extra>-?[\d.e+-]+) or )?"
+    r"(?P<open>[\[(])(?P<low>[^,]+), (?P<high>[^\])]+)(?P<close>[\])])"
+)
+
+
+class Range:
+    """The values a number may take, written as in mathematics: "[1, 64]", "(0, 1]",
+    "[0, 1)"; "0 or [1, 1000]" admits one value outside the interval (0 turning a rule
+    off). NaN and infinities are in no range."""
+
+    def __init__(self, text: str) -> None:
+        match = _RANGE.fullmatch(text)
+        if match is None:
+            raise ValueError(f"not a range: {text!r}")
+        self.text = text
+        self.extra = None if match["extra"] is None else float(match["extra"])
+        self.low, self.high = float(match["low"]), float(match["high"])
+        self.low_closed, self.high_closed = match["open"] == "[", match["close"] == "]"
+
+    def __contains__(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if value == self.extra:
+            return True
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def ranged(default: float, allowed: str) -> Any:
+    """A numeric field: its default and the range a recipe may set it to."""
+    return field(default=default, metadata={"range": Range(allowed)})
+
+
+def check_number(value: Any, allowed: Range, where: str) -> None:
+    """RecipeError naming `where`, the value and the range, unless value is in range."""
+    if value not in allowed:
+        raise RecipeError(f"{where}: {value!r} is not in {allowed}")
+
+
+class Section:
+    """A recipe section: checks every ranged field when built (see the module docstring)."""
+
+    NAME: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            if "range" in item.metadata:
+                value = getattr(self, item.name)
+                check_number(value, item.metadata["range"], f"{self.NAME}.{item.name}")
+        self.check_together()
+
+    def check_together(self) -> None:
+        """Rules between fields of the section; each field alone is already in range."""
+
+
 @dataclass
-class DataConfig:
+class DataConfig(Section):
+    NAME: ClassVar[str] = "data"
     corpus: str = "multi30k"  # a card name in data/ or a path to a card file
     src: str = "de"
     tgt: str = "en"
     data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
     cache_dir: str = "prepared"  # where encoded splits and sentencepiece models are cached
-    # cleaning (train only; dev and test are never filtered)
-    max_words: int = 100  # drop pairs with a side longer than this many whitespace words
-    max_ratio: float = 3.0  # drop pairs whose word-length ratio exceeds this
+    # cleaning (train only; dev and test are never filtered); 0 turns a rule off
+    max_words: int = ranged(100, "[0, 1e6]")  # drop pairs with a side of more whitespace words
+    max_ratio: float = ranged(3.0, "0 or [1, 1e6]")  # ... or whose word-length ratio exceeds it
     dedupe: bool = True
-    split_seed: int = 1234  # for corpora without an official split
+    split_seed: int = ranged(1234, "[0, 4294967295]")  # for corpora without an official split
     # sentencepiece
     joint_vocab: bool = True
     spm_type: Literal["unigram", "bpe"] = "unigram"
-    vocab_size: int = 8000
-    character_coverage: float = 1.0
+    vocab_size: int = ranged(8000, "[8, 1e6]")
+    character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Section):
+    NAME: ClassVar[str] = "model"
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
-    embed_dim: int = 256
-    encoder_layers: int = 2
-    encoder_hidden: int = 256  # per direction
+    embed_dim: int = ranged(256, "[1, 65536]")
+    encoder_layers: int = ranged(2, "[1, 64]")
+    encoder_hidden: int = ranged(256, "[1, 65536]")  # per direction
     bidirectional: bool = True
     reverse_source: bool = False  # Sutskever et al. 2014 read the source backwards
-    decoder_layers: int = 2
-    decoder_hidden: int = 512
+    decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
+    decoder_hidden: int = ranged(512, "[1, 65536]")
     attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"
     # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
     # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
     attention_order: Literal["bahdanau", "luong"] = "bahdanau"
-    attention_dim: int = 512
-    dropout: float = 0.2
+    attention_dim: int = ranged(512, "[1, 65536]")
+    dropout: float = ranged(0.2, "[0, 1)")
     tie_embeddings: bool = False  # share target embedding and output projection
     init: Literal["uniform", "xavier"] = "xavier"
-    init_range: float = 0.1  # for init: uniform
+    init_range: float = ranged(0.1, "(0, 10]")  # for init: uniform
     orthogonal_recurrent: bool = True
+
+    def check_together(self) -> None:
+        if self.encoder_layers != self.decoder_layers:
+            raise RecipeError(
+                f"model.decoder_layers ({self.decoder_layers}) must equal model.encoder_layers "
+                f"({self.encoder_layers}): each encoder layer's final state starts one decoder "
+                "layer"
+            )
+        memory_dim = self.encoder_hidden * (2 if self.bidirectional else 1)
+        if self.attention == "dot" and memory_dim != self.decoder_hidden:
+            raise RecipeError(
+                f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
+                f"model.decoder_hidden ({self.decoder_hidden}); use general or bahdanau"
+            )
 
 
 @dataclass
-class TrainConfig:
-    seed: int = 1
-    batch_tokens: int = 4096  # target tokens per update (global, over all ranks)
-    update_freq: int = 1  # gradient accumulation: micro-batches per update
-    max_epochs: int = 30
-    max_updates: int = 0  # 0: no limit
+class TrainConfig(Section):
+    NAME: ClassVar[str] = "train"
+    seed: int = ranged(1, "[0, 4294967295]")
+    batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
+    update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
+    max_epochs: int = ranged(30, "[1, 1e6]")
+    max_updates: int = ranged(0, "[0, 1e12]")  # 0: no limit
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = 1e-3
+    lr: float = ranged(1e-3, "[0, 100]")
     schedule: Literal["constant", "plateau", "inverse_sqrt", "halving"] = "plateau"
-    warmup_updates: int = 0  # for inverse_sqrt
-    lr_decay: float = 0.5  # plateau and halving factor
-    plateau_patience: int = 2  # validations without dev-BLEU gain before decay
-    halving_start_epoch: int = 5  # halving: decay once per epoch from this epoch on
-    min_lr: float = 1e-6
-    clip_norm: float = 1.0
-    label_smoothing: float = 0.0
-    validate_every: int = 500  # updates (0: only at epoch ends); every epoch also ends with one
-    valid_batch_tokens: int = 2048
-    early_stop_patience: int = 8  # validations without dev-BLEU gain; 0: never stop early
-    keep_last: int = 3
-    average_last: int = 0  # >1: also write the average of the last K checkpoints
+    warmup_updates: int = ranged(0, "[0, 1e9]")  # for inverse_sqrt
+    lr_decay: float = ranged(0.5, "(0, 1]")  # plateau and halving factor
+    plateau_patience: int = ranged(2, "[1, 1e6]")  # validations without dev-BLEU gain, then decay
+    halving_start_epoch: int = ranged(5, "[1, 1e6]")  # halving: decay once per epoch from here
+    min_lr: float = ranged(1e-6, "[0, 100]")
+    clip_norm: float = ranged(1.0, "[0, 1e6]")  # 0: no clipping
+    label_smoothing: float = ranged(0.0, "[0, 1)")
+    # updates (0: only at epoch ends); every epoch also ends with one
+    validate_every: int = ranged(500, "[0, 1e9]")
+    valid_batch_tokens: int = ranged(2048, "[1, 1e8]")
+    # validations without dev-BLEU gain; 0: never stop early
+    early_stop_patience: int = ranged(8, "[0, 1e6]")
+    keep_last: int = ranged(3, "[0, 10000]")
+    average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
     # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
     # autocast, recurrent state, attention softmax and loss in fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
-    max_bad_updates: int = 20  # consecutive NaN/inf losses before the run stops
+    max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
     tensorboard: bool = False
-    log_every: int = 50
+    log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
     # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
     # validating) before the job fails with a timeout error; must exceed a validation
-    ddp_timeout_minutes: float = 10.0
+    ddp_timeout_minutes: float = ranged(10.0, "(0, 10080]")
+
+    def check_together(self) -> None:
+        if self.update_freq > self.batch_tokens:
+            raise RecipeError(
+                f"train.update_freq ({self.update_freq}) must be at most train.batch_tokens "
+                f"({self.batch_tokens}): each of its micro-batches needs a token"
+            )
 
 
 @dataclass
-class DecodeConfig:
-    beam: int = 5
-    length_penalty: float = 1.0  # alpha in score / len**alpha; 0 turns it off
-    max_len_a: float = 1.5  # output is at most a * source_length + b pieces
-    max_len_b: int = 10
-    batch_tokens: int = 4096  # source tokens per decoding batch
-    max_source_len: int = 256  # longer inputs are truncated (and counted)
+class DecodeConfig(Section):
+    NAME: ClassVar[str] = "decode"
+    beam: int = ranged(5, "[1, 1024]")
+    length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / len**alpha; 0: off
+    max_len_a: float = ranged(1.5, "[0, 1000]")  # output is at most a * source_length + b pieces
+    max_len_b: int = ranged(10, "[0, 1e6]")
+    batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch
+    max_source_len: int = ranged(256, "[1, 1e6]")  # longer inputs are truncated (and counted)
+
+
+# Options of `nmt translate` that are not recipe fields.
+NBEST = Range("[1, 1024]")  # --nbest: hypotheses written per input, at most the beam
+MIN_LEN = Range("[0, 1e6]")  # --min-len: no output shorter, at most decode.max_len_b
 
 
 @dataclass
@@ -118,6 +216,30 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def check_decode_options(options: dict[str, Any]) -> None:
+    """Range-check command-line decoding options before any work; errors name the option
+    (`--length-penalty nan: ...`). None means the option was not given."""
+    ranges = {item.name: item.metadata["range"] for item in dataclasses.fields(DecodeConfig)}
+    ranges.update(nbest=NBEST, min_len=MIN_LEN)
+    for name, value in options.items():
+        if value is not None:
+            check_number(value, ranges[name], f"--{name.replace('_', '-')}")
+
+
+def check_search_options(decode: DecodeConfig, nbest: int, min_len: int) -> None:
+    """The search options checked against the run's decode settings: nbest <= beam, and a
+    minimum length every sentence can reach (its limit a * length + b is at least b)."""
+    check_number(nbest, NBEST, "--nbest")
+    check_number(min_len, MIN_LEN, "--min-len")
+    if nbest > decode.beam:
+        raise RecipeError(f"--nbest: {nbest} is more than the beam size ({decode.beam})")
+    if min_len > decode.max_len_b:
+        raise RecipeError(
+            f"--min-len: {min_len} is more than decode.max_len_b ({decode.max_len_b}), "
+            "the shortest output limit"
+        )
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -150,10 +272,11 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
+    """cls from a YAML mapping; `where` is the dotted name errors start with."""
     if not isinstance(values, dict):
         raise RecipeError(f"{where}: expected a mapping, got {values!r}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {item.name for item in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
         if key not in names:
@@ -163,7 +286,10 @@ def _build(cls: type, values: Any, where: str) -> Any:
             kwargs[key] = _build(hint, value, f"{where}.{key}")
         else:
             kwargs[key] = _check_type(value, hint, f"{where}.{key}")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except RecipeError as error:  # a section's own check names "train.lr"
+        raise RecipeError(f"recipe.{error}") from None
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
@@ -172,7 +298,7 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise RecipeError(f"--set {dotted}: {part} is not a section")
+            raise RecipeError(f"{part} is not a section")
     node[leaf] = value
 
 
@@ -181,36 +307,94 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise RecipeError(f"--set {text!r}: expected key=value, e.g. train.lr=0.0003")
     key, raw = text.split("=", 1)
-    return key.strip(), (yaml.safe_load(raw) if raw else "")
+    try:
+        return key.strip(), (parse_yaml(raw) if raw else "")
+    except yaml.YAMLError as problem:
+        problem_text = _yaml_problem(problem)
+        raise RecipeError(f"--set {text}: the value is not YAML ({problem_text})") from None
 
 
-def recipe_from_dict(tree: dict, source: str, overrides: list[str] = ()) -> Recipe:
-    tree = dict(tree or {})
+def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
+    """Build and check a recipe from its YAML tree, then apply the key=value overrides one
+    by one; an error names `source`, and the override when one caused it."""
+    if not isinstance(tree, dict):
+        raise RecipeError(
+            f"{source}: a recipe is a mapping of sections (data, model, train, decode), "
+            f"not {type(tree).__name__} {tree!r:.60}"
+        )
+    recipe = _build_from(tree, source)
     for text in overrides:
         key, value = parse_override(text)
-        _set_dotted(tree, key, value)
+        tree = copy.deepcopy(tree)
+        where = f"{source} with --set {text}"
+        try:
+            _set_dotted(tree, key, value)
+        except RecipeError as error:
+            raise RecipeError(f"{where}: {error}") from None
+        recipe = _build_from(tree, where)
+    return recipe
+
+
+def _build_from(tree: dict, source: str) -> Recipe:
     try:
         return _build(Recipe, tree, "recipe")
     except RecipeError as error:
         raise RecipeError(f"{source}: {error}") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader (no tags that run code), refusing a key given twice in one mapping:
+    plain YAML keeps the last one silently."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, typing.Hashable):
+                continue  # the base loader refuses it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str) -> Any:
+    """The tree of a YAML text, by the safe loader; a duplicate key is an error."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
+
+def _yaml_problem(problem: yaml.YAMLError) -> str:
+    """A YAML error as one short phrase with its line: 'line 3: duplicate key 'train''."""
+    if isinstance(problem, yaml.MarkedYAMLError) and problem.problem_mark is not None:
+        mark = problem.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {problem.problem}"
+    return " ".join(str(problem).split())
+
+
 def read_yaml(path: Path, what: str, error: type[NmtError] = NmtError) -> Any:
-    """The tree of a YAML file through safe_load (which never runs code from it); a missing
-    file or bad YAML is one `error` naming the file."""
+    """The tree of a YAML file through the safe loader (which never runs code from it); a
+    missing file, a folder or bad YAML is one `error` naming the file."""
+    if path.is_dir():
+        raise error(f"{path}: is a directory, not a {what}")
     if not path.is_file():
         raise error(f"{path}: {what} not found")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as problem:
-        raise error(f"{path}: not valid YAML ({problem})") from None
+        raise error(f"{path}: not valid YAML ({_yaml_problem(problem)})") from None
+    except (OSError, UnicodeDecodeError) as problem:
+        raise error(f"{path}: cannot read ({problem})") from None
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML, apply key=value overrides, validate."""
     path = Path(path)
     tree = read_yaml(path, "recipe file", RecipeError)
+    if tree is None:
+        raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
     recipe = recipe_from_dict(tree, str(path), overrides)
-    if "name" not in (tree or {}):
+    if "name" not in tree:
         recipe.name = path.stem
     return recipe

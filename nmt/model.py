@@ -16,7 +16,6 @@ from torch import Tensor, nn
 from nmt.config import ModelConfig
 from nmt.decoder import AttentionDecoder, DecoderState, Encoded, RecurrentCell, RnnDecoder
 from nmt.encoder import Encoder
-from nmt.errors import NmtError
 
 
 class Bridge(nn.Module):
@@ -131,29 +130,6 @@ class Seq2Seq(nn.Module):
         return self.decoder.step(prev_tokens, state, enc)
 
 
-def check_config(cfg: ModelConfig) -> None:
-    """Raise NmtError naming the field for a model that cannot be built."""
-    sizes = ("embed_dim", "encoder_layers", "encoder_hidden", "decoder_layers", "decoder_hidden")
-    for name in (*sizes, "attention_dim"):
-        if getattr(cfg, name) < 1:
-            raise NmtError(f"model.{name}: must be at least 1, got {getattr(cfg, name)}")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise NmtError(f"model.dropout: must be in [0, 1), got {cfg.dropout}")
-    if cfg.init == "uniform" and cfg.init_range <= 0:
-        raise NmtError(f"model.init_range: must be positive, got {cfg.init_range}")
-    if cfg.encoder_layers != cfg.decoder_layers:
-        raise NmtError(
-            f"model.decoder_layers ({cfg.decoder_layers}) must equal model.encoder_layers "
-            f"({cfg.encoder_layers}): each encoder layer's final state starts one decoder layer"
-        )
-    memory_dim = cfg.encoder_hidden * (2 if cfg.bidirectional else 1)
-    if cfg.attention == "dot" and memory_dim != cfg.decoder_hidden:
-        raise NmtError(
-            f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
-            f"model.decoder_hidden ({cfg.decoder_hidden}); use general or bahdanau"
-        )
-
-
 def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
     """xavier or uniform(init_range) weights, orthogonal recurrent matrices, zero biases.
 
@@ -199,8 +175,7 @@ def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
 
 
 def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
-    """The model a recipe describes, initialised; raises NmtError for impossible sizes."""
-    check_config(cfg)
+    """The model a recipe describes, initialised (cfg checked its sizes when it was built)."""
     model = Seq2Seq(cfg, src_vocab, tgt_vocab)
     init_parameters(model, cfg)
     return model

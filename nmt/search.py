@@ -256,12 +256,10 @@ def beam_search(
 ) -> Hypotheses:
     """Batched beam search; returns the nbest hypotheses per sentence, best first.
 
-    With length_penalty 0 and beam 1 it returns what greedy returns.
+    With length_penalty 0 and beam 1 it returns what greedy returns. The options are the
+    caller's to check (1 <= nbest <= beam, length_penalty >= 0: nmt/config.py does it for
+    what users give).
     """
-    if not 1 <= nbest <= beam:
-        raise ValueError(f"nbest must be between 1 and beam ({beam}), got {nbest}")
-    if length_penalty < 0:
-        raise ValueError(f"length_penalty must be >= 0, got {length_penalty}")
     batch, device, k = src.size(0), src.device, beam
     if batch == 0:
         return Hypotheses([], [], [] if return_attention else None)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nmt.batching import collate, token_batches
-from nmt.config import DecodeConfig
+from nmt.config import DecodeConfig, check_decode_options, check_search_options
 from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.search import Hypotheses, beam_search, greedy, length_limits
@@ -106,18 +106,6 @@ def search_batch(
     )
 
 
-def check_options(decode: DecodeConfig, nbest: int, min_len: int) -> None:
-    """One-line errors for decoding options that cannot work."""
-    if decode.beam < 1:
-        raise NmtError(f"beam must be at least 1, got {decode.beam}")
-    if not 1 <= nbest <= decode.beam:
-        raise NmtError(f"nbest must be between 1 and the beam size ({decode.beam}), got {nbest}")
-    if decode.length_penalty < 0:
-        raise NmtError(f"length penalty must be >= 0, got {decode.length_penalty}")
-    if decode.batch_tokens < 1 or decode.max_source_len < 1 or min_len < 0:
-        raise NmtError("batch tokens and max source length must be positive, min length >= 0")
-
-
 def translate_lines(
     model,
     tokenizer: Tokenizer,
@@ -135,7 +123,7 @@ def translate_lines(
     Decoding runs in fp32 even where training used bf16: the search is bound by kernel
     launches, not arithmetic, and bf16 casts only add kernels (measured on an H100).
     """
-    check_options(decode, nbest, min_len)
+    check_search_options(decode, nbest, min_len)
     if attention_dir is not None and not model.has_attention:
         raise NmtError("--attention: this model has no attention (model.attention: none)")
     start = time.perf_counter()
@@ -235,14 +223,15 @@ def translate_file(
 ) -> Report:
     """The whole `nmt translate`: load the run, read, translate, write; returns the report.
 
-    decode_overrides: DecodeConfig fields to change from the run's recipe (None = keep).
+    decode_overrides: DecodeConfig fields to change from the run's recipe (None = keep);
+    they are range-checked before anything is loaded.
     """
     from nmt.checkpoint import load_for_inference
 
+    check_decode_options({**decode_overrides, "nbest": nbest, "min_len": min_len})
     torch_device = resolve_device(device)
     model, recipe, tokenizer = load_for_inference(Path(model_path), torch_device)
     decode = replace(recipe.decode, **{k: v for k, v in decode_overrides.items() if v is not None})
-    check_options(decode, nbest, min_len)
     lines, invalid = read_input(source)
     result = translate_lines(
         model,

@@ -1,8 +1,26 @@
+import dataclasses
+import math
+import typing
 from pathlib import Path
 
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from nmt.config import Recipe, RecipeError, load_recipe, parse_override
+from nmt.config import (
+    DataConfig,
+    DecodeConfig,
+    ModelConfig,
+    Range,
+    Recipe,
+    RecipeError,
+    TrainConfig,
+    check_decode_options,
+    check_search_options,
+    load_recipe,
+    parse_override,
+)
+from nmt_cli.app import app
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -54,3 +72,134 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_recipe(tmp_path / "absent.yaml")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(write(tmp_path, "train: [\n"))
+
+
+def test_empty_list_scalar_and_folder_recipes_are_one_line_errors(tmp_path):
+    with pytest.raises(RecipeError, match=r"r\.yaml: the recipe is empty"):
+        load_recipe(write(tmp_path, ""))
+    with pytest.raises(RecipeError, match=r"r\.yaml: a recipe is a mapping of .* not list"):
+        load_recipe(write(tmp_path, "- train\n- model\n"))
+    with pytest.raises(RecipeError, match=r"r\.yaml: a recipe is a mapping of .* not int"):
+        load_recipe(write(tmp_path, "3\n"))
+    (tmp_path / "recipes").mkdir()
+    with pytest.raises(RecipeError, match=r"recipes: is a directory, not a recipe file"):
+        load_recipe(tmp_path / "recipes")
+
+
+def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path):
+    path = write(tmp_path, "train:\n  lr: 0.1\nmodel:\n  cell: gru\ntrain:\n  lr: 0.2\n")
+    with pytest.raises(RecipeError, match=r"r\.yaml: not valid YAML \(line 5, .*duplicate key"):
+        load_recipe(path)
+
+
+def test_bad_yaml_in_a_set_value_is_one_line(tmp_path):
+    with pytest.raises(RecipeError) as error:
+        load_recipe(write(tmp_path, "name: r\n"), ["train.lr=[1"])
+    assert str(error.value).startswith("--set train.lr=[1: the value is not YAML (line 1")
+    assert "\n" not in str(error.value)
+
+
+def test_out_of_range_names_file_field_value_and_range(tmp_path):
+    path = write(tmp_path, "train:\n  update_freq: 0\n")
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert str(error.value) == f"{path}: recipe.train.update_freq: 0 is not in [1, 4096]"
+    with pytest.raises(RecipeError) as error:
+        load_recipe(write(tmp_path, "name: r\n"), ["decode.beam=0"])
+    message = "with --set decode.beam=0: recipe.decode.beam: 0 is not in [1, 1024]"
+    assert str(error.value).endswith(message)
+
+
+def test_fields_checked_together():
+    with pytest.raises(RecipeError, match=r"train\.update_freq \(8\) must be at most"):
+        TrainConfig(batch_tokens=4, update_freq=8)
+    with pytest.raises(RecipeError, match=r"model\.decoder_layers \(2\) must equal"):
+        ModelConfig(encoder_layers=4)
+    with pytest.raises(RecipeError, match=r"model\.attention: dot needs"):
+        ModelConfig(attention="dot", encoder_hidden=100)
+
+
+def test_ranges():
+    assert 1 in Range("[1, 64]") and 64 in Range("[1, 64]") and 65 not in Range("[1, 64]")
+    assert 0 not in Range("(0, 1]") and 1.0 in Range("(0, 1]") and 1.0 not in Range("[0, 1)")
+    assert 0 in Range("0 or [1, 10]") and 0.5 not in Range("0 or [1, 10]")
+    assert math.nan not in Range("[0, 1)") and math.inf not in Range("[0, 1e300]")
+    assert 10**400 not in Range("[0, 1e6]")
+
+
+def test_search_options_against_the_run_settings():
+    decode = DecodeConfig(beam=2, max_len_b=10)
+    check_search_options(decode, nbest=2, min_len=10)
+    with pytest.raises(RecipeError, match=r"--nbest: 3 is more than the beam size \(2\)"):
+        check_search_options(decode, nbest=3, min_len=0)
+    with pytest.raises(RecipeError, match=r"--min-len: 11 is more than decode\.max_len_b"):
+        check_search_options(decode, nbest=1, min_len=11)
+    with pytest.raises(RecipeError, match=r"--length-penalty: nan is not in \[0, 100\]"):
+        check_decode_options({"length_penalty": math.nan, "beam": None})
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "decode": DecodeConfig}
+NUMERIC = [
+    (name, item.name, typing.get_type_hints(cls)[item.name])
+    for name, cls in SECTIONS.items()
+    for item in dataclasses.fields(cls)
+    if typing.get_type_hints(cls)[item.name] in (int, float)
+]
+
+
+def test_every_numeric_field_has_a_range_that_holds_its_default():
+    for section, name, _ in NUMERIC:
+        item = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[name]
+        assert "range" in item.metadata, f"{section}.{name}"
+        assert item.default in item.metadata["range"], f"{section}.{name}"
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe(tmp_path_factory) -> Path:
+    """A recipe that trains in a second on a toy corpus (prepared once for the module)."""
+    from test_prepare import CARD, toy_pairs, write_split
+
+    root = tmp_path_factory.mktemp("gate")
+    mirror = root / "mirror"
+    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
+        write_split(mirror, split, toy_pairs(60 if split == "train" else 8, seed))
+    card = root / "toy.yaml"
+    card.write_text(yaml.safe_dump(CARD), encoding="utf-8")
+    tree = {
+        "name": "gate",
+        "data": {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(root / "cache")}
+        | {"src": "de", "tgt": "en", "vocab_size": 60},
+        "model": {"embed_dim": 8, "encoder_hidden": 8, "decoder_hidden": 8, "attention_dim": 8}
+        | {"encoder_layers": 1, "decoder_layers": 1},
+        "train": {"batch_tokens": 150, "max_epochs": 1, "max_updates": 3, "validate_every": 0}
+        | {"device": "cpu", "log_every": 1},
+        "decode": {"beam": 2, "max_len_b": 4},
+    }
+    path = root / "gate.yaml"
+    path.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        (f"{section}.{name}", value)
+        for section, name, kind in NUMERIC
+        for value in ("0", "-1", "nan", "1e30" if kind is float else str(10**30))
+    ],
+)
+def test_any_value_of_a_numeric_field_is_a_one_line_error_or_a_run(
+    tiny_recipe, tmp_path, field, value
+):
+    run = tmp_path / "run"
+    setting = f"{field}={value}"
+    arguments = ["train", str(tiny_recipe), "--set", setting, "--run-dir", str(run)]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code == 2:
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+        assert f"--set {setting}: recipe.{field}:" in lines[0]
+    else:
+        assert (run / "checkpoints" / "last.pt").is_file()

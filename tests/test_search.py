@@ -201,12 +201,6 @@ def test_attention_rows_cover_output_and_source(fake):
         assert torch.allclose(ga, ba, atol=1e-6)
 
 
-def test_nbest_larger_than_beam_is_refused(fake):
-    batch = collate([[4, 5]], None, [0])
-    with pytest.raises(ValueError, match="nbest"):
-        beam_search(fake, batch.src, batch.src_lengths, 2, 5, nbest=3)
-
-
 def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm"):
     from nmt.config import ModelConfig
     from nmt.model import build_model

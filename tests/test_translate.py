@@ -230,3 +230,40 @@ def test_device_names_are_checked():
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(NmtError, match="--device 'gpu0'"):
         resolve_device("gpu0")
+
+
+OPTIONS = {
+    "--beam": int,
+    "--nbest": int,
+    "--length-penalty": float,
+    "--batch-tokens": int,
+    "--max-len-a": float,
+    "--max-len-b": int,
+    "--min-len": int,
+    "--max-source-len": int,
+}
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        (option, value)
+        for option, kind in OPTIONS.items()
+        for value in ("0", "-1", str(10**30)) + (("nan", "1e30") if kind is float else ())
+    ],
+)
+def test_any_decoding_option_value_is_a_one_line_error_or_a_translation(run, option, value):
+    result = CliRunner().invoke(app, ["translate", str(run), option, value], input="ein haus\n")
+    assert result.exit_code in (0, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    if result.exit_code == 2:
+        assert result.output.strip().splitlines() == [f"error: {result.output[7:].strip()}"]
+        assert option in result.output
+    else:
+        assert result.stdout.count("\n") == 1
+
+
+def test_a_minimum_length_beyond_the_limit_is_refused(run):
+    result = CliRunner().invoke(app, ["translate", str(run), "--min-len", "6"], input="ein\n")
+    assert result.exit_code == 2
+    assert "--min-len: 6 is more than decode.max_len_b (5)" in result.output
