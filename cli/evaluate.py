@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="Also write the table to this file.")
+            str | None, typer.Option("--output", "-o", help="Also write the table to this file.")
         ] = None,
         by_length: Annotated[
             bool,
@@ -110,6 +110,7 @@ def register(app: typer.Typer) -> None:
           nmt eval runs/seq2seq runs/attention --test test2016 --by-length
         """
         from nmt import evaluate as ev
+        from nmt.atomic import output_file, write_output
         from nmt.config import check_decode_options
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -129,6 +130,7 @@ def register(app: typer.Typer) -> None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_decode_options(overrides)
+        table_file = None if output is None else output_file(output, "--output")
         systems = []
         for run in runs:
             systems += ev.run_systems(
@@ -143,12 +145,9 @@ def register(app: typer.Typer) -> None:
         else:
             table = ev.score(systems, bootstrap)
 
-        if output is not None:
-            fmt = format or {".csv": "csv", ".json": "json"}.get(output.suffix, "md")
-            try:
-                output.write_text(ev.render(table, fmt), encoding="utf-8")
-            except OSError as error:
-                raise NmtError(f"{output}: cannot write ({error.strerror or error})") from None
+        if table_file is not None:
+            fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
+            write_output(table_file, ev.render(table, fmt).encode("utf-8"))
         if format is not None and output is None:
             sys.stdout.write(ev.render(table, format))
         elif Console().is_terminal:

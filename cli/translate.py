@@ -30,8 +30,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="Where translations go.", show_default="stdout"),
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                help="The file translations go to, written whole when done.",
+                show_default="stdout",
+            ),
         ] = None,
         beam: Annotated[
             int | None, typer.Option(help="Beam size; 1 is greedy search.", show_default=RECIPE)
@@ -90,6 +95,7 @@ def register(app: typer.Typer) -> None:
 
           cat news.de | nmt translate runs/attention > news.en
         """
+        from nmt.atomic import output_file
         from nmt.config import check_decode_options
 
         options = {
@@ -101,12 +107,13 @@ def register(app: typer.Typer) -> None:
             "max_source_len": max_source_len,
         }
         check_decode_options({**options, "nbest": nbest, "min_len": min_len})  # before torch
+        target = None if output is None else output_file(output, "--output")
         from nmt.translate import translate_file
 
         report = translate_file(
             model,
             input,
-            output,
+            target,
             options,
             device=device,
             nbest=nbest,

@@ -1,22 +1,21 @@
 """Checkpoints: atomic saves, safe loads, averaging, and loading a run for translation.
 
 A checkpoint is a plain dict of tensors, numbers, strings and lists (the recipe as a dict),
-so `torch.load(weights_only=True)` reads it without running any code. Every write goes
-to a temporary file in the same folder, is fsynced and then renamed over the target: a
-run killed in the middle of a save still has its previous checkpoint intact.
+so `torch.load(weights_only=True)` reads it without running any code. Every write is
+atomic (nmt/atomic.py): a run killed in the middle of a save still has its previous
+checkpoint intact.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nmt.atomic import write_atomic
 from nmt.config import Recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.model import build_model
@@ -27,40 +26,12 @@ FORMAT = 2  # bump when the payload layout or what the weights mean changes
 # 2: the bridge maps the encoder cell state linearly (1 squashed it through a tanh)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; save like any other file
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # make the rename itself durable
-    finally:
-        os.close(folder)
-
-
 def save_checkpoint(path: Path, payload: dict[str, Any], copies: Sequence[Path] = ()) -> None:
     """Serialise once, then write atomically to `path` and to each of `copies`."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     for target in (path, *copies):
-        _write_atomic(Path(target), buffer.getvalue())
-
-
-def remove_temporaries(folder: Path) -> None:
-    """Delete temporary files left by a run killed during a save."""
-    for path in folder.glob(".*.tmp"):
-        path.unlink()
+        write_atomic(Path(target), buffer.getvalue())
 
 
 def _first_line(error: BaseException) -> str:

@@ -27,13 +27,13 @@ import torch
 import yaml
 
 from nmt import distributed
+from nmt.atomic import remove_temporaries
 from nmt.batching import Batch, ParallelData
 from nmt.checkpoint import (
     FORMAT,
     average_run,
     load_checkpoint,
     load_model_state,
-    remove_temporaries,
     save_checkpoint,
 )
 from nmt.config import Recipe

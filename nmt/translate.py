@@ -19,6 +19,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nmt.atomic import write_output
 from nmt.batching import collate, token_batches
 from nmt.config import DecodeConfig, check_decode_options, check_search_options
 from nmt.device import resolve_device
@@ -199,16 +200,15 @@ def read_input(path: Path | None) -> tuple[list[str], int]:
     return read_lines(path, errors="replace")
 
 
-def write_output(lines: list[str], path: Path | None) -> None:
+def write_lines(lines: list[str], path: Path | None) -> None:
+    """One line each to stdout, or to `path` in one atomic step (an old file survives a
+    failure whole, and no reader sees half of the new one)."""
     data = "".join(line + "\n" for line in lines).encode("utf-8")
     if path is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-        return
-    try:
-        Path(path).write_bytes(data)
-    except OSError as error:
-        raise NmtError(f"{path}: cannot write ({error.strerror or error})") from None
+    else:
+        write_output(path, data)
 
 
 def translate_file(
@@ -224,7 +224,8 @@ def translate_file(
     """The whole `nmt translate`: load the run, read, translate, write; returns the report.
 
     decode_overrides: DecodeConfig fields to change from the run's recipe (None = keep);
-    they are range-checked before anything is loaded.
+    they are range-checked before anything is loaded. `output` is a file in a writable
+    folder (nmt.atomic.output_file checks what a user typed).
     """
     from nmt.checkpoint import load_for_inference
 
@@ -245,5 +246,5 @@ def translate_file(
         progress=source is not None,
     )
     result.report.invalid_utf8 = invalid
-    write_output(result.output_lines(nbest), output)
+    write_lines(result.output_lines(nbest), output)
     return result.report

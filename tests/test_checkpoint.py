@@ -3,14 +3,13 @@ import os
 import pytest
 import torch
 
-from nmt import checkpoint
+from nmt import atomic
 from nmt.checkpoint import (
     FORMAT,
     average_checkpoints,
     average_run,
     load_checkpoint,
     load_model_state,
-    remove_temporaries,
     resolve_checkpoint,
     save_checkpoint,
 )
@@ -41,18 +40,11 @@ def test_failure_during_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(checkpoint.os, "fsync", broken_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(target, payload(2.0))
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
-
-
-def test_leftover_temporaries_are_removed(tmp_path):
-    (tmp_path / ".last.pt.abc.tmp").write_bytes(b"partial")
-    (tmp_path / "keep.pt").write_bytes(b"x")
-    remove_temporaries(tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["keep.pt"]
 
 
 def test_corrupt_or_foreign_files_name_the_file(tmp_path):

@@ -232,6 +232,37 @@ def test_device_names_are_checked():
         resolve_device("gpu0")
 
 
+def test_output_goes_whole_into_place_and_a_failure_keeps_the_old_file(tmp_path, run, monkeypatch):
+    from nmt import atomic
+
+    source, target = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_text("ein haus\nder hund\n", encoding="utf-8")
+    target.write_text("old\n" * 246, encoding="utf-8")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", disk_full)
+    result = CliRunner().invoke(app, ["translate", str(run), "-i", str(source), "-o", str(target)])
+    assert result.exit_code == 2 and "out.txt: cannot write (No space left" in result.output
+    assert target.read_text(encoding="utf-8") == "old\n" * 246
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.txt", "out.txt"]
+
+
+@pytest.mark.parametrize("where", ["missing/out.txt", "folder/"])
+def test_an_output_that_cannot_be_written_is_refused_before_translating(tmp_path, run, where):
+    source = tmp_path / "in.txt"
+    source.write_text("ein haus\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    output = f"{tmp_path}/{where}"
+    for command in (["translate", str(run), "-i", str(source)], ["eval", str(run)]):
+        result = CliRunner().invoke(app, [*command, "-o", output])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [result.output.strip()]
+        assert f"--output {output}: " in result.output
+    assert not (tmp_path / "folder" / "out.txt").exists()
+
+
 OPTIONS = {
     "--beam": int,
     "--nbest": int,

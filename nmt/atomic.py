@@ -1,0 +1,69 @@
+"""Writing files whole: a reader, or a later run, sees the old file or the new one, never
+half of one.
+
+A write goes to a temporary file in the same folder, is fsynced and then renamed over the
+target, and the folder is fsynced so that the rename itself lasts. A process killed in the
+middle, or a full disk, leaves the previous file intact and at most a hidden
+`.NAME.*.tmp` beside it, which `remove_temporaries` clears.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from nmt.errors import NmtError
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` by `data` in one step (see the module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; save like any other file
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporary files of writes that a killed process left unfinished."""
+    for path in Path(folder).glob(".*.tmp"):
+        if path.is_file():
+            path.unlink()
+
+
+def output_file(text: str, option: str) -> Path:
+    """The file an output option names, checked before the work that fills it: a file (a
+    name ending in a slash is a folder), in an existing folder this process may write to."""
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        raise NmtError(f"{option} {text}: is a folder; name the file to write")
+    folder = path.parent
+    if not folder.is_dir():
+        raise NmtError(f"{option} {text}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise NmtError(f"{option} {text}: cannot write in the folder {folder}")
+    return path
+
+
+def write_output(path: Path, data: bytes) -> None:
+    """write_atomic, with a failure (a full disk) as one line naming the file."""
+    try:
+        write_atomic(path, data)
+    except OSError as error:
+        raise NmtError(f"{path}: cannot write ({error.strerror or error})") from None
