@@ -12,20 +12,25 @@ from dataclasses import dataclass, field
 import datasets
 from rich.table import Table
 
-REASONS = ("empty", "too_long", "ratio", "duplicate")
+from nmt.config import DataConfig
+
+REASONS = ("empty", "too_long", "too_many_chars", "ratio", "duplicate")
 
 
-def drop_reason(src: str, tgt: str, max_words: int, max_ratio: float) -> str | None:
+def drop_reason(src: str, tgt: str, rules: DataConfig) -> str | None:
     """Why this pair should go (a REASONS entry but "duplicate"), or None to keep it.
 
-    Lengths are whitespace words; max_words <= 0 or max_ratio <= 0 turns that rule off.
+    Lengths are whitespace words (too_long, ratio) and characters (too_many_chars: one word
+    of a million characters is one word); a limit of 0 turns its rule off.
     """
     src_len, tgt_len = len(src.split()), len(tgt.split())
     if not src_len or not tgt_len:
         return "empty"
-    if max_words > 0 and max(src_len, tgt_len) > max_words:
+    if rules.max_words and max(src_len, tgt_len) > rules.max_words:
         return "too_long"
-    if max_ratio > 0 and max(src_len, tgt_len) / min(src_len, tgt_len) > max_ratio:
+    if rules.max_chars and max(len(src), len(tgt)) > rules.max_chars:
+        return "too_many_chars"
+    if rules.max_ratio and max(src_len, tgt_len) / min(src_len, tgt_len) > rules.max_ratio:
         return "ratio"
     return None
 
@@ -45,9 +50,7 @@ class CleanReport:
         return {"before": self.before, "after": self.after, "dropped": dict(self.dropped)}
 
 
-def clean_pairs(
-    ds: datasets.Dataset, max_words: int, max_ratio: float, dedupe: bool
-) -> tuple[datasets.Dataset, CleanReport]:
+def clean_pairs(ds: datasets.Dataset, rules: DataConfig) -> tuple[datasets.Dataset, CleanReport]:
     """The pairs of ds (columns src, tgt) that pass every rule, in their original order."""
     report = CleanReport(before=len(ds))
     seen: set[int] = set()
@@ -55,8 +58,8 @@ def clean_pairs(
     row = 0
     for batch in ds.iter(batch_size=10_000):
         for src, tgt in zip(batch["src"], batch["tgt"], strict=True):
-            reason = drop_reason(src, tgt, max_words, max_ratio)
-            if reason is None and dedupe:
+            reason = drop_reason(src, tgt, rules)
+            if reason is None and rules.dedupe:
                 key = hash((src, tgt))  # a 64-bit hash keeps memory small on big corpora
                 reason = "duplicate" if key in seen else None
                 seen.add(key)

@@ -99,6 +99,7 @@ class DataConfig(Section):
     cache_dir: str = "prepared"  # where encoded splits and sentencepiece models are cached
     # cleaning (train only; dev and test are never filtered); 0 turns a rule off
     max_words: int = ranged(100, "[0, 1e6]")  # drop pairs with a side of more whitespace words
+    max_chars: int = ranged(1000, "[0, 1e8]")  # ... or of more characters (one-word lines)
     max_ratio: float = ranged(3.0, "0 or [1, 1e6]")  # ... or whose word-length ratio exceeds it
     dedupe: bool = True
     split_seed: int = ranged(1234, "[0, 4294967295]")  # for corpora without an official split

@@ -139,7 +139,7 @@ def _build(
         raw = load_splits(
             card, cfg.src, cfg.tgt, mirror, card.split_names, cfg.split_seed, progress
         )
-        train, report = clean_pairs(raw["train"], cfg.max_words, cfg.max_ratio, cfg.dedupe)
+        train, report = clean_pairs(raw["train"], cfg)
         if progress:
             stderr.print(f"cleaning {card.name} {cfg.src}-{cfg.tgt} train:", highlight=False)
             stderr.print(clean_table(report))
@@ -176,7 +176,12 @@ def _report(
         "corpus": card.name,
         "pair": f"{cfg.src}-{cfg.tgt}",
         "raw_sizes": {name: len(ds) for name, ds in raw.items()},
-        "rules": {"max_words": cfg.max_words, "max_ratio": cfg.max_ratio, "dedupe": cfg.dedupe},
+        "rules": {
+            "max_words": cfg.max_words,
+            "max_chars": cfg.max_chars,
+            "max_ratio": cfg.max_ratio,
+            "dedupe": cfg.dedupe,
+        },
         "train": report.to_dict(),
         "not_filtered": [name for name in raw if name != "train"],
     }

@@ -75,7 +75,8 @@ def test_prepare_cleans_train_only_and_encodes_every_split(setup):
     assert [len(prepared.splits[name]) for name in ("valid", "test")] == [13, 12]
     report = json.loads((prepared.dir / "clean_report.json").read_text())
     assert report["raw_sizes"] == {"train": 207, "valid": 13, "test": 12}
-    assert report["train"]["dropped"] == {"empty": 1, "too_long": 1, "ratio": 1, "duplicate": 4}
+    dropped = {"empty": 1, "too_long": 1, "too_many_chars": 0, "ratio": 1, "duplicate": 4}
+    assert report["train"]["dropped"] == dropped
     assert len(prepared.splits["train"]) == report["train"]["after"] == 200
     valid = prepared.splits["valid"]
     assert set(valid.column_names) == {"src", "tgt", "src_ids", "tgt_ids"}
@@ -97,6 +98,17 @@ def test_second_run_is_a_cache_hit_with_the_same_data(setup):
     for name in first.splits:
         assert second.splits[name].to_dict() == first.splits[name].to_dict()
     assert [path.name for path in cache.iterdir()] == [first.dir.name]  # no temp folder left
+
+
+def test_a_pair_of_one_very_long_word_each_is_cleaned_out_and_counted(setup):
+    recipe, mirror, _ = setup
+    long_word = ("x" * 100_000, "y" * 100_000)
+    write_split(mirror, "train", toy_pairs(50, 0) + [long_word])
+    prepared = prepare(load_recipe(recipe).data, progress=False)
+    report = json.loads((prepared.dir / "clean_report.json").read_text())
+    assert report["train"]["dropped"]["too_many_chars"] == 1
+    assert report["rules"]["max_chars"] == 1000
+    assert max(map(len, prepared.splits["train"]["src"][:])) < 1000
 
 
 def test_changed_settings_rebuild_but_locations_do_not(setup, tmp_path):
