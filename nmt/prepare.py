@@ -4,7 +4,9 @@ The result is cached in `{cache_dir}/{corpus}-{src}-{tgt}-{fingerprint}`. The fi
 covers everything that changes the result (the card, the data settings but where files
 live, PIPELINE_VERSION, and the size and mtime of the mirror files read), so a second run
 is a cache hit and a changed setting is a rebuild. A cache is built under a temporary
-name and renamed when complete: a killed run never leaves a half-built cache behind.
+name and renamed when complete: a killed run never leaves a half-built cache behind, and
+the next prepare removes the temporary folder it left (a build holds an OS lock on
+`.NAME.tmp.lock` while it runs, so a build still running is never touched).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from nmt.corpus import (
     resolve_mirror,
 )
 from nmt.errors import NmtError
+from nmt.lock import FileLock
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 
 PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds
@@ -106,6 +109,7 @@ def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
     mirror = resolve_mirror(cfg.data_dir)
     key = fingerprint(card, cfg, mirror)
     folder = Path(cfg.cache_dir) / f"{card.name}-{cfg.src}-{cfg.tgt}-{key[:12]}"
+    remove_abandoned_builds(folder.parent)
     hit = (folder / META).is_file()
     if not hit:
         _build(card, cfg, mirror, key, folder, progress)
@@ -128,14 +132,35 @@ def open_prepared(folder: Path, cache_hit: bool = False) -> Prepared:
     )
 
 
+def _build_lock(tmp: Path) -> FileLock:
+    return FileLock(tmp.with_name(tmp.name + ".lock"))
+
+
+def remove_abandoned_builds(cache_dir: Path) -> None:
+    """Delete the temporary folders (and lock files) of builds whose process is gone: their
+    lock is free. Taking it first keeps a build that starts meanwhile from losing its folder."""
+    if not cache_dir.is_dir():
+        return
+    names = {path.name.removesuffix(".lock") for path in cache_dir.glob(".*.tmp*")}
+    for tmp in sorted(cache_dir / name for name in names if name.endswith(".tmp")):
+        lock = _build_lock(tmp)
+        if lock.acquire():
+            shutil.rmtree(tmp, ignore_errors=True)
+            lock.path.unlink(missing_ok=True)
+            lock.release()
+
+
 def _build(
     card: Card, cfg: DataConfig, mirror: Path | None, key: str, folder: Path, progress: bool
 ) -> None:
     """Build the cache in a temporary folder beside `folder`, then rename it into place."""
     start = time.perf_counter()
     tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.mkdir(parents=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    lock = _build_lock(tmp)
+    lock.acquire()  # a name of its own: always free
     try:
+        tmp.mkdir()
         raw = load_splits(
             card, cfg.src, cfg.tgt, mirror, card.split_names, cfg.split_seed, progress
         )
@@ -166,6 +191,8 @@ def _build(
         _move_into_place(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        lock.path.unlink(missing_ok=True)
+        lock.release()
 
 
 def _report(

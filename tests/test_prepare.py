@@ -111,6 +111,26 @@ def test_a_pair_of_one_very_long_word_each_is_cleaned_out_and_counted(setup):
     assert max(map(len, prepared.splits["train"]["src"][:])) < 1000
 
 
+def test_prepare_removes_the_temporary_folders_of_killed_builds(setup):
+    from nmt.lock import FileLock
+
+    recipe, _, cache = setup
+    abandoned = cache / ".toy-de-en-0123456789ab.deadbeef.tmp"
+    (abandoned / "splits").mkdir(parents=True)
+    (abandoned / "splits" / "part").write_bytes(b"\0" * 1000)
+    (cache / ".toy-de-en-0123456789ab.0badf00d.tmp.lock").write_text("4242\n")  # no folder
+    running = cache / ".toy-de-en-0123456789ab.cafef00d.tmp"
+    running.mkdir()
+    build = FileLock(cache / f"{running.name}.lock")
+    assert build.acquire()  # a build still going on
+    try:
+        prepared = prepare(load_recipe(recipe).data, progress=False)
+        left = sorted(path.name for path in cache.iterdir())
+        assert left == sorted([running.name, build.path.name, prepared.dir.name])
+    finally:
+        build.release()
+
+
 def test_changed_settings_rebuild_but_locations_do_not(setup, tmp_path):
     recipe, mirror, _ = setup
     base = prepare(load_recipe(recipe).data, progress=False).dir.name
