@@ -8,7 +8,10 @@ checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import pickle
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,14 +43,27 @@ def _first_line(error: BaseException) -> str:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint with weights_only=True; NmtError naming the file if it is unusable."""
+    """Read a checkpoint with weights_only=True; NmtError naming the file if it is unusable.
+
+    A file holding Python objects is refused as what it is, not a checkpoint of ours;
+    torch's own message would suggest loading it unsafely, which runs its code.
+    """
     path = Path(path)
     if not path.is_file():
         raise NmtError(f"{path}: checkpoint not found")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols
+            payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise NmtError(
+            f"{path}: not a checkpoint this toolkit wrote (it holds Python objects, which nmt "
+            "never loads)"
+        ) from None
     except Exception as error:
-        raise NmtError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+        raise NmtError(
+            f"{path}: not a readable checkpoint, truncated or damaged ({_first_line(error)})"
+        ) from None
     if not isinstance(payload, dict) or "format" not in payload or "model" not in payload:
         raise NmtError(f"{path}: not an nmt checkpoint (format {FORMAT} with model weights)")
     if payload["format"] != FORMAT:
@@ -71,7 +87,8 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
     if not paths:
         raise NmtError("average: no checkpoints to average")
     payload = load_checkpoint(paths[0])
-    sums = {name: tensor.double() for name, tensor in payload["model"].items()}
+    first = payload["model"]
+    sums = {name: tensor.double() for name, tensor in first.items()}
     for path in paths[1:]:
         payload = load_checkpoint(path)
         weights = payload["model"]
@@ -82,7 +99,7 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
         for name, tensor in weights.items():
             sums[name] += tensor.double()
     payload["model"] = {
-        name: (sums[name] / len(paths)).to(tensor.dtype) for name, tensor in weights.items()
+        name: (sums[name] / len(paths)).to(tensor.dtype) for name, tensor in first.items()
     }
     payload["averaged"] = [Path(path).name for path in paths]
     return payload
@@ -98,6 +115,37 @@ def average_run(run_dir: Path, last: int) -> Path:
         )
     save_checkpoint(run.average, average_checkpoints(steps[-last:]))
     return run.average
+
+
+def tokenizer_fingerprint(run: RunDir) -> dict[str, str]:
+    """sha256 of the run's two sentencepiece models: the ids a checkpoint's weights mean."""
+    return {
+        side: hashlib.sha256(model.read_bytes()).hexdigest()
+        for side, model in (("src", run.src_model), ("tgt", run.tgt_model))
+    }
+
+
+def check_tokenizer(payload: dict[str, Any], path: Path, run: RunDir, tokenizer: Tokenizer) -> None:
+    """Refuse sentencepiece models other than those the checkpoint was trained with: the
+    same ids would mean other pieces (or none), and the output would be noise."""
+    sides = (
+        ("src", run.src_model, tokenizer.src_vocab_size),
+        ("tgt", run.tgt_model, tokenizer.tgt_vocab_size),
+    )
+    saved = payload.get("sentencepiece")
+    found = tokenizer_fingerprint(run) if saved is not None else None
+    for side, model, size in sides:
+        trained = payload[f"{side}_vocab"]
+        if size != trained:
+            raise NmtError(
+                f"{model}: {size} pieces, but {path.name} was trained with {trained}: not "
+                "the sentencepiece model of this checkpoint"
+            )
+        if found is not None and found[side] != saved[side]:
+            raise NmtError(
+                f"{model}: not the sentencepiece model {path.name} was trained with "
+                "(its sha256 differs)"
+            )
 
 
 def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
@@ -119,10 +167,12 @@ def load_for_inference(
     path = resolve_checkpoint(run_or_checkpoint)
     payload = load_checkpoint(path)
     recipe = recipe_from_dict(payload["recipe"], str(path))
-    model = build_model(recipe.model, payload["src_vocab"], payload["tgt_vocab"])
-    load_model_state(model, payload, path)
     run = RunDir(path.parent.parent)
     for spm in (run.src_model, run.tgt_model):
         if not spm.is_file():
             raise NmtError(f"{spm}: sentencepiece model missing from the run directory")
-    return model.to(device).eval(), recipe, Tokenizer(run.src_model, run.tgt_model)
+    tokenizer = Tokenizer(run.src_model, run.tgt_model)
+    check_tokenizer(payload, path, run, tokenizer)
+    model = build_model(recipe.model, payload["src_vocab"], payload["tgt_vocab"])
+    load_model_state(model, payload, path)
+    return model.to(device).eval(), recipe, tokenizer

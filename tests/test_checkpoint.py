@@ -115,3 +115,30 @@ def test_resolve_prefers_best_then_last(tmp_path):
     assert resolve_checkpoint(tmp_path) == run.best
     assert resolve_checkpoint(run.last) == run.last
     assert os.path.isfile(run.best) and not os.path.islink(run.best)
+
+
+def test_average_of_the_last_one_is_that_checkpoint(tmp_path):
+    run = RunDir(tmp_path)
+    for step, value in [(100, 50.0), (200, 1.5)]:
+        save_checkpoint(run.step_checkpoint(step), payload(value, step))
+    averaged = load_checkpoint(average_run(tmp_path, 1))
+    assert torch.equal(averaged["model"]["w"], torch.full((2, 3), 1.5))
+    assert averaged["model"]["b"].dtype == torch.float16
+    assert averaged["averaged"] == ["step-00000200.pt"]
+
+
+class Planted:
+    """An object a pickle would rebuild by running code."""
+
+    def __reduce__(self):
+        return (print, ("ran",))
+
+
+def test_a_file_with_python_objects_is_not_ours_and_no_unsafe_advice(tmp_path):
+    planted = tmp_path / "planted.pt"
+    torch.save({**payload(1.0), "extra": Planted()}, planted)
+    with pytest.raises(NmtError) as error:
+        load_checkpoint(planted)
+    message = str(error.value)
+    assert message.startswith(f"{planted}: not a checkpoint this toolkit wrote")
+    assert "weights_only" not in message and "\n" not in message

@@ -19,7 +19,7 @@ from nmt.checkpoint import load_checkpoint, load_for_inference
 from nmt.config import load_recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.rundir import RunDir, safe_name
-from nmt.tokenizer import train_sentencepiece
+from nmt.tokenizer import Tokenizer, train_sentencepiece
 from nmt.train import Trainer
 from nmt_cli.app import app
 
@@ -38,7 +38,7 @@ def reversal(n: int, seed: int) -> ParallelData:
     return ParallelData(src, tgt, words(tgt))
 
 
-def make_trainer(run_dir: Path, sizes: dict | None = None, **train) -> Trainer:
+def make_trainer(run_dir: Path, sizes: dict | None = None, vocab: int = VOCAB, **train) -> Trainer:
     """A tiny attention model with dropout on, so resuming must restore the RNG too."""
     model = {
         "embed_dim": 16,
@@ -62,7 +62,7 @@ def make_trainer(run_dir: Path, sizes: dict | None = None, **train) -> Trainer:
     }
     recipe = recipe_from_dict({"name": "tiny", "model": model, "train": settings}, "test")
     return Trainer(
-        recipe, reversal(200, 1), reversal(20, 2), words, run_dir, (VOCAB, VOCAB), progress=False
+        recipe, reversal(200, 1), reversal(20, 2), words, run_dir, (vocab, vocab), progress=False
     )
 
 
@@ -226,18 +226,24 @@ def test_resume_with_other_model_sizes_names_the_file(tmp_path):
         wrong.fit(resume=True)
 
 
-def test_load_for_inference_rebuilds_the_best_model(tmp_path):
-    trainer = make_trainer(tmp_path, max_updates=5)
-    trainer.fit()
-    lines = [f"{w} {x}" for w in ("ein", "zwei", "drei") for x in ("hund", "katze", "haus")]
-    spm = train_sentencepiece(lines * 20, tmp_path / "spm.model", 20, "unigram", 1.0)
-    run = RunDir(tmp_path)
+def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:
+    """Write a tiny joint model as the run's two models; returns its vocabulary size."""
+    first, second = words.split()[:3], words.split()[3:]
+    lines = [f"{w} {x}" for w in first for x in second]
+    spm = train_sentencepiece(lines * 20, run.root / "spm.model", 20, "unigram", 1.0)
     for target in (run.src_model, run.tgt_model):
         target.write_bytes(spm.read_bytes())
+    return Tokenizer(spm, spm).src_vocab_size
+
+
+def test_load_for_inference_rebuilds_the_best_model(tmp_path):
+    vocab = sentencepiece_models(RunDir(tmp_path))
+    trainer = make_trainer(tmp_path, vocab=vocab, max_updates=5)
+    trainer.fit()
     model, recipe, tokenizer = load_for_inference(tmp_path, "cpu")
     assert not model.training
     assert recipe.model.decoder_hidden == 32
-    assert tokenizer.tgt_vocab_size > 4
+    assert tokenizer.tgt_vocab_size == vocab
     assert_same_weights(model, trainer.model)
 
 
