@@ -7,7 +7,6 @@ so plotting needs no display and changes no global backend.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from nmt.errors import NmtError
+from nmt.rundir import parse_metrics
 
 if TYPE_CHECKING:
     from nmt.lengths import LengthTable
@@ -61,22 +61,12 @@ def attention_heatmap(weights, src_pieces: list[str], tgt_pieces: list[str], pat
 
 
 def read_metrics(run: Path) -> list[dict]:
-    """The rows of RUN/metrics.jsonl; a broken line is an error naming file and line."""
+    """The rows of RUN/metrics.jsonl, but a last line a running training is writing; a
+    broken line is an error naming file and line."""
     path = Path(run) / "metrics.jsonl"
     if not path.is_file():
         raise NmtError(f"{path}: not found (is {run} a run directory?)")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise NmtError(f"{path}: line {number} is not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or "step" not in row:
-            raise NmtError(f"{path}: line {number} has no 'step' field")
-        rows.append(row)
-    return rows
+    return parse_metrics(path)[0]
 
 
 def training_curves(runs: list[Path], path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nmt.atomic import write_atomic
 from nmt.errors import NmtError
 
 
@@ -106,19 +107,51 @@ def open_run_dir(root: Path, resume: bool) -> RunDir:
     return run
 
 
+def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of a metrics.jsonl, and its torn last line if it has one (None if not).
+
+    Rows are written one whole line at a time, so only a process killed mid-write leaves
+    a last line without its newline; a broken line anywhere else is an error naming it.
+    """
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    torn = None
+    if lines[-1]:  # no final newline: the last write was cut short unless it parses
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError:
+            torn = lines.pop()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise NmtError(f"{path}: line {number} is not JSON ({error.msg})") from None
+        if not isinstance(row, dict) or "step" not in row:
+            raise NmtError(f"{path}: line {number} has no 'step' field")
+        rows.append(row)
+    return rows, torn
+
+
 class MetricsLog:
     """metrics.jsonl: one JSON object a line, appended and flushed as training goes."""
 
     def __init__(self, path: Path):
         self.path = path
 
-    def truncate_after(self, step: int) -> None:
-        """Drop rows past `step`: a resumed run rewrites what the killed run logged after it."""
+    def truncate_after(self, step: int) -> str | None:
+        """Drop rows past `step` (a resumed run rewrites what the killed run logged after
+        it) and a torn last line; returns what to tell the user about the latter."""
         if not self.path.is_file():
-            return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+            return None
+        rows, torn = parse_metrics(self.path)
+        kept = "".join(json.dumps(row) + "\n" for row in rows if row["step"] <= step)
+        write_atomic(self.path, kept.encode("utf-8"))
+        if torn is None:
+            return None
+        return f"{self.path}: dropped its torn last line {torn[:40]!r} (a run killed mid-write)"
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as log:

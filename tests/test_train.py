@@ -271,3 +271,12 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
     with pytest.raises(NmtError, match="tensorboard package is not installed"):
         make_trainer(tmp_path, max_updates=2, tensorboard=True).fit()
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
+    make_trainer(tmp_path, max_updates=6).fit()
+    with (tmp_path / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 7, "epoch": 1, "lo')  # killed in the middle of a write
+    result = make_trainer(tmp_path, max_updates=10).fit(resume=True)
+    assert result.step == 10
+    assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10]
