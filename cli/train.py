@@ -1,13 +1,14 @@
-"""`nmt train` (train or resume a recipe) and `nmt average` (average the last checkpoints)."""
+"""`nmt train` (train or resume a recipe) and `nmt average` (average the last checkpoints).
+
+torch and datasets load inside the commands, so that `--help` and argument errors are
+instant.
+"""
 
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nmt.checkpoint import average_run
-from nmt.config import load_recipe
-from nmt.train import train
 from nmt_cli.common import stderr, user_errors
 
 
@@ -31,11 +32,15 @@ def train_command(
     ] = None,
 ) -> None:
     """Train a model as the recipe says (the data is prepared first, or read from the cache)."""
-    loaded = load_recipe(recipe, overrides or [])
+    from nmt.config import load_recipe
+
+    loaded = load_recipe(recipe, overrides or [])  # a bad recipe fails before torch loads
     if device is not None:
         loaded.train.device = device
     if data_dir is not None:
         loaded.data.data_dir = str(data_dir)
+    from nmt.train import train
+
     result = train(loaded, run_dir, resume=resume)
     if result.stop_reason == "interrupted":
         sets = "".join(f" --set {text}" for text in overrides or [])
@@ -53,6 +58,8 @@ def average_command(
     last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
 ) -> None:
     """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints."""
+    from nmt.checkpoint import average_run
+
     written = average_run(run, last)
     typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
 
