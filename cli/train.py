@@ -22,7 +22,12 @@ def train_command(
         Path | None, typer.Option(help="Run directory (default: runs/<recipe name>).")
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue from RUN/checkpoints/last.pt.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue from the run's newest checkpoint (last.pt, else step-N.pt or "
+            "best.pt). A finished run trains on only if --set raised the limit it stopped at.",
+        ),
     ] = False,
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 (default: the recipe's train.device).")
@@ -31,7 +36,10 @@ def train_command(
         Path | None, typer.Option(help="Local corpus mirror (default: $NMT_DATA, ../shared/data).")
     ] = None,
 ) -> None:
-    """Train a model as the recipe says (the data is prepared first, or read from the cache)."""
+    """Train a model as the recipe says (the data is prepared first, or read from the cache).
+
+    Ctrl-C or SIGTERM saves RUN/checkpoints/last.pt and stops (exit 130 or 143).
+    """
     from nmt.config import load_recipe
 
     loaded = load_recipe(recipe, overrides or [])  # a bad recipe fails before torch loads
@@ -42,7 +50,9 @@ def train_command(
     from nmt.train import train
 
     result = train(loaded, run_dir, resume=resume)
-    if result.stop_reason == "interrupted":
+    if result.already_finished:
+        stderr.print(result.finished_message(), highlight=False, soft_wrap=True)
+    elif result.stop_reason == "interrupted":
         sets = "".join(f" --set {text}" for text in overrides or [])
         stderr.print(
             f"interrupted at step {result.step}; saved {result.run_dir}/checkpoints/last.pt. "
@@ -50,7 +60,7 @@ def train_command(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130)
+        raise typer.Exit(128 + result.signal)
 
 
 def average_command(

@@ -93,13 +93,15 @@ def token_batches(
     """Group example indices into batches of at most batch_tokens padded tokens.
 
     `lengths` sets the cost (batch size x longest length <= batch_tokens; an example longer
-    than the budget gets a batch of its own); `secondary` breaks length ties (the source
-    length, so the source is not padded much either). With shuffle, the result depends on
-    `seed` alone: examples are shuffled, sorted by length within pools of about
-    `pool_batches` batches, cut, and the batch order shuffled. The trainer passes seed +
-    epoch, so any epoch's batches can be rebuilt exactly on resume; a data-parallel trainer
-    would build the same list on every rank and give each rank its slice of an update's
-    batches. Without shuffle the whole split is sorted by length (validation, decoding).
+    than the budget gets a batch of its own: training leaves such pairs out beforehand,
+    see `ParallelData.within`, and decoding truncates its inputs); `secondary` breaks
+    length ties (the source length, so the source is not padded much either). With
+    shuffle, the result depends on `seed` alone: examples are shuffled, sorted by length
+    within pools of about `pool_batches` batches, cut, and the batch order shuffled. The
+    trainer passes seed + epoch, so any epoch's batches can be rebuilt exactly on resume;
+    a data-parallel trainer builds the same list on every rank and gives each rank its
+    slice of an update's batches. Without shuffle the whole split is sorted by length
+    (validation, decoding).
     """
     cost = np.asarray(lengths, dtype=np.int64)
     ties = np.asarray(secondary if secondary is not None else lengths, dtype=np.int64)
@@ -137,6 +139,24 @@ class ParallelData:
 
     def __len__(self) -> int:
         return len(self.src_ids)
+
+    def within(self, budget: int) -> tuple[ParallelData, int]:
+        """The pairs whose source and target (+EOS) each fit in `budget` tokens, and how many
+        do not: one such pair alone would make a batch over the budget (a line of a million
+        characters, an out-of-memory error at the same update on every resume)."""
+        keep = [
+            i
+            for i, (src, tgt) in enumerate(zip(self.src_ids, self.tgt_ids, strict=True))
+            if len(src) < budget and len(tgt) < budget
+        ]
+        if len(keep) == len(self):
+            return self, 0
+        kept = ParallelData(
+            [self.src_ids[i] for i in keep],
+            [self.tgt_ids[i] for i in keep],
+            [self.refs[i] for i in keep],
+        )
+        return kept, len(self) - len(keep)
 
     def batches(self, batch_tokens: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
         """Token batches sized by the target (+EOS), ties broken by the source (+EOS)."""

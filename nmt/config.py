@@ -206,6 +206,32 @@ class DecodeConfig(Section):
 NBEST = Range("[1, 1024]")  # --nbest: hypotheses written per input, at most the beam
 MIN_LEN = Range("[0, 1e6]")  # --min-len: no output shorter, at most decode.max_len_b
 
+# What `--resume` may change: what does not enter the updates (limits, logging, validation,
+# decoding, checkpoints kept, where the run runs and where files live). Anything else would
+# make the resumed run a different run than the checkpoint's.
+RESUME_MAY_CHANGE = frozenset(
+    {"name", "data.data_dir", "data.cache_dir"}
+    | {f"decode.{item.name}" for item in dataclasses.fields(DecodeConfig)}
+    | {
+        f"train.{name}"
+        for name in (
+            "max_epochs",
+            "max_updates",
+            "early_stop_patience",
+            "validate_every",
+            "valid_batch_tokens",
+            "keep_last",
+            "average_last",
+            "precision",
+            "device",
+            "max_bad_updates",
+            "tensorboard",
+            "log_every",
+            "ddp_timeout_minutes",
+        )
+    }
+)
+
 
 @dataclass
 class Recipe:
@@ -217,6 +243,16 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its dotted name: {"train.lr": 0.001, ...}."""
+        flat = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{name}": inner for name, inner in value.items()})
+            else:
+                flat[key] = value
+        return flat
 
 
 def check_decode_options(options: dict[str, Any]) -> None:

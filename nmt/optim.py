@@ -29,7 +29,9 @@ class Schedule:
     constant      lr throughout.
     inverse_sqrt  linear warm-up over warmup_updates, then lr * sqrt(warmup / step).
     plateau       multiply by lr_decay when dev BLEU has not improved for plateau_patience
-                  validations in a row (the counter restarts after each decay).
+                  validations in a row (the counter restarts after each decay). Whether a
+                  validation improved is the trainer's to say (nmt/progress.py keeps the
+                  best score), so there is one record of it.
     halving       multiply by lr_decay at the end of every epoch >= halving_start_epoch, so
                   epoch halving_start_epoch + 1 is the first at a lower rate (Sutskever et
                   al. halved every half epoch after 5 epochs; tf-nmt decays per epoch).
@@ -40,8 +42,7 @@ class Schedule:
         self.cfg = cfg
         self.optimizer = optimizer
         self.lr = cfg.lr
-        self.best_bleu: float | None = None
-        self.stale = 0  # validations since the best (plateau)
+        self.stale = 0  # validations since the best or the last decay (plateau)
         self.on_update(0)
 
     def _set(self, lr: float) -> None:
@@ -62,11 +63,12 @@ class Schedule:
         if self.cfg.schedule == "halving" and epoch >= self.cfg.halving_start_epoch:
             self._set(self.lr * self.cfg.lr_decay)
 
-    def on_validation(self, bleu: float) -> None:
+    def on_validation(self, improved: bool) -> None:
+        """After a validation; `improved`: its dev BLEU beat every earlier one."""
         if self.cfg.schedule != "plateau":
             return
-        if self.best_bleu is None or bleu > self.best_bleu:
-            self.best_bleu, self.stale = bleu, 0
+        if improved:
+            self.stale = 0
             return
         self.stale += 1
         if self.stale >= self.cfg.plateau_patience:
@@ -74,8 +76,9 @@ class Schedule:
             self.stale = 0
 
     def state_dict(self) -> dict:
-        return {"lr": self.lr, "best_bleu": self.best_bleu, "stale": self.stale}
+        return {"lr": self.lr, "stale": self.stale}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best_bleu, self.stale = state["best_bleu"], state["stale"]
+        """Also reads the state of checkpoints that kept their own best BLEU here."""
+        self.stale = state["stale"]
         self._set(state["lr"])

@@ -32,7 +32,16 @@ def default_run_dir(recipe_name: str) -> Path:
 
 @dataclass(frozen=True)
 class RunDir:
-    """Paths inside one run directory (see the layout in CONTRACT.md)."""
+    """Paths inside one run directory:
+
+    recipe.yaml              the recipe as resolved (defaults and --set applied)
+    src.model, tgt.model     the sentencepiece models (copies of the prepared ones)
+    checkpoints/last.pt      everything a resumed run needs; step-NNNNNNNN.pt and best.pt
+                             (the best dev BLEU) add no optimizer state; avg.pt averages
+    metrics.jsonl            one JSON object per training or validation row
+    translations/            translations `nmt eval` caches
+    .lock                    held by the `nmt train` using the directory (nmt/lock.py)
+    """
 
     root: Path
 
@@ -65,6 +74,10 @@ class RunDir:
         return self.checkpoints / "avg.pt"
 
     @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
 
@@ -89,22 +102,6 @@ class RunDir:
         steps = self.step_checkpoints()
         for path in steps[: max(0, len(steps) - keep)]:
             path.unlink()
-
-
-def open_run_dir(root: Path, resume: bool) -> RunDir:
-    """Create or reopen a run directory, refusing to train over an existing run's checkpoints."""
-    run = RunDir(Path(root))
-    if run.root.exists() and not run.root.is_dir():
-        raise NmtError(f"{run.root}: exists and is not a directory")
-    if resume and not run.last.is_file():
-        raise NmtError(f"{run.last}: nothing to resume from; train without --resume")
-    if not resume and any(run.checkpoints.glob("*.pt")):
-        raise NmtError(
-            f"{run.root}: this run directory already has checkpoints; use --resume to continue "
-            "it or --run-dir to train in another one"
-        )
-    run.checkpoints.mkdir(parents=True, exist_ok=True)
-    return run
 
 
 def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:

@@ -1,8 +1,11 @@
-"""The training loop: teacher forcing, clipping, schedules, validation, checkpoints, resume.
+"""The training loop: teacher forcing, gradient accumulation, clipping, the optimizer step.
 
-Everything a run needs to continue lives in RUN/checkpoints/last.pt: weights, optimizer,
-schedule, RNG states, the epoch and the position inside it. The batches of an epoch are
-rebuilt from (seed, epoch) alone, so a run killed at any point and resumed from last.pt
+Around the loop: nmt/checkpointer.py (the run lock, saving, resuming exactly),
+nmt/progress.py (where the run stands and when it stops), nmt/optim.py (learning rates),
+nmt/validate.py (dev scores) and nmt/rundir.py (metrics and the display).
+
+The batches of an epoch are rebuilt from (seed, epoch) alone and every checkpoint holds
+the position inside the epoch and the RNG states, so a run killed at any point and resumed
 ends with the same parameters as one never interrupted.
 
 Under torchrun the same loop runs on every rank (nmt/distributed.py): each takes its share
@@ -19,7 +22,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +30,10 @@ import torch
 import yaml
 
 from nmt import distributed
-from nmt.atomic import remove_temporaries
+from nmt.atomic import write_atomic
 from nmt.batching import Batch, ParallelData
-from nmt.checkpoint import (
-    FORMAT,
-    average_run,
-    load_checkpoint,
-    load_model_state,
-    save_checkpoint,
-)
+from nmt.checkpoint import average_run
+from nmt.checkpointer import Checkpointer
 from nmt.config import Recipe
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.errors import NmtError
@@ -43,31 +41,11 @@ from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
 from nmt.prepare import prepare
-from nmt.rundir import Reporter, RunDir, default_run_dir, open_run_dir
+from nmt.progress import TrainResult, TrainState, stop_reason
+from nmt.rundir import Reporter, RunDir, default_run_dir
 from nmt.validate import DevScores, validate
 
-
-@dataclass
-class TrainState:
-    """Where training stands; stored in last.pt so that a resumed run picks up exactly."""
-
-    step: int = 0  # optimizer updates done
-    epoch: int = 1  # the current epoch, from 1
-    position: int = 0  # updates of this epoch already consumed (done or skipped)
-    best_bleu: float | None = None
-    stale: int = 0  # validations since best_bleu improved (early stopping)
-    bad_updates: int = 0  # updates skipped for a NaN/inf loss, in total
-    bad_in_a_row: int = 0
-    validated_step: int = -1  # the step of the latest validation
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    epoch: int
-    best_bleu: float | None
-    stop_reason: str  # max_updates, max_epochs, early_stop or interrupted
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
 
 
 @dataclass
@@ -78,24 +56,6 @@ class Window:
     nll: float = 0.0
     tokens: int = 0
     seconds: float = 0.0
-
-
-def rng_state() -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": cuda,
-        "python": [version, list(internal), gauss],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 class Trainer:
@@ -110,12 +70,20 @@ class Trainer:
         run_dir: Path,
         vocab_sizes: tuple[int, int],
         progress: bool = True,
+        checkpointer: Checkpointer | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
-        self.train_data, self.valid_data, self.decode_fn = train_data, valid_data, decode_fn
-        self.run = RunDir(Path(run_dir))
+        self.micro_tokens = self.cfg.batch_tokens // self.cfg.update_freq
+        self.train_data, self.too_long = train_data.within(self.micro_tokens)
+        if not len(self.train_data):
+            raise NmtError(
+                f"train.batch_tokens: no training pair fits a micro-batch of {self.micro_tokens} "
+                "tokens (train.batch_tokens / train.update_freq)"
+            )
+        self.valid_data, self.decode_fn = valid_data, decode_fn
         self.vocab_sizes = vocab_sizes
         self.dist = distributed.init_from_env(self.cfg.ddp_timeout_minutes)
+        self.checkpointer = checkpointer or Checkpointer(RunDir(Path(run_dir)), self.dist.main)
         self.device = distributed.local_device(
             resolve_device(self.cfg.device, "train.device"), self.dist
         )
@@ -133,53 +101,40 @@ class Trainer:
         self.progress = progress
         self.reporter: Reporter | None = None
         self.stop_reason: str | None = None
-        self.interrupted = False
+        self.stop_signal: int | None = None  # the signal that asked the run to stop
 
     def fit(self, resume: bool = False) -> TrainResult:
-        """Train until max_updates, max_epochs, early stopping or Ctrl-C."""
-        open_run_dir(self.run.root, resume)
-        distributed.barrier(self.dist)  # every rank checked the run directory before any write
-        main = self.dist.main
-        if main:
-            remove_temporaries(self.run.checkpoints)
-        if resume:
-            self._restore(self.run.last)
-        if self.dist.rank > 0:  # rank 0's RNG came from the seed or last.pt; own dropout masks
-            torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
-        if self._at_limit():
-            self.stop_reason = "max_updates"
-        if main:
-            self.run.recipe_file.write_text(
-                yaml.safe_dump(self.recipe.to_dict(), sort_keys=False), encoding="utf-8"
-            )
-        self.reporter = Reporter(self.run, self.cfg.tensorboard, self.progress, write=main)
-        if main:
-            self.reporter.metrics.truncate_after(self.state.step)
-        self.reporter.start(self._total_updates(), self.state.step, self.state.epoch)
-        try:
-            with self._catch_sigint():
-                while self.stop_reason is None:
-                    self._run_epoch()
-        finally:
-            self.reporter.close()
-        if main:
-            self._finish()
+        """Train until a limit of the recipe, early stopping, Ctrl-C or SIGTERM."""
+        root = self.checkpointer.run.root
+        with self.checkpointer.open(self.recipe, resume) as start:
+            if start.finished is not None:
+                return TrainResult.of(root, start.state, start.finished, already_finished=True)
+            distributed.barrier(self.dist)  # every rank has read the run before rank 0 writes
+            self.checkpointer.clear_leftovers()
+            note = None if start.payload is None else self.checkpointer.restore(self, start)
+            if self.dist.rank > 0:  # rank 0's RNG came from the seed or the checkpoint
+                torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
+            self.reporter = self._start_reporting(note)
+            try:
+                with self._catch_stop_signals():
+                    while self.stop_reason is None:
+                        self._run_epoch()
+            finally:
+                self.reporter.close()
+            if self.dist.main:
+                self._finish()
         distributed.barrier(self.dist)  # return when rank 0 has written everything
-        return TrainResult(
-            self.run.root, self.state.step, self.state.epoch, self.state.best_bleu, self.stop_reason
-        )
+        return TrainResult.of(root, self.state, self.stop_reason, signal=self.stop_signal)
 
     def epoch_updates(self, epoch: int) -> list[list[list[int]]]:
         """The updates of an epoch, each a list of update_freq batches, from (seed, epoch)."""
-        micro_tokens = max(1, self.cfg.batch_tokens // self.cfg.update_freq)
-        batches = self.train_data.batches(micro_tokens, shuffle=True, seed=self.cfg.seed + epoch)
+        batches = self.train_data.batches(
+            self.micro_tokens, shuffle=True, seed=self.cfg.seed + epoch
+        )
         size = self.cfg.update_freq
         return [batches[i : i + size] for i in range(0, len(batches), size)]
 
-    def _total_updates(self) -> int:
-        per_epoch = len(self.epoch_updates(1))
-        total = self.cfg.max_epochs * per_epoch
-        return min(total, self.cfg.max_updates) if self.cfg.max_updates else total
+    # The update loop: one screen, from the epoch's batches to the optimizer step.
 
     def _run_epoch(self) -> None:
         updates = self.epoch_updates(self.state.epoch)
@@ -187,7 +142,8 @@ class Trainer:
             self.state.position += 1
             self.update(updates[self.state.position - 1])
             self.reporter.advance(self.state.step, self.state.epoch)
-            self.interrupted = distributed.any_rank(self.interrupted, self.dist, self.device)
+            if distributed.any_rank(self.stop_signal is not None, self.dist, self.device):
+                self.stop_signal = self.stop_signal or signal.SIGTERM  # another rank's
             self._after_update(epoch_done=self.state.position == len(updates))
 
     def update(self, group: list[list[int]]) -> None:
@@ -207,12 +163,7 @@ class Trainer:
         self.state.step += 1
         self.state.bad_in_a_row = 0
         self.schedule.on_update(self.state.step)
-        window = self.window
-        window.loss, window.nll = window.loss + sums[0], window.nll + sums[1]
-        window.tokens += n_tokens
-        window.seconds += time.perf_counter() - started
-        if self.cfg.log_every and self.state.step % self.cfg.log_every == 0:
-            self._log_window()
+        self._count(sums, n_tokens, time.perf_counter() - started)
 
     def _backward(
         self, batches: list[tuple[Batch, float]], n_tokens: int
@@ -242,6 +193,8 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         return math.isfinite(norm.item())
 
+    # Around the loop: bad updates, metrics, validation, checkpoints, stopping.
+
     def _skip_update(self) -> None:
         """A NaN/inf loss or gradient: drop the gradients, count it, stop after too many."""
         self.optimizer.zero_grad(set_to_none=True)
@@ -255,8 +208,15 @@ class Trainer:
                 "NaN or infinite loss (train.max_bad_updates); lower train.lr or train.clip_norm"
             )
 
-    def _log_window(self) -> None:
-        window, tokens = self.window, max(self.window.tokens, 1)
+    def _count(self, sums: tuple[float, float], n_tokens: int, seconds: float) -> None:
+        """Add an update to the window; every log_every updates, log the window as a row."""
+        window = self.window
+        window.loss, window.nll = window.loss + sums[0], window.nll + sums[1]
+        window.tokens += n_tokens
+        window.seconds += seconds
+        if not (self.cfg.log_every and self.state.step % self.cfg.log_every == 0):
+            return
+        tokens = max(window.tokens, 1)
         self.reporter.log(
             {
                 "step": self.state.step,
@@ -270,43 +230,32 @@ class Trainer:
         )
         self.window = Window()
 
-    def _at_limit(self) -> bool:
-        return self.cfg.max_updates > 0 and self.state.step >= self.cfg.max_updates
-
     def _after_update(self, epoch_done: bool) -> None:
-        """Validate and save at epoch ends, every validate_every and at max_updates; Ctrl-C
-        saves last.pt (after the epoch end's checkpoint when it falls there) and stops."""
+        """Validate and save at epoch ends, every validate_every updates and when a limit is
+        reached; a stop signal saves last.pt (after the epoch end's checkpoint when it falls
+        there) and stops."""
         state, every = self.state, self.cfg.validate_every
         if epoch_done:
-            finished = state.epoch
-            self.schedule.on_epoch_end(finished)
-            state.epoch, state.position = finished + 1, 0
-            if state.epoch > self.cfg.max_epochs:
-                self.stop_reason = "max_epochs"
-            self._validate_and_save(finished)
-        elif self.interrupted:
-            if self.dist.main:
-                save_checkpoint(self.run.last, self._full_payload())
-        elif self._at_limit() or (state.step > 0 and every and state.step % every == 0):
-            self._validate_and_save(state.epoch)
-        if self.interrupted:
-            self.stop_reason = "interrupted"
-        elif self._at_limit() and self.stop_reason is None:
-            self.stop_reason = "max_updates"
+            self.schedule.on_epoch_end(state.epoch)
+            state.end_epoch()
+        periodic = state.step > 0 and every and state.step % every == 0
+        due = epoch_done or periodic or stop_reason(state, self.cfg) is not None
+        if due and (epoch_done or self.stop_signal is None):
+            self._validate_and_save(state.epoch - 1 if epoch_done else state.epoch)
+        elif self.stop_signal is not None and self.dist.main:
+            self.checkpointer.save_last(self)
+        self.stop_reason = "interrupted" if self.stop_signal else stop_reason(state, self.cfg)
 
     def _validate_and_save(self, epoch: int) -> None:
-        """Score the dev set (once per step), update best/patience, write checkpoints.
-        Rank 0 validates and saves; the others wait for its BLEU, so that the schedule and
-        the early stop agree on every rank."""
+        """Score the dev set (once per step), note it, write checkpoints. Rank 0 validates
+        and saves; the others wait for its BLEU, so that the schedule and the stop rule
+        agree on every rank."""
         state, improved, main = self.state, False, self.dist.main
         if state.validated_step != state.step:
             scores = self._validate() if main else None
             bleu = distributed.from_main(scores.bleu if main else 0.0, self.dist, self.device)
-            state.validated_step = state.step
-            improved = state.best_bleu is None or bleu > state.best_bleu
-            state.best_bleu = bleu if improved else state.best_bleu
-            state.stale = 0 if improved else state.stale + 1
-            self.schedule.on_validation(bleu)
+            improved = state.record_validation(bleu)
+            self.schedule.on_validation(improved)
             if main:
                 self.reporter.log(
                     {
@@ -318,11 +267,8 @@ class Trainer:
                         "best_bleu": state.best_bleu,
                     }
                 )
-            patience = self.cfg.early_stop_patience
-            if patience and state.stale >= patience and self.stop_reason is None:
-                self.stop_reason = "early_stop"
         if main:
-            self._save(improved)
+            self.checkpointer.save(self, improved)
 
     def _validate(self) -> DevScores:
         return validate(
@@ -335,81 +281,63 @@ class Trainer:
             self.amp,
         )
 
-    def _save(self, improved: bool) -> None:
-        keep = max(self.cfg.keep_last, self.cfg.average_last)
-        copies = [self.run.best] if improved else []
-        if keep > 0:
-            save_checkpoint(self.run.step_checkpoint(self.state.step), self._weights(), copies)
-        elif copies:
-            save_checkpoint(self.run.best, self._weights())
-        save_checkpoint(self.run.last, self._full_payload())
-        self.run.prune(keep)
+    def _total_updates(self) -> int:
+        total = self.cfg.max_epochs * len(self.epoch_updates(1))
+        return min(total, self.cfg.max_updates) if self.cfg.max_updates else total
 
-    def _weights(self) -> dict[str, Any]:
-        """What translation needs: weights, recipe, vocabulary sizes."""
-        return {
-            "format": FORMAT,
-            "recipe": self.recipe.to_dict(),
-            "src_vocab": self.vocab_sizes[0],
-            "tgt_vocab": self.vocab_sizes[1],
-            "model": self.model.state_dict(),
-            "step": self.state.step,
-            "epoch": self.state.epoch,
-            "best_bleu": self.state.best_bleu,
-        }
-
-    def _full_payload(self) -> dict[str, Any]:
-        """Weights plus everything a resumed run needs to continue exactly."""
-        return {
-            **self._weights(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "state": asdict(self.state),
-            "rng": rng_state(),
-        }
-
-    def _restore(self, path: Path) -> None:
-        payload = load_checkpoint(path)
-        load_model_state(self.model, payload, path)
-        try:
-            self.optimizer.load_state_dict(payload["optimizer"])
-            self.schedule.load_state_dict(payload["schedule"])
-            self.state = TrainState(**payload["state"])
-            set_rng_state(payload["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise NmtError(
-                f"{path}: cannot resume from it ({type(error).__name__}: {error})"
-            ) from None
+    def _start_reporting(self, note: str | None) -> Reporter:
+        """Write the recipe, open the metrics and the display, say what the run starts from."""
+        run, main = self.checkpointer.run, self.dist.main
+        notes = [note]
+        if main:
+            recipe = yaml.safe_dump(self.recipe.to_dict(), sort_keys=False)
+            write_atomic(run.recipe_file, recipe.encode("utf-8"))
+        reporter = Reporter(run, self.cfg.tensorboard, self.progress, write=main)
+        if main:
+            notes.append(reporter.metrics.truncate_after(self.state.step))
+        if self.too_long:
+            notes.append(
+                f"{self.too_long} training pairs longer than a micro-batch "
+                f"({self.micro_tokens} tokens: train.batch_tokens / train.update_freq) are "
+                "left out"
+            )
+        for text in filter(None, notes):
+            reporter.message(text)
+        reporter.start(self._total_updates(), self.state.step, self.state.epoch)
+        return reporter
 
     @contextlib.contextmanager
-    def _catch_sigint(self) -> Iterator[None]:
-        """First Ctrl-C: finish the update, save last.pt, stop. Second: abort at once."""
+    def _catch_stop_signals(self) -> Iterator[None]:
+        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum: int, frame: Any) -> None:
-            if self.interrupted:
+            if self.stop_signal is not None:
                 raise KeyboardInterrupt
-            self.interrupted = True
-            self.reporter.message("stopping after this update (Ctrl-C again to abort)")
+            self.stop_signal = signum
+            name = signal.Signals(signum).name
+            self.reporter.message(f"{name}: stopping after this update ({name} again to abort)")
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, action in previous.items():
+                signal.signal(signum, action)
 
     def _finish(self) -> None:
         if self.stop_reason == "interrupted":
             return
-        count = min(self.cfg.average_last, len(self.run.step_checkpoints()))
+        run = self.checkpointer.run
+        count = min(self.cfg.average_last, len(run.step_checkpoints()))
         if count > 1:
-            average_run(self.run.root, count)
+            average_run(run.root, count)
         best = "none" if self.state.best_bleu is None else f"{self.state.best_bleu:.2f}"
         self.reporter.message(
             f"done ({self.stop_reason}) at step {self.state.step}: best dev BLEU {best}; "
-            f"checkpoints in {self.run.checkpoints}"
+            f"checkpoints in {run.checkpoints}"
         )
 
 
@@ -426,28 +354,36 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
 def train(
     recipe: Recipe, run_dir: Path | None = None, resume: bool = False, progress: bool = True
 ) -> TrainResult:
-    """Prepare the data (cached), set up the run directory and train; under torchrun, rank 0
-    prepares and copies first and the other ranks then read its cache."""
+    """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
+    models into the run and train. Under torchrun, rank 0 prepares and copies first and
+    the other ranks then read its cache."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
-    run = open_run_dir(Path(run_dir) if run_dir else default_run_dir(recipe.name), resume)
-    with distributed.main_first(ctx):
-        prepared = prepare(recipe.data, progress=progress and ctx.main)
-        if "valid" not in prepared.splits:
-            raise NmtError(f"{recipe.data.corpus}: the corpus has no valid split to validate on")
-        if ctx.main:
-            _copy_model(prepared.src_spm, run.src_model, resume)
-            _copy_model(prepared.tgt_spm, run.tgt_model, resume)
-    tokenizer = prepared.tokenizer()
-    trainer = Trainer(
-        recipe,
-        ParallelData.from_dataset(prepared.splits["train"]),
-        ParallelData.from_dataset(prepared.splits["valid"]),
-        tokenizer.decode_tgt,
-        run.root,
-        (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
-        progress=progress and ctx.main,
-    )
+    run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
+    checkpointer = Checkpointer(run, ctx.main)
     try:
-        return trainer.fit(resume)
+        with checkpointer.open(recipe, resume) as start:
+            if start.finished is not None:  # before any work
+                return TrainResult.of(run.root, start.state, start.finished, already_finished=True)
+            with distributed.main_first(ctx):
+                prepared = prepare(recipe.data, progress=progress and ctx.main)
+                if "valid" not in prepared.splits:
+                    raise NmtError(
+                        f"{recipe.data.corpus}: the corpus has no valid split to validate on"
+                    )
+                if ctx.main:
+                    _copy_model(prepared.src_spm, run.src_model, resume)
+                    _copy_model(prepared.tgt_spm, run.tgt_model, resume)
+            tokenizer = prepared.tokenizer()
+            trainer = Trainer(
+                recipe,
+                ParallelData.from_dataset(prepared.splits["train"]),
+                ParallelData.from_dataset(prepared.splits["valid"]),
+                tokenizer.decode_tgt,
+                run.root,
+                (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
+                progress=progress and ctx.main,
+                checkpointer=checkpointer,
+            )
+            return trainer.fit(resume)
     finally:
         distributed.shutdown()

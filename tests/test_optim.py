@@ -30,7 +30,7 @@ def test_constant_ignores_everything():
     schedule, optimizer = make(schedule="constant", lr=0.01)
     for step in range(1, 10):
         schedule.on_update(step)
-        schedule.on_validation(0.0)
+        schedule.on_validation(False)
         schedule.on_epoch_end(step)
     assert schedule.lr == optimizer_lr(optimizer) == 0.01
 
@@ -49,8 +49,11 @@ def test_inverse_sqrt_warms_up_linearly_then_decays():
 
 def test_plateau_decays_after_patience_and_restarts_counting():
     schedule, optimizer = make(schedule="plateau", lr=1.0, lr_decay=0.5, plateau_patience=2)
-    for bleu, expected in [(10, 1.0), (12, 1.0), (11, 1.0), (12, 0.5), (11, 0.5), (9, 0.25)]:
-        schedule.on_validation(bleu)
+    for improved, expected in [(True, 1.0), (True, 1.0), (False, 1.0), (False, 0.5)]:
+        schedule.on_validation(improved)
+        assert optimizer_lr(optimizer) == expected
+    for improved, expected in [(False, 0.5), (False, 0.25), (True, 0.25), (False, 0.25)]:
+        schedule.on_validation(improved)
         assert optimizer_lr(optimizer) == expected
 
 
@@ -59,7 +62,7 @@ def test_halving_once_per_epoch_from_the_start_epoch():
     rates = []
     for epoch in range(1, 6):
         schedule.on_epoch_end(epoch)
-        schedule.on_validation(float(epoch))
+        schedule.on_validation(True)
         rates.append(optimizer_lr(optimizer))
     assert rates == pytest.approx([0.7, 0.7, 0.35, 0.175, 0.0875])
 
@@ -73,9 +76,16 @@ def test_min_lr_floor():
 
 def test_state_round_trip_sets_the_optimizer():
     schedule, _ = make(schedule="plateau", lr=1.0, plateau_patience=3)
-    for bleu in (5.0, 4.0, 3.0, 2.0, 1.0):
-        schedule.on_validation(bleu)
+    for improved in (True, False, False, False, False):
+        schedule.on_validation(improved)
     other, optimizer = make(schedule="plateau", lr=1.0, plateau_patience=3)
     other.load_state_dict(schedule.state_dict())
-    assert other.state_dict() == {"lr": 0.5, "best_bleu": 5.0, "stale": 1}
+    assert other.state_dict() == {"lr": 0.5, "stale": 1}
     assert optimizer_lr(optimizer) == 0.5
+
+
+def test_reads_the_schedule_state_of_older_checkpoints():
+    schedule, optimizer = make(schedule="plateau", lr=1.0)
+    schedule.load_state_dict({"lr": 0.25, "best_bleu": 3.0, "stale": 1})
+    assert schedule.state_dict() == {"lr": 0.25, "stale": 1}
+    assert optimizer_lr(optimizer) == 0.25

@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from nmt.batching import ParallelData
-from nmt.checkpoint import load_checkpoint, load_for_inference
+from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
 from nmt.config import load_recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.rundir import RunDir, safe_name
@@ -38,7 +38,13 @@ def reversal(n: int, seed: int) -> ParallelData:
     return ParallelData(src, tgt, words(tgt))
 
 
-def make_trainer(run_dir: Path, sizes: dict | None = None, vocab: int = VOCAB, **train) -> Trainer:
+def make_trainer(
+    run_dir: Path,
+    sizes: dict | None = None,
+    vocab: int = VOCAB,
+    train_data: ParallelData | None = None,
+    **train,
+) -> Trainer:
     """A tiny attention model with dropout on, so resuming must restore the RNG too."""
     model = {
         "embed_dim": 16,
@@ -61,9 +67,8 @@ def make_trainer(run_dir: Path, sizes: dict | None = None, vocab: int = VOCAB, *
         **train,
     }
     recipe = recipe_from_dict({"name": "tiny", "model": model, "train": settings}, "test")
-    return Trainer(
-        recipe, reversal(200, 1), reversal(20, 2), words, run_dir, (vocab, vocab), progress=False
-    )
+    data = reversal(200, 1) if train_data is None else train_data
+    return Trainer(recipe, data, reversal(20, 2), words, run_dir, (vocab, vocab), progress=False)
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -88,8 +93,25 @@ def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
     time.sleep(0.05)
     return step(*args, **kwargs)
 trainer.optimizer.step = slow_step
-trainer.fit()
+result = trainer.fit()
+print(result.stop_reason, result.step)
 """
+
+
+def start_child(run: Path, updates: int) -> subprocess.Popen:
+    """A training process on `run`, slowed down, once it has written its first checkpoint."""
+    script = CHILD.format(tests=str(TESTS), updates=updates)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not RunDir(run).last.exists() and child.poll() is None:
+        assert time.monotonic() < deadline, "the child never wrote its first checkpoint"
+        time.sleep(0.01)
+    return child
 
 
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
@@ -97,17 +119,11 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     straight = make_trainer(tmp_path / "straight", max_updates=updates)
     straight.fit()
     run = tmp_path / "killed"
-    script = CHILD.format(tests=str(TESTS), updates=updates)
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, str(run)], stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 120
-    while not RunDir(run).last.exists() and child.poll() is None:
-        assert time.monotonic() < deadline, "the child never wrote its first checkpoint"
-        time.sleep(0.01)
+    child = start_child(run, updates)
     child.send_signal(signal.SIGKILL)
     _, errors = child.communicate()
     assert child.returncode == -signal.SIGKILL, errors
+    assert RunDir(run).lock.read_text().strip() == str(child.pid)  # its lock, dead with it
     assert load_checkpoint(RunDir(run).last)["step"] < updates
     resumed = make_trainer(run, max_updates=updates)
     result = resumed.fit(resume=True)
@@ -115,6 +131,17 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     assert_same_weights(straight.model, resumed.model)
     train_steps = [row["step"] for row in rows(run) if "loss" in row]
     assert train_steps == sorted(set(train_steps)) == list(range(2, updates + 1, 2))
+
+
+def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
+    run = tmp_path / "run"
+    child = start_child(run, updates=500)
+    child.send_signal(signal.SIGTERM)
+    output, errors = child.communicate(timeout=120)
+    assert child.returncode == 0, errors
+    reason, step = output.split()
+    assert reason == "interrupted"
+    assert load_checkpoint(RunDir(run).last)["step"] == int(step) < 500
 
 
 def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path):
@@ -219,10 +246,10 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
         make_trainer(tmp_path, max_updates=5).fit()
 
 
-def test_resume_with_other_model_sizes_names_the_file(tmp_path):
+def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
     make_trainer(tmp_path, max_updates=5).fit()
     wrong = make_trainer(tmp_path, sizes={"decoder_hidden": 48}, max_updates=10)
-    with pytest.raises(NmtError, match=r"last\.pt: does not fit this model"):
+    with pytest.raises(NmtError, match=r"last\.pt: --resume cannot change model\.decoder_hidden"):
         wrong.fit(resume=True)
 
 
@@ -245,6 +272,18 @@ def test_load_for_inference_rebuilds_the_best_model(tmp_path):
     assert recipe.model.decoder_hidden == 32
     assert tokenizer.tgt_vocab_size == vocab
     assert_same_weights(model, trainer.model)
+
+
+def test_a_checkpoint_refuses_sentencepiece_models_it_was_not_trained_with(tmp_path):
+    run = RunDir(tmp_path)
+    vocab = sentencepiece_models(run)
+    make_trainer(tmp_path, vocab=vocab, max_updates=2).fit()
+    sentencepiece_models(run, "one two three dog cat house")  # as many pieces, other ones
+    with pytest.raises(NmtError, match=r"src\.model: not the sentencepiece model best\.pt was"):
+        load_for_inference(tmp_path, "cpu")
+    save_checkpoint(run.best, {**load_checkpoint(run.best), "src_vocab": vocab + 5})
+    with pytest.raises(NmtError, match=rf"src\.model: {vocab} pieces, but best\.pt was trained"):
+        load_for_inference(tmp_path, "cpu")
 
 
 def test_safe_run_names_stay_inside_runs():
@@ -271,6 +310,22 @@ def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
     with pytest.raises(NmtError, match="tensorboard package is not installed"):
         make_trainer(tmp_path, max_updates=2, tensorboard=True).fit()
+
+
+def test_no_batch_exceeds_the_token_budget(tmp_path):
+    long_pair = [4] * 40  # 41 tokens with EOS: more than a micro-batch of 30
+    data = reversal(50, 3)
+    data.src_ids.append(long_pair)
+    data.tgt_ids.append(long_pair)
+    data.refs.append(words([long_pair])[0])
+    trainer = make_trainer(tmp_path, train_data=data, batch_tokens=60, update_freq=2)
+    budget = trainer.cfg.batch_tokens // trainer.cfg.update_freq
+    for group in trainer.epoch_updates(1):
+        for batch in group:
+            lengths = [len(trainer.train_data.tgt_ids[i]) + 1 for i in batch]
+            assert len(batch) * max(lengths) <= budget
+            assert all(len(trainer.train_data.src_ids[i]) + 1 <= budget for i in batch)
+    assert trainer.too_long == 1  # and said when training starts
 
 
 def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):

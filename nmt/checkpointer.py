@@ -1,0 +1,235 @@
+"""The checkpoints of a training run: the run lock, where a run starts, saving and restoring.
+
+A checkpoint holds everything a resumed run needs to continue exactly: the weights, the
+progress (nmt/progress.py), the schedule, the random number generators and, in last.pt
+only, the optimizer's state. A save writes last.pt first, then step-N.pt (with best.pt as
+its copy), so whenever a save is cut short (a kill, a full disk) last.pt is the newest
+state. `--resume` starts from the newest checkpoint that loads: last.pt, else the step
+checkpoints newest first, else best.pt; from one without optimizer state the optimizer
+starts afresh, and the run says so.
+
+While a run trains, rank 0 holds an OS lock on RUN/.lock (nmt/lock.py): a second `nmt
+train` on the same directory is refused at once, naming the pid of the first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from nmt.atomic import remove_temporaries
+from nmt.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+    tokenizer_fingerprint,
+)
+from nmt.config import RESUME_MAY_CHANGE, Recipe, recipe_from_dict
+from nmt.errors import NmtError
+from nmt.lock import FileLock
+from nmt.optim import Schedule
+from nmt.progress import TrainState, stop_reason
+from nmt.rundir import RunDir
+
+NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
+
+
+class Trained(Protocol):
+    """What a checkpoint is taken of (the Trainer)."""
+
+    recipe: Recipe
+    vocab_sizes: tuple[int, int]
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    state: TrainState
+
+
+@dataclass
+class Start:
+    """Where a run starts: afresh (no payload), or from the checkpoint `path`."""
+
+    path: Path | None = None
+    payload: dict[str, Any] | None = None
+    state: TrainState | None = None
+    finished: str | None = None  # a stop reason that already holds: nothing left to train
+
+
+def rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
+    """The fields `recipe` changes from the checkpoint's recipe that a resume cannot honour
+    (all but config.RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
+    before, now = recipe_from_dict(saved, source).flat(), recipe.flat()
+    return [
+        f"{name} ({before[name]!r} -> {value!r})"
+        for name, value in now.items()
+        if name not in RESUME_MAY_CHANGE and before[name] != value
+    ]
+
+
+class Checkpointer:
+    """Owns RUN/checkpoints for one run; only rank 0 (`main`) locks and writes."""
+
+    def __init__(self, run: RunDir, main: bool = True) -> None:
+        self.run, self.main = run, main
+        self.lock = FileLock(run.lock)
+        self.start: Start | None = None
+        self.sentencepiece: dict[str, str] | None = None
+
+    @contextlib.contextmanager
+    def open(self, recipe: Recipe, resume: bool) -> Iterator[Start]:
+        """Hold the run directory for the block: lock it, find where the run starts and
+        refuse what cannot work, all before anything in it is written. An open inside an
+        open of the same checkpointer shares the outer one."""
+        if self.start is not None:
+            yield self.start
+            return
+        root = self.run.root
+        if root.exists() and not root.is_dir():
+            raise NmtError(f"{root}: exists and is not a directory")
+        if resume and not root.exists():
+            raise NmtError(NOTHING_TO_RESUME.format(root=root))
+        root.mkdir(parents=True, exist_ok=True)
+        if self.main and not self.lock.acquire():
+            raise NmtError(
+                f"{root}: in use by another nmt train (pid {self.lock.holder()}); wait for "
+                "it to end or train in another --run-dir"
+            )
+        try:
+            self.start = self._find_start(recipe, resume)
+            yield self.start
+        finally:
+            self.start = None
+            if self.main:
+                self.lock.release()
+
+    def _find_start(self, recipe: Recipe, resume: bool) -> Start:
+        """The newest checkpoint that loads and holds a training state (see the module
+        docstring); refusals point away from themselves, never to each other."""
+        run = self.run
+        existing = [
+            path
+            for path in (run.last, *reversed(run.step_checkpoints()), run.best)
+            if path.is_file()
+        ]
+        problems = []
+        for path in existing:
+            try:
+                payload = load_checkpoint(path)
+            except NmtError as error:
+                problems.append(str(error))
+                continue
+            if "state" in payload:
+                break
+            problems.append(f"{path}: holds weights but no training state")
+        else:
+            if existing:
+                raise NmtError(
+                    f"{run.root}: none of its checkpoints can be resumed ({problems[0]}); "
+                    f"move {run.checkpoints} away or train in another --run-dir"
+                )
+            if resume:
+                raise NmtError(NOTHING_TO_RESUME.format(root=run.root))
+            return Start()
+        if not resume:
+            raise NmtError(
+                f"{run.root}: this run directory already has checkpoints; use --resume to "
+                "continue it or --run-dir to train in another one"
+            )
+        changes = changed_fields(payload["recipe"], recipe, str(path))
+        if changes:
+            raise NmtError(
+                f"{path}: --resume cannot change {', '.join(changes)}; resume with the "
+                f"run's own settings ({run.recipe_file}) or train in another --run-dir"
+            )
+        state = TrainState(**payload["state"])
+        return Start(path, payload, state, stop_reason(state, recipe.train))
+
+    def clear_leftovers(self) -> None:
+        """Delete what a killed save left (rank 0, once every rank has read the run)."""
+        if self.main:
+            self.run.checkpoints.mkdir(exist_ok=True)
+            remove_temporaries(self.run.checkpoints)
+
+    def restore(self, trained: Trained, start: Start) -> str | None:
+        """Load start's checkpoint into `trained`; a note for the user when it lacks the
+        optimizer's state."""
+        path, payload = start.path, start.payload
+        load_model_state(trained.model, payload, path)
+        try:
+            if "optimizer" in payload:
+                trained.optimizer.load_state_dict(payload["optimizer"])
+            trained.schedule.load_state_dict(payload["schedule"])
+            set_rng_state(payload["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise NmtError(
+                f"{path}: cannot resume from it ({type(error).__name__}: {error})"
+            ) from None
+        trained.state = start.state
+        if "optimizer" in payload:
+            return None
+        return f"resuming from {path} (no newer last.pt): the optimizer state starts afresh"
+
+    def save(self, trained: Trained, improved: bool) -> None:
+        """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning."""
+        weights = self.save_last(trained)
+        keep = max(trained.recipe.train.keep_last, trained.recipe.train.average_last)
+        copies = [self.run.best] if improved else []
+        if keep > 0:
+            save_checkpoint(self.run.step_checkpoint(trained.state.step), weights, copies)
+        elif copies:
+            save_checkpoint(self.run.best, weights)
+        self.run.prune(keep)
+
+    def save_last(self, trained: Trained) -> dict[str, Any]:
+        """last.pt, the full state; returns it without the optimizer's."""
+        weights = self._weights(trained)
+        save_checkpoint(self.run.last, {**weights, "optimizer": trained.optimizer.state_dict()})
+        return weights
+
+    def _weights(self, trained: Trained) -> dict[str, Any]:
+        """What translation needs (weights, recipe, vocabulary and the sentencepiece models'
+        fingerprint) and what a resume needs but the optimizer's state."""
+        state = trained.state
+        payload = {
+            "format": FORMAT,
+            "recipe": trained.recipe.to_dict(),
+            "src_vocab": trained.vocab_sizes[0],
+            "tgt_vocab": trained.vocab_sizes[1],
+            "model": trained.model.state_dict(),
+            "step": state.step,
+            "epoch": state.epoch,
+            "best_bleu": state.best_bleu,
+            "state": asdict(state),
+            "schedule": trained.schedule.state_dict(),
+            "rng": rng_state(),
+        }
+        if self.run.src_model.is_file() and self.run.tgt_model.is_file():
+            if self.sentencepiece is None:
+                self.sentencepiece = tokenizer_fingerprint(self.run)
+            payload["sentencepiece"] = self.sentencepiece
+        return payload

@@ -1,0 +1,106 @@
+"""The run lock, where a (resumed) run starts, and what a resume may change."""
+
+import signal
+
+import pytest
+import yaml
+from test_train import make_trainer, rows, start_child
+from typer.testing import CliRunner
+
+from nmt.checkpoint import load_checkpoint
+from nmt.errors import NmtError
+from nmt.rundir import RunDir
+from nmt_cli.app import app
+
+
+def snapshot(root) -> dict:
+    """Every file under root with its bytes."""
+    return {path: path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
+    run = tmp_path / "run"
+    child = start_child(run, updates=2000)
+    in_use = rf"{run}: in use by another nmt train \(pid {child.pid}\)"
+    try:
+        with pytest.raises(NmtError, match=in_use):
+            make_trainer(run, max_updates=5).fit(resume=True)
+        recipe = tmp_path / "r.yaml"
+        recipe.write_text(yaml.safe_dump({"data": {"data_dir": str(tmp_path / "nowhere")}}))
+        second = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(run)])
+        assert second.exit_code == 2
+        assert second.output.strip().splitlines() == [
+            f"error: {run}: in use by another nmt train (pid {child.pid}); wait for it to end "
+            "or train in another --run-dir"
+        ]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+    more = load_checkpoint(RunDir(run).last)["step"] + 2
+    assert make_trainer(run, max_updates=more).fit(resume=True).step == more  # no stale lock
+
+
+def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_path):
+    run = RunDir(tmp_path)
+    make_trainer(tmp_path, max_updates=10).fit()
+    run.last.unlink()  # a first save cut short, or a last.pt lost
+    with pytest.raises(NmtError, match="already has checkpoints; use --resume"):
+        make_trainer(tmp_path, max_updates=15).fit()
+    result = make_trainer(tmp_path, max_updates=15).fit(resume=True)
+    assert result.step == 15
+    assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10, 12, 14]
+    assert load_checkpoint(run.last)["step"] == 15
+
+
+def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path):
+    run = RunDir(tmp_path)
+    make_trainer(tmp_path, max_updates=5).fit()
+    run.last.unlink()
+    for path in run.checkpoints.glob("*.pt"):
+        path.write_bytes(b"damaged")
+    for resume in (False, True):
+        with pytest.raises(NmtError) as error:
+            make_trainer(tmp_path, max_updates=10).fit(resume=resume)
+        assert "none of its checkpoints can be resumed" in str(error.value)
+        assert "train in another --run-dir" in str(error.value)
+        assert "--resume" not in str(error.value)
+
+
+def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_path):
+    make_trainer(tmp_path, max_updates=5).fit()
+    before = snapshot(tmp_path)
+    changed = make_trainer(tmp_path, max_updates=10, optimizer="sgd", lr=0.5)
+    with pytest.raises(NmtError) as error:
+        changed.fit(resume=True)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path}/checkpoints/last.pt: ")
+    assert "train.optimizer ('adam' -> 'sgd')" in message and "train.lr (0.01 -> 0.5)" in message
+    assert snapshot(tmp_path) == before
+    allowed = make_trainer(tmp_path, max_updates=10, keep_last=5, validate_every=2, log_every=1)
+    assert allowed.fit(resume=True).step == 10
+
+
+@pytest.mark.parametrize(
+    ("limits", "reason", "raised"),
+    [
+        ({"max_epochs": 1}, "max_epochs", {"max_epochs": 2}),
+        ({"max_updates": 6}, "max_updates", {"max_updates": 8}),
+        ({"lr": 0.0, "min_lr": 0.0, "early_stop_patience": 2}, "early_stop", None),
+    ],
+)
+def test_a_finished_run_trains_on_only_when_its_limit_is_raised(tmp_path, limits, reason, raised):
+    settings = {"validate_every": 2, **limits}
+    finished = make_trainer(tmp_path, **settings).fit()
+    assert finished.stop_reason == reason
+    before = snapshot(tmp_path)
+    again = make_trainer(tmp_path, **settings).fit(resume=True)
+    assert again.step == finished.step
+    assert (again.stop_reason, again.already_finished) == (reason, True)
+    assert again.finished_message().startswith(
+        f"{tmp_path}: already finished ({reason}) at step {finished.step}; raise train."
+    )
+    assert snapshot(tmp_path) == before
+    if raised is None:
+        raised = {"early_stop_patience": 4}
+    more = make_trainer(tmp_path, **{**settings, **raised}).fit(resume=True)
+    assert not more.already_finished and more.step > finished.step

@@ -1,0 +1,34 @@
+"""The stop rule and the record of dev scores."""
+
+from nmt.config import TrainConfig
+from nmt.progress import TrainResult, TrainState, stop_reason
+
+
+def test_each_limit_and_none_before_them():
+    cfg = TrainConfig(max_epochs=3, max_updates=100, early_stop_patience=2)
+    assert stop_reason(TrainState(step=99, epoch=3, stale=1), cfg) is None
+    assert stop_reason(TrainState(step=100, epoch=3), cfg) == "max_updates"
+    assert stop_reason(TrainState(step=50, epoch=4), cfg) == "max_epochs"
+    assert stop_reason(TrainState(step=50, epoch=2, stale=2), cfg) == "early_stop"
+
+
+def test_zero_turns_the_update_limit_and_early_stopping_off():
+    cfg = TrainConfig(max_updates=0, early_stop_patience=0)
+    assert stop_reason(TrainState(step=10**9, stale=10**6), cfg) is None
+
+
+def test_validations_count_since_the_best():
+    state = TrainState(step=5)
+    assert state.record_validation(10.0) and state.best_bleu == 10.0
+    assert not state.record_validation(10.0) and state.stale == 1
+    assert not state.record_validation(3.0) and state.stale == 2
+    assert state.record_validation(11.0) and (state.best_bleu, state.stale) == (11.0, 0)
+    assert state.validated_step == 5
+
+
+def test_finished_message_says_which_limit_to_raise(tmp_path):
+    result = TrainResult.of(tmp_path, TrainState(step=7), "max_epochs", already_finished=True)
+    assert result.finished_message() == (
+        f"{tmp_path}: already finished (max_epochs) at step 7; raise train.max_epochs with "
+        "--set to train on"
+    )
