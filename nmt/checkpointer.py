@@ -147,9 +147,10 @@ class Checkpointer:
                 break
             problems.append(f"{path}: holds weights but no training state")
         else:
-            if existing:
+            if any(run.checkpoints.glob("*.pt")):  # unreadable, old, or avg.pt alone
+                why = problems[0] if problems else "no last, step or best checkpoint"
                 raise NmtError(
-                    f"{run.root}: none of its checkpoints can be resumed ({problems[0]}); "
+                    f"{run.root}: none of its checkpoints can be resumed ({why}); "
                     f"move {run.checkpoints} away or train in another --run-dir"
                 )
             if resume:

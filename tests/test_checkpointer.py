@@ -52,15 +52,19 @@ def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_pa
     assert load_checkpoint(run.last)["step"] == 15
 
 
-def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path):
+@pytest.mark.parametrize("left", ["damaged", "avg.pt alone"])
+def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
     run = RunDir(tmp_path)
-    make_trainer(tmp_path, max_updates=5).fit()
-    run.last.unlink()
+    make_trainer(tmp_path, max_updates=10, average_last=2).fit()
+    assert run.average.is_file()
     for path in run.checkpoints.glob("*.pt"):
-        path.write_bytes(b"damaged")
+        if left == "damaged":
+            path.write_bytes(b"damaged")
+        elif path != run.average:
+            path.unlink()
     for resume in (False, True):
         with pytest.raises(NmtError) as error:
-            make_trainer(tmp_path, max_updates=10).fit(resume=resume)
+            make_trainer(tmp_path, max_updates=15).fit(resume=resume)
         assert "none of its checkpoints can be resumed" in str(error.value)
         assert "train in another --run-dir" in str(error.value)
         assert "--resume" not in str(error.value)
