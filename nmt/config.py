@@ -352,24 +352,30 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
-    """Build and check a recipe from its YAML tree, then apply the key=value overrides one
-    by one; an error names `source`, and the override when one caused it."""
+    """Build and check a recipe from its YAML tree with the key=value overrides applied
+    (together, so that fields that must agree can be changed at once); an error names
+    `source`, and the overrides of the fields it names."""
     if not isinstance(tree, dict):
         raise RecipeError(
             f"{source}: a recipe is a mapping of sections (data, model, train, decode), "
             f"not {type(tree).__name__} {tree!r:.60}"
         )
     recipe = _build_from(tree, source)
+    if not overrides:
+        return recipe
+    tree = copy.deepcopy(tree)
     for text in overrides:
         key, value = parse_override(text)
-        tree = copy.deepcopy(tree)
-        where = f"{source} with --set {text}"
         try:
             _set_dotted(tree, key, value)
         except RecipeError as error:
-            raise RecipeError(f"{where}: {error}") from None
-        recipe = _build_from(tree, where)
-    return recipe
+            raise RecipeError(f"{source} with --set {text}: {error}") from None
+    try:
+        return _build(Recipe, tree, "recipe")
+    except RecipeError as error:
+        named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
+        causes = ", ".join(f"--set {text}" for text in named or overrides)
+        raise RecipeError(f"{source} with {causes}: {error}") from None
 
 
 def _build_from(tree: dict, source: str) -> Recipe:

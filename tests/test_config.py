@@ -203,3 +203,13 @@ def test_any_value_of_a_numeric_field_is_a_one_line_error_or_a_run(
         assert f"--set {setting}: recipe.{field}:" in lines[0]
     else:
         assert (run / "checkpoints" / "last.pt").is_file()
+
+
+def test_fields_that_must_agree_change_together_by_set(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model:\n  encoder_layers: 1\n  decoder_layers: 1\n", encoding="utf-8")
+    both = ["model.encoder_layers=2", "model.decoder_layers=2"]
+    recipe = load_recipe(path, both)
+    assert (recipe.model.encoder_layers, recipe.model.decoder_layers) == (2, 2)
+    with pytest.raises(RecipeError, match=r"with --set model\.encoder_layers=3: .*must equal"):
+        load_recipe(path, ["train.lr=0.01", "model.encoder_layers=3"])
