@@ -82,8 +82,12 @@ class Section:
         for item in dataclasses.fields(self):
             if "range" in item.metadata:
                 value = getattr(self, item.name)
-                check_number(value, item.metadata["range"], f"{self.NAME}.{item.name}")
+                check_number(value, item.metadata["range"], self.where(item.name))
         self.check_together()
+
+    def where(self, name: str) -> str:
+        """What an error calls the field `name`."""
+        return f"{self.NAME}.{name}"
 
     def check_together(self) -> None:
         """Rules between fields of the section; each field alone is already in range."""
@@ -205,6 +209,26 @@ class DecodeConfig(Section):
 # Options of `nmt translate` that are not recipe fields.
 NBEST = Range("[1, 1024]")  # --nbest: hypotheses written per input, at most the beam
 MIN_LEN = Range("[0, 1e6]")  # --min-len: no output shorter, at most decode.max_len_b
+NO_REPEAT_NGRAM = Range("[0, 1e6]")  # --no-repeat-ngram: no n-gram of pieces twice; 0: off
+
+
+@dataclass
+class Sampling(Section):
+    """`nmt translate --sample`: draw every piece instead of searching (nmt/sampling.py).
+    Not a recipe section: its errors name the command-line options."""
+
+    NAME: ClassVar[str] = "sampling"
+    temperature: float = ranged(1.0, "(0, 1e6]")  # divides the log-probabilities; -> 0: greedy
+    topk: int = ranged(0, "[0, 1e6]")  # draw among the k most probable pieces; 0: among all
+    topp: float = ranged(1.0, "(0, 1]")  # ... among the fewest whose probabilities reach p
+    nsamples: int = ranged(1, "[1, 1024]")  # samples per input
+    seed: int = ranged(1, "[0, 4294967295]")  # with the line number, seeds each line's draws
+
+    def where(self, name: str) -> str:
+        return f"--{name}"
+
+
+SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
 
 # What `--resume` may change: what does not enter the updates (limits, logging, validation,
 # decoding, checkpoints kept, where the run runs and where files live). Anything else would
@@ -257,26 +281,86 @@ class Recipe:
 
 def check_decode_options(options: dict[str, Any]) -> None:
     """Range-check command-line decoding options before any work; errors name the option
-    (`--length-penalty nan: ...`). None means the option was not given."""
-    ranges = {item.name: item.metadata["range"] for item in dataclasses.fields(DecodeConfig)}
-    ranges.update(nbest=NBEST, min_len=MIN_LEN)
+    (`--length-penalty nan: ...`). None means the option was not given. Options that do not
+    go together are refused here too: a sampling option without --sample, a beam with it."""
+    ranges = {
+        item.name: item.metadata["range"]
+        for section in (DecodeConfig, Sampling)
+        for item in dataclasses.fields(section)
+    }
+    ranges.update(nbest=NBEST, min_len=MIN_LEN, no_repeat_ngram=NO_REPEAT_NGRAM)
     for name, value in options.items():
-        if value is not None:
-            check_number(value, ranges[name], f"--{name.replace('_', '-')}")
+        if name == "sample" or value is None:
+            continue
+        if name not in ranges:
+            known = ", ".join(sorted([*ranges, "sample"]))
+            raise RecipeError(f"{name}: not a decoding option (known: {known})")
+        check_number(value, ranges[name], f"--{name.replace('_', '-')}")
+    given = [name for name in SAMPLING_OPTIONS if options.get(name) is not None]
+    if options.get("sample"):
+        if options.get("beam") not in (None, 1):
+            raise RecipeError(
+                "--beam: --sample draws --nsamples samples instead of searching a beam; "
+                "leave --beam out"
+            )
+    elif given:
+        raise RecipeError(f"--{given[0]}: applies to --sample only")
 
 
-def check_search_options(decode: DecodeConfig, nbest: int, min_len: int) -> None:
-    """The search options checked against the run's decode settings: nbest <= beam, and a
-    minimum length every sentence can reach (its limit a * length + b is at least b)."""
+def check_search_options(
+    decode: DecodeConfig, nbest: int, min_len: int, sampling: Sampling | None = None
+) -> None:
+    """The search options checked against the run's decode settings: nbest <= beam (or
+    <= --nsamples when sampling), and a minimum length every sentence can reach (its limit
+    a * length + b is at least b)."""
     check_number(nbest, NBEST, "--nbest")
     check_number(min_len, MIN_LEN, "--min-len")
-    if nbest > decode.beam:
+    if sampling is not None and nbest > sampling.nsamples:
+        raise RecipeError(f"--nbest: {nbest} is more than --nsamples ({sampling.nsamples})")
+    if sampling is None and nbest > decode.beam:
         raise RecipeError(f"--nbest: {nbest} is more than the beam size ({decode.beam})")
     if min_len > decode.max_len_b:
         raise RecipeError(
             f"--min-len: {min_len} is more than decode.max_len_b ({decode.max_len_b}), "
             "the shortest output limit"
         )
+
+
+@dataclass
+class Search:
+    """Everything one translation call searches with: the run's decode section with the
+    options given applied, and the options that are not recipe fields."""
+
+    decode: DecodeConfig
+    nbest: int = 1  # hypotheses kept per input, best first
+    min_len: int = 0
+    no_repeat_ngram: int = 0
+    sampling: Sampling | None = None  # None: search (greedy for beam 1, else beam search)
+
+
+def search_settings(decode: DecodeConfig, options: dict[str, Any]) -> Search:
+    """The one gate for the decoding options of a command or an API call (names as the
+    command-line options with underscores; None = not given), against a run's decode
+    section. --nbest defaults to 1, or to every sample with --sample."""
+    check_decode_options(options)
+    given = {name: value for name, value in options.items() if value is not None}
+    decode_names = {item.name for item in dataclasses.fields(DecodeConfig)}
+    decode = dataclasses.replace(
+        decode, **{name: value for name, value in given.items() if name in decode_names}
+    )
+    sampling = None
+    if given.get("sample"):
+        sampling = Sampling(**{name: given[name] for name in SAMPLING_OPTIONS if name in given})
+    default_nbest = 1 if sampling is None else sampling.nsamples
+    search = Search(
+        decode=decode,
+        nbest=given.get("nbest", default_nbest),
+        min_len=given.get("min_len", 0),
+        no_repeat_ngram=given.get("no_repeat_ngram", 0),
+        sampling=sampling,
+    )
+    check_search_options(decode, search.nbest, search.min_len, sampling)
+    return search
 
 
 def _check_type(value: Any, annotation: Any, where: str) -> Any:

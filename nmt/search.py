@@ -1,14 +1,17 @@
-"""Greedy and batched beam search over the model's encode / initial_state / step interface.
+"""Greedy search, sampling and batched beam search over the model's encode / initial_state /
+step interface (a run's model, or an ensemble of them: nmt/ensemble.py).
 
-Every sentence of a batch and every beam of a sentence advance together as rows of one
-tensor ([B * beam, ...]); Python loops over time steps only. Whether sentences have
+Every sentence of a batch and every beam (or sample) of a sentence advance together as rows
+of one tensor ([B * beam, ...]); Python loops over time steps only. Whether sentences have
 finished is read back to the host every step on the CPU, and every SYNC_EVERY steps on
 an accelerator so that the host can queue kernels ahead of the device; a sentence found
 finished stops changing at once (on the device) and leaves the batch at the next read.
 
 Scores are sums of log-probabilities of the output tokens and the final EOS. Beam search
-normalises them as score / length**alpha (length counts the EOS; alpha = length_penalty,
-0 turns it off), so each score equals what teacher forcing gives the same output.
+and sampling normalise them as score / length**alpha (length counts the EOS; alpha =
+length_penalty, 0 turns it off), so each score equals what teacher forcing gives the same
+output. Constraints (forced prefixes, n-gram blocking: nmt/constraints.py) only forbid
+tokens and sampling only changes how a token is chosen: the scores stay the model's.
 
 Beam stop rule (exact, not a heuristic): a sentence ends when its N best finished
 hypotheses are known AND no open hypothesis in its beam can still beat the N-th of them.
@@ -20,12 +23,16 @@ better than the N-th finished score, nothing left in the beam can enter the N-be
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from nmt.config import Sampling
+from nmt.constraints import Constraints
+from nmt.sampling import draw, uniforms
 from nmt.tokenizer import BOS, EOS, PAD
 
 NEG_INF = float("-inf")
@@ -38,7 +45,12 @@ class Hypotheses:
 
     tokens: list[list[list[int]]]  # [sentence][rank] -> token ids, no BOS/EOS
     scores: list[list[float]]  # [sentence][rank], best first
-    attention: list[Tensor] | None = None  # [sentence] -> [len + 1, src_len] for the best
+    attentions: list[list[Tensor]] | None = None  # [sentence][rank] -> [len + 1, src_len]
+
+    @property
+    def attention(self) -> list[Tensor] | None:
+        """The attention of each sentence's best hypothesis."""
+        return None if self.attentions is None else [ranked[0] for ranked in self.attentions]
 
 
 def length_limits(src_lengths: Tensor, a: float, b: int) -> Tensor:
@@ -88,50 +100,74 @@ def _log_probs(
 def _unpack(
     tokens: Tensor, lengths: Tensor, scores: Tensor, attention: Tensor | None, src_lengths: Tensor
 ) -> Hypotheses:
-    """Device tensors [B, N, T] -> Python lists (the only per-sentence loop, done once)."""
+    """Device tensors [B, N, T] (attention [B, N, T, S]) -> Python lists (the only
+    per-sentence loop, done once)."""
     token_rows, length_rows, score_rows = tokens.tolist(), lengths.tolist(), scores.tolist()
-    out_tokens, out_scores = [], []
-    for toks, lens, scs in zip(token_rows, length_rows, score_rows, strict=True):
+    src_len = src_lengths.tolist()
+    out_tokens, out_scores, out_attention = [], [], []
+    for b, (toks, lens, scs) in enumerate(zip(token_rows, length_rows, score_rows, strict=True)):
         ranks = [j for j, s in enumerate(scs) if s > NEG_INF]
         out_tokens.append([toks[j][: lens[j]] for j in ranks])
         out_scores.append([scs[j] for j in ranks])
-    attn = None
-    if attention is not None:
-        src_len = src_lengths.tolist()
-        attn = [
-            attention[b, : length_rows[b][0] + 1, : src_len[b]].cpu()
-            for b in range(len(token_rows))
-        ]
-    return Hypotheses(out_tokens, out_scores, attn)
+        if attention is not None:
+            out_attention.append(
+                [attention[b, j, : lens[j] + 1, : src_len[b]].cpu() for j in ranks]
+            )
+    return Hypotheses(out_tokens, out_scores, out_attention if attention is not None else None)
 
 
-@torch.inference_mode()
-def greedy(
+def _empty(return_attention: bool) -> Hypotheses:
+    return Hypotheses([], [], [] if return_attention else None)
+
+
+# How a row picks its next token: (log-probabilities [N, V], step) -> (their value at the
+# picked tokens [N], the tokens [N]).
+Choose = Callable[[Tensor, int], tuple[Tensor, Tensor]]
+
+
+def _most_probable(logp: Tensor, step: int) -> tuple[Tensor, Tensor]:
+    return logp.max(dim=-1)
+
+
+def _one_per_row(
     model,
     src: Tensor,
     src_lengths: Tensor,
+    copies: int,
     max_len: Tensor | int,
-    min_len: int = 0,
-    return_attention: bool = False,
-) -> Hypotheses:
-    """Pick the most probable token at every step; scores are raw log-probabilities."""
+    min_len: int,
+    return_attention: bool,
+    constraints: Constraints | None,
+    choose: Choose,
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """One hypothesis per row, `copies` rows per sentence, each token picked by `choose`.
+
+    Returns tokens [B, copies, T] (PAD after EOS), lengths and raw log-probability scores
+    [B, copies], attention [B, copies, T, S] or None.
+    """
     batch, device = src.size(0), src.device
-    if batch == 0:
-        return Hypotheses([], [], [] if return_attention else None)
     limits, min_limit, max_limit = _limits(max_len, batch, device)
     steps = max_limit + 1
     sync = _sync_points(steps, device)
     enc = model.encode(src, src_lengths)
     state = model.initial_state(enc)
-    prev = torch.full((batch,), BOS, dtype=torch.long, device=device)
-    out = torch.full((batch, steps), PAD, dtype=torch.long, device=device)
-    scores = torch.zeros(batch, device=device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    if constraints is None:
+        constraints = Constraints.build(None, 0, batch, device)
+    if copies > 1:
+        rows = torch.arange(batch, device=device).repeat_interleave(copies)
+        enc, state, limits = enc.select(rows), state.select(rows), limits[rows]
+        constraints = constraints.select(rows)
+    n = batch * copies
+    prev = torch.full((n,), BOS, dtype=torch.long, device=device)
+    out = torch.full((n, steps), PAD, dtype=torch.long, device=device)
+    scores = torch.zeros(n, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
     never = _never(device)
     attn_steps = []
     for t in range(steps):
         logits, state, attn = model.step(prev, state, enc)
-        best, token = _log_probs(logits, t, limits, min_len, min_limit, never).max(dim=-1)
+        logp = _log_probs(logits, t, limits, min_len, min_limit, never)
+        best, token = choose(constraints.apply(logp, t, out[:, :t]), t)
         token = token.masked_fill(done, PAD)
         scores += best.masked_fill(done, 0.0)
         out[:, t] = token
@@ -142,10 +178,77 @@ def greedy(
         if t in sync and bool(done.all()):
             break
     lengths = (out == EOS).long().argmax(dim=1)
-    attention = torch.stack(attn_steps, dim=1) if return_attention else None
-    return _unpack(
-        out.unsqueeze(1), lengths.unsqueeze(1), scores.unsqueeze(1), attention, src_lengths
+    attention = None
+    if return_attention:
+        attention = torch.stack(attn_steps, dim=1).view(batch, copies, len(attn_steps), -1)
+    shape = (batch, copies)
+    return out.view(*shape, steps), lengths.view(shape), scores.view(shape), attention
+
+
+@torch.inference_mode()
+def greedy(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_len: Tensor | int,
+    min_len: int = 0,
+    return_attention: bool = False,
+    constraints: Constraints | None = None,
+) -> Hypotheses:
+    """Pick the most probable token at every step; scores are raw log-probabilities."""
+    if src.size(0) == 0:
+        return _empty(return_attention)
+    found = _one_per_row(
+        model, src, src_lengths, 1, max_len, min_len, return_attention, constraints, _most_probable
     )
+    return _unpack(*found, src_lengths)
+
+
+@torch.inference_mode()
+def sample(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_len: Tensor | int,
+    sampling: Sampling,
+    lines: Sequence[int],
+    length_penalty: float = 1.0,
+    nbest: int = 1,
+    min_len: int = 0,
+    return_attention: bool = False,
+    constraints: Constraints | None = None,
+) -> Hypotheses:
+    """Draw sampling.nsamples outputs per sentence (nmt/sampling.py; `lines` are the
+    sentences' line numbers, which seed their draws) and return the nbest of them best
+    first by score / length**alpha. The scores are the model's, not the tempered and
+    truncated distribution's, so they mean what search scores mean."""
+    batch = src.size(0)
+    if batch == 0:
+        return _empty(return_attention)
+    steps = _limits(max_len, batch, src.device)[2] + 1
+    u = uniforms(sampling.seed, lines, sampling.nsamples, steps).to(src.device)
+
+    def choose(logp: Tensor, step: int) -> tuple[Tensor, Tensor]:
+        token = draw(logp, u[:, step], sampling)
+        return logp.gather(1, token.unsqueeze(1)).squeeze(1), token
+
+    tokens, lengths, scores, attention = _one_per_row(
+        model,
+        src,
+        src_lengths,
+        sampling.nsamples,
+        max_len,
+        min_len,
+        return_attention,
+        constraints,
+        choose,
+    )
+    if length_penalty:
+        scores = scores / (lengths + 1).float() ** length_penalty
+    scores, order = scores.topk(nbest, dim=1)
+    tokens, lengths = _gather_beams(tokens, order), lengths.gather(1, order)
+    attention = None if attention is None else _gather_beams(attention, order)
+    return _unpack(tokens, lengths, scores, attention, src_lengths)
 
 
 @dataclass
@@ -197,6 +300,7 @@ class _Beams:
     state: Any  # [B * K] the model's decoder state
     prev: Tensor  # [B * K] last tokens
     row_limits: Tensor  # [B * K] limits per beam row
+    constraints: Constraints  # [B * K]
 
     def advance(self, t: int, scores: Tensor, from_beam: Tensor, tokens: Tensor, state) -> None:
         """Continue with the K best open candidates: candidate j of sentence b extends beam
@@ -239,6 +343,7 @@ class _Beams:
             state=self.state.select(rows),
             prev=self.prev[rows],
             row_limits=self.row_limits[rows],
+            constraints=self.constraints.select(rows),
         )
 
 
@@ -253,6 +358,7 @@ def beam_search(
     nbest: int = 1,
     min_len: int = 0,
     return_attention: bool = False,
+    constraints: Constraints | None = None,
 ) -> Hypotheses:
     """Batched beam search; returns the nbest hypotheses per sentence, best first.
 
@@ -262,7 +368,9 @@ def beam_search(
     """
     batch, device, k = src.size(0), src.device, beam
     if batch == 0:
-        return Hypotheses([], [], [] if return_attention else None)
+        return _empty(return_attention)
+    if constraints is None:
+        constraints = Constraints.build(None, 0, batch, device)
     limits, min_limit, max_limit = _limits(max_len, batch, device)
     steps = max_limit + 1
     sync = _sync_points(steps, device)
@@ -297,6 +405,7 @@ def beam_search(
         state=model.initial_state(enc).select(rows),
         prev=torch.full((batch * k,), BOS, dtype=torch.long, device=device),
         row_limits=limits.repeat_interleave(k),
+        constraints=constraints.select(rows),
     )
     results = empty(batch)  # filled as sentences finish, indexed by input row
     never = _never(device)
@@ -305,6 +414,7 @@ def beam_search(
         logits, state, attn = model.step(beams.prev, beams.state, beams.enc)
         vocab = logits.size(-1)
         logp = _log_probs(logits, t, beams.row_limits, min_len, min_limit, never)
+        logp = beams.constraints.apply(logp, t, beams.history.view(active * k, steps)[:, :t])
         candidates = beams.scores.unsqueeze(2) + logp.view(active, k, vocab)
         top_scores, top_index = candidates.view(active, k * vocab).topk(min(2 * k, k * vocab))
         top_beam, top_token = top_index // vocab, top_index % vocab
@@ -341,8 +451,7 @@ def beam_search(
             break
         beams = beams.keep((~done).nonzero().squeeze(1))
 
-    attention = None if results.attention is None else results.attention[:, 0]
-    return _unpack(results.tokens, results.lengths, results.scores, attention, src_lengths)
+    return _unpack(results.tokens, results.lengths, results.scores, results.attention, src_lengths)
 
 
 def _store(results: _Finished, rows: Tensor, done: _Finished) -> None:
