@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal, overload
+from typing import BinaryIO, Literal, overload
 
 from nmt.errors import NmtError
 
@@ -58,16 +59,29 @@ def decode_lines(data, name, errors="strict"):
                 f"{name}: line {line} is not valid UTF-8 "
                 f"(byte 0x{data[error.start]:02x}; use UTF-8 text)"
             ) from None
-        lines, bad = [], 0
-        for chunk in chunks:
-            try:
-                lines.append(chunk.decode("utf-8"))
-            except UnicodeDecodeError:
-                lines.append(chunk.decode("utf-8", errors="replace"))
-                bad += 1
-        return _tidy(lines), bad
+        decoded = [_decode_replacing(chunk) for chunk in chunks]
+        return _tidy([text for text, _ in decoded]), sum(bad for _, bad in decoded)
     lines = _tidy(text.split("\n")[: len(chunks)])
     return lines if errors == "strict" else (lines, 0)
+
+
+def _decode_replacing(chunk: bytes) -> tuple[str, bool]:
+    """UTF-8 text of one line, bad bytes as U+FFFD, and whether it had any."""
+    try:
+        return chunk.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return chunk.decode("utf-8", errors="replace"), True
+
+
+def stream_lines(stream: BinaryIO) -> Iterator[tuple[str, bool]]:
+    """The lines of a stream one at a time, each as soon as it is complete, exactly as
+    `decode_lines(errors="replace")` gives them; with whether it had bytes that were not
+    UTF-8."""
+    for number, raw in enumerate(iter(stream.readline, b"")):
+        text, bad = _decode_replacing(raw.removesuffix(b"\n"))
+        if number == 0:
+            text = text.removeprefix(BOM)
+        yield text.removesuffix("\r"), bad
 
 
 def _tidy(lines: list[str]) -> list[str]:

@@ -1,11 +1,12 @@
 """Reading corpus files: lines exactly as written, and one clear line for each bad input."""
 
 import gzip
+import io
 
 import pytest
 
 from nmt.errors import NmtError
-from nmt.textio import read_lines, read_parallel
+from nmt.textio import decode_lines, read_lines, read_parallel, stream_lines
 
 
 def test_lines_keep_inner_and_edge_spaces(tmp_path):
@@ -92,3 +93,21 @@ def test_read_parallel_names_both_files_and_counts(tmp_path):
     message = str(error.value)
     assert "x.de has 3 lines" in message and "x.en has 4" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\n",
+        b"one\r\ntwo",
+        "\ufeffbom\n\ufeffkept\n".encode(),
+        b"bad \xff\xfe\n\ngood\n  \n",
+        "no final newline \u2028 inside".encode(),
+    ],
+)
+def test_streamed_lines_are_the_lines_of_the_whole_input(data):
+    lines, bad = decode_lines(data, "<stdin>", errors="replace")
+    streamed = list(stream_lines(io.BytesIO(data)))
+    assert [text for text, _ in streamed] == lines
+    assert sum(invalid for _, invalid in streamed) == bad
