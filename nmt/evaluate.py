@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def file_systems(
 
 
 def run_systems(
-    run: Path,
+    run: Path | Sequence[Path],
     tests: list[str] | None,
     src_file: Path | None,
     ref_file: Path | None,
@@ -160,19 +161,26 @@ def run_systems(
     use_cache: bool = True,
     progress: bool = False,
 ) -> list[System]:
-    """One system per test set for a run directory or checkpoint (see the module docstring)."""
-    from nmt.checkpoint import load_for_inference, resolve_checkpoint
+    """One system per test set for a run directory or checkpoint, or for an ensemble of
+    them (a list; see the module docstring)."""
+    from nmt.checkpoint import resolve_checkpoint
     from nmt.device import resolve_device
+    from nmt.ensemble import load_runs
     from nmt.model import count_parameters
     from nmt.translate import translate_lines
 
-    checkpoint = resolve_checkpoint(Path(run))
+    runs = [Path(run)] if isinstance(run, str | Path) else [Path(one) for one in run]
+    checkpoints = [resolve_checkpoint(one) for one in runs]
     torch_device = resolve_device(device)
-    model, recipe, tokenizer = load_for_inference(checkpoint, torch_device)
+    model, recipe, tokenizer = load_runs(checkpoints, torch_device)
     decode = replace(recipe.decode, **{k: v for k, v in decode_overrides.items() if v is not None})
-    run_dir = checkpoint.parent.parent
-    name = run_dir.name if Path(run).is_dir() else f"{run_dir.name}/{checkpoint.stem}"
-    arch, params = architecture(recipe.model), count_parameters(model)
+    run_dir = checkpoints[0].parent.parent
+    name = "+".join(
+        one.name if one.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.stem}"
+        for one, checkpoint in zip(runs, checkpoints, strict=True)
+    )
+    arch = architecture(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
+    params = count_parameters(model)
 
     sets: list[tuple[str, list[str], list[str], str]] = []
     if src_file is not None:
@@ -184,7 +192,7 @@ def run_systems(
 
     systems = []
     for test, sources, references, ref_name in sets:
-        cache = _Cache(run_dir / "translations", test, checkpoint, decode, sources)
+        cache = _Cache(run_dir / "translations", test, checkpoints, decode, sources)
         hypotheses, seconds = cache.read() if use_cache else (None, None)
         cached = hypotheses is not None
         if not cached:
@@ -225,22 +233,34 @@ def _test_splits(recipe, tests: list[str] | None) -> list[tuple[str, list[str], 
 
 
 class _Cache:
-    """RUN/translations/<test>.<checkpoint>.beam<k>.lp<alpha>.txt plus a .json of its key."""
+    """RUN/translations/<test>.<checkpoint>.beam<k>.lp<alpha>.txt plus a .json of its key
+    (an ensemble's files are in its first run, named ensemble-<hash of its checkpoints>)."""
 
-    def __init__(self, folder: Path, test: str, checkpoint: Path, decode, sources: list[str]):
-        stat = checkpoint.stat()
-        stem = f"{test}.{checkpoint.stem}.beam{decode.beam}.lp{decode.length_penalty:g}"
+    def __init__(
+        self, folder: Path, test: str, checkpoints: Sequence[Path], decode, sources: list[str]
+    ):
+        first, others = checkpoints[0], checkpoints[1:]
+        name = first.stem
+        if others:
+            paths = "\n".join(str(checkpoint.resolve()) for checkpoint in checkpoints)
+            name = f"ensemble-{hashlib.sha256(paths.encode()).hexdigest()[:12]}"
+        stem = f"{test}.{name}.beam{decode.beam}.lp{decode.length_penalty:g}"
         self.text = folder / f"{stem}.txt"
         self.meta = folder / f"{stem}.json"
         decoding = {k: v for k, v in asdict(decode).items() if k != "batch_tokens"}
+        stat = first.stat()
         self.key = {
-            "checkpoint": str(checkpoint.resolve()),
+            "checkpoint": str(first.resolve()),
             "checkpoint_size": stat.st_size,
             "checkpoint_mtime_ns": stat.st_mtime_ns,
             "decode": decoding,
             "source_sha256": hashlib.sha256("\n".join(sources).encode()).hexdigest(),
             "lines": len(sources),
         }
+        if others:
+            self.key["ensemble"] = [
+                [str(c.resolve()), c.stat().st_size, c.stat().st_mtime_ns] for c in others
+            ]
 
     def read(self) -> tuple[list[str] | None, float | None]:
         try:

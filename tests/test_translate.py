@@ -6,8 +6,13 @@ checkpoints/best.pt); test_evaluate.py uses it too.
 
 from __future__ import annotations
 
+import io
+import os
 import random
+import selectors
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,7 +28,7 @@ from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.model import build_model
 from nmt.tokenizer import train_sentencepiece
-from nmt.translate import search_batch, translate_file, translate_lines
+from nmt.translate import search_batch, translate_file, translate_lines, translate_stream
 from nmt_cli.app import app
 
 WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()
@@ -298,3 +303,74 @@ def test_a_minimum_length_beyond_the_limit_is_refused(run):
     result = CliRunner().invoke(app, ["translate", str(run), "--min-len", "6"], input="ein\n")
     assert result.exit_code == 2
     assert "--min-len: 6 is more than decode.max_len_b (5)" in result.output
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"beam": 3},
+        {"beam": 3, "nbest": 2, "no_repeat_ngram": 2},
+        {"sample": True, "nsamples": 2, "topk": 8, "seed": 3},
+    ],
+)
+def test_streaming_gives_the_lines_of_the_batched_mode(tmp_path, run, options):
+    data, n_lines, _ = garbage_lines(3)
+    source, target = tmp_path / "in.txt", tmp_path / "out.txt"
+    source.write_bytes(data)
+    options = {**options, "max_source_len": 20}
+    nbest = options.pop("nbest", None)
+    translate_file(run, source, target, options, nbest=nbest)
+    out = io.BytesIO()
+    report = translate_stream(run, io.BytesIO(data), out, options, device="cpu", nbest=nbest)
+    assert out.getvalue() == target.read_bytes()
+    assert report.lines == n_lines
+    assert report.invalid_utf8 == sum(b"\xff" in line for line in data.split(b"\n"))
+
+
+def read_line(stream, wait: float = 300.0) -> bytes:
+    """One line of a child's output; b"" if none came within `wait` seconds (a hang guard,
+    not a measurement)."""
+    selector = selectors.DefaultSelector()
+    selector.register(stream, selectors.EVENT_READ)
+    ready = selector.select(wait)
+    selector.close()
+    return stream.readline() if ready else b""
+
+
+def test_stream_answers_each_line_before_the_input_ends(tmp_path, run):
+    lines = sentences(3, seed=9)
+    batched = CliRunner().invoke(
+        app, ["translate", str(run), "--beam", "2"], input="".join(f"{line}\n" for line in lines)
+    )
+    assert batched.exit_code == 0, batched.output
+    child = subprocess.Popen(
+        [sys.executable, "-m", "nmt", "translate", str(run), "--stream", "--beam", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        answers = []
+        for line in lines:
+            child.stdin.write(f"{line}\n".encode())
+            child.stdin.flush()  # the input stays open
+            answers.append(read_line(child.stdout))
+        child.stdin.close()
+        assert child.stdout.read() == b""
+        assert child.wait(timeout=60) == 0
+    finally:
+        child.kill()
+    assert b"".join(answers).decode() == batched.stdout
+
+
+@pytest.mark.parametrize(
+    "option", [["-i", "in.txt"], ["-o", "out.txt"], ["--prefix", "p.txt"], ["--alignments", "a"]]
+)
+def test_stream_refuses_files_in_one_line(run, option):
+    result = CliRunner().invoke(app, ["translate", str(run), "--stream", *option], input="ein\n")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {option[0].replace('-i', '--input').replace('-o', '--output')}: not with "
+        "--stream, which reads stdin and writes stdout"
+    ]

@@ -1,0 +1,114 @@
+"""Forced decoding: scores equal search's own, whatever the batching; `nmt score` output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_search import random_sources, tiny_real_model
+from test_translate import make_run, sentences
+from typer.testing import CliRunner
+
+from nmt.batching import collate
+from nmt.ensemble import Ensemble
+from nmt.errors import NmtError
+from nmt.scoring import score_ids
+from nmt.search import beam_search, greedy, length_limits
+from nmt_cli.app import app
+
+CPU = torch.device("cpu")
+
+
+def models() -> dict[str, torch.nn.Module]:
+    second = tiny_real_model("bahdanau")
+    with torch.no_grad():
+        for param in second.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    return {
+        "attention": tiny_real_model("bahdanau"),
+        "luong gru": tiny_real_model("general", "luong", "gru"),
+        "no attention": tiny_real_model("none"),
+        "ensemble": Ensemble([tiny_real_model("bahdanau"), second]).eval(),
+    }
+
+
+@pytest.mark.parametrize("name", list(models()))
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_the_score_of_a_beam_output_is_the_beams_own_score(name, alpha):
+    model = models()[name]
+    sources = random_sources(6, 15, seed=30)
+    batch = collate(sources, None, list(range(6)))
+    limits = length_limits(batch.src_lengths, 1.5, 4)
+    found = beam_search(model, batch.src, batch.src_lengths, 4, limits, alpha, nbest=4)
+    pairs = [
+        (src, hyp) for src, ranked in zip(sources, found.tokens, strict=True) for hyp in ranked
+    ]
+    scored = score_ids(model, *zip(*pairs, strict=True), 64, alpha, CPU)
+    expected = [score for ranked in found.scores for score in ranked]
+    assert [s.normalised for s in scored] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_score_of_a_greedy_output_is_its_raw_log_probability():
+    model = models()["attention"]
+    sources = random_sources(5, 15, seed=31)
+    batch = collate(sources, None, list(range(5)))
+    found = greedy(model, batch.src, batch.src_lengths, 9)
+    scored = score_ids(model, sources, [ranked[0] for ranked in found.tokens], 64, 0.0, CPU)
+    assert [s.total for s in scored] == pytest.approx([r[0] for r in found.scores], abs=1e-4)
+
+
+def test_batched_scores_equal_one_by_one():
+    model = models()["ensemble"]
+    sources = random_sources(12, 15, seed=32)
+    targets = random_sources(12, 13, seed=33, max_len=12)
+    together = score_ids(model, sources, targets, 200, 1.0, CPU)
+    for src, tgt, score in zip(sources, targets, together, strict=True):
+        (alone,) = score_ids(model, [src], [tgt], 1, 1.0, CPU)
+        assert alone.total == pytest.approx(score.total, abs=1e-5)
+        assert alone.tokens == pytest.approx(score.tokens, abs=1e-5)
+        assert len(score.tokens) == len(tgt) + 1
+        assert score.total == pytest.approx(sum(score.tokens))
+        assert score.normalised == pytest.approx(score.total / (len(tgt) + 1))
+
+
+def test_score_refuses_unequal_counts():
+    with pytest.raises(NmtError, match="3 sources but 2 targets"):
+        score_ids(models()["attention"], [[4]] * 3, [[5]] * 2, 64, 1.0, CPU)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "attention")
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_cli_writes_one_line_per_pair(tmp_path, run):
+    src = write(tmp_path / "in.de", sentences(5, 34) + [""])
+    tgt = write(tmp_path / "in.en", sentences(6, 35))
+    out = tmp_path / "scores.tsv"
+    args = ["score", str(run), "-s", str(src), "-t", str(tgt), "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--per-token", "--length-penalty", "0"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 6 and all(len(row) == 3 for row in rows)
+    for total, normalised, tokens in rows:
+        values = [float(v) for v in tokens.split()]
+        assert float(total) == float(normalised) == pytest.approx(sum(values), abs=1e-3)
+        assert float(total) < 0
+    plain = CliRunner().invoke(app, args[:-2])
+    assert [line.count("\t") for line in plain.stdout.splitlines()] == [1] * 6
+
+
+def test_cli_refuses_unequal_line_counts_in_one_line(tmp_path, run):
+    src = write(tmp_path / "in.de", sentences(3, 36))
+    tgt = write(tmp_path / "in.en", sentences(2, 37))
+    result = CliRunner().invoke(app, ["score", str(run), "-s", str(src), "-t", str(tgt)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: not parallel: {src} has 3 lines but {tgt} has 2"
+    ]
