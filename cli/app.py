@@ -2,7 +2,7 @@
 
 import typer
 
-from nmt_cli import evaluate, prepare, train, translate
+from nmt_cli import evaluate, prepare, score, train, translate
 
 app = typer.Typer(
     help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU.",
@@ -10,7 +10,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (prepare, train, translate, evaluate):
+for module in (prepare, train, translate, score, evaluate):
     module.register(app)
 
 

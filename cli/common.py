@@ -25,3 +25,9 @@ def user_errors(command: Callable) -> Callable:
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def warn(report) -> None:
+    """The warnings of a translation or scoring report, one line each on stderr."""
+    for warning in report.warnings():
+        stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)

@@ -96,6 +96,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
         buckets: Buckets = DEFAULT_BUCKETS,
+        ensemble: Annotated[
+            bool,
+            typer.Option(
+                "--ensemble",
+                help="The runs are one system, an ensemble (log-probabilities averaged at "
+                "every step; one vocabulary; decode settings from the first run).",
+            ),
+        ] = False,
     ) -> None:
         """Score runs (or translation files) with sacrebleu BLEU and chrF in one table.
 
@@ -108,6 +116,8 @@ def register(app: typer.Typer) -> None:
           nmt eval --hyp a.en --hyp b.en --ref test.en
 
           nmt eval runs/seq2seq runs/attention --test test2016 --by-length
+
+          nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """
         from nmt import evaluate as ev
         from nmt.atomic import output_file, write_output
@@ -131,10 +141,12 @@ def register(app: typer.Typer) -> None:
         overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_decode_options(overrides)
         table_file = None if output is None else output_file(output, "--output")
+        if ensemble and not runs:
+            raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []
-        for run in runs:
+        for group in [runs] if ensemble else [[run] for run in runs]:
             systems += ev.run_systems(
-                run, test, src, ref, overrides, device, use_cache=cache, progress=True
+                group, test, src, ref, overrides, device, use_cache=cache, progress=True
             )
         if hyp:
             systems += ev.file_systems(hyp, ref, src)

@@ -1,13 +1,17 @@
 """`nmt translate`: raw text in, translations out, one line for every input line."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from nmt_cli.common import stderr, user_errors
+from nmt.errors import NmtError
+from nmt_cli.common import stderr, user_errors, warn
 
 RECIPE = "the run's recipe"
+SAMPLING = "Sampling"
+WHERE = "Input and output"
 
 
 def register(app: typer.Typer) -> None:
@@ -16,17 +20,23 @@ def register(app: typer.Typer) -> None:
     @app.command("translate")
     @user_errors
     def translate(
-        model: Annotated[
-            Path,
+        models: Annotated[
+            list[Path],
             typer.Argument(
-                help="A run directory (uses its best checkpoint, else its last) or a .pt file.",
+                help="A run directory (uses its best checkpoint, else its last) or a .pt file; "
+                "several make an ensemble (log-probabilities averaged at every step; one "
+                "vocabulary; decode settings from the first).",
                 show_default=False,
             ),
         ],
         input: Annotated[
             Path | None,
             typer.Option(
-                "--input", "-i", help="Source text, one sentence a line.", show_default="stdin"
+                "--input",
+                "-i",
+                help="Source text, one sentence a line.",
+                show_default="stdin",
+                rich_help_panel=WHERE,
             ),
         ] = None,
         output: Annotated[
@@ -36,8 +46,18 @@ def register(app: typer.Typer) -> None:
                 "-o",
                 help="The file translations go to, written whole when done.",
                 show_default="stdout",
+                rich_help_panel=WHERE,
             ),
         ] = None,
+        stream: Annotated[
+            bool,
+            typer.Option(
+                "--stream",
+                help="Read stdin line by line and write each translation to stdout as soon as "
+                "it is ready (interactive use, pipes). Same lines as without it.",
+                rich_help_panel=WHERE,
+            ),
+        ] = False,
         beam: Annotated[
             int | None, typer.Option(help="Beam size; 1 is greedy search.", show_default=RECIPE)
         ] = None,
@@ -48,13 +68,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         nbest: Annotated[
-            int,
+            int | None,
             typer.Option(
                 help="Write the N best of every input as N lines `i ||| hypothesis ||| score` "
                 "(i: input line number from 0; score: log-probability / length**alpha). "
-                "Needs N <= beam.",
+                "Needs N <= beam; with --sample, N <= --nsamples.",
+                show_default="1; with --sample, every sample",
             ),
-        ] = 1,
+        ] = None,
         batch_tokens: Annotated[
             int | None, typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE)
         ] = None,
@@ -68,6 +89,71 @@ def register(app: typer.Typer) -> None:
         min_len: Annotated[
             int, typer.Option(help="No output shorter than this many pieces (benchmarks).")
         ] = 0,
+        no_repeat_ngram: Annotated[
+            int | None,
+            typer.Option(
+                metavar="N",
+                help="No n-gram of N pieces occurs twice in an output (1: no piece twice).",
+                show_default="off",
+            ),
+        ] = None,
+        prefix: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                help="Line i of FILE (plain text) starts the translation of input line i, and "
+                "the search continues from it (blank input lines stay blank).",
+            ),
+        ] = None,
+        sample: Annotated[
+            bool,
+            typer.Option(
+                "--sample",
+                help="Draw each piece from the model's distribution instead of searching.",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = False,
+        temperature: Annotated[
+            float | None,
+            typer.Option(
+                help="Divides the log-probabilities: below 1 sharper, above 1 flatter.",
+                show_default="1",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = None,
+        topk: Annotated[
+            int | None,
+            typer.Option(
+                help="Draw among the K most probable pieces.",
+                show_default="all",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = None,
+        topp: Annotated[
+            float | None,
+            typer.Option(
+                help="Draw among the fewest most probable pieces whose probability reaches P.",
+                show_default="1",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = None,
+        nsamples: Annotated[
+            int | None,
+            typer.Option(
+                help="Samples per input, written as n-best lines best first.",
+                show_default="1",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = None,
+        seed: Annotated[
+            int | None,
+            typer.Option(
+                help="With the line number, seeds each line's draws: the same samples whatever "
+                "the batch, and with --stream.",
+                show_default="1",
+                rich_help_panel=SAMPLING,
+            ),
+        ] = None,
         max_source_len: Annotated[
             int | None,
             typer.Option(
@@ -84,6 +170,27 @@ def register(app: typer.Typer) -> None:
                 metavar="DIR",
                 help="Also write an attention heat map per sentence: DIR/<input line from 0>.png "
                 "(attention models only).",
+                rich_help_panel=WHERE,
+            ),
+        ] = None,
+        alignments: Annotated[
+            str | None,
+            typer.Option(
+                metavar="FILE",
+                help="Also write a hard alignment per output line, from the attention: Pharaoh "
+                "pairs `i-j`, source sentencepiece piece i to output piece j, both from 0, "
+                "end-of-sentence left out (attention models only).",
+                rich_help_panel=WHERE,
+            ),
+        ] = None,
+        alignments_json: Annotated[
+            str | None,
+            typer.Option(
+                metavar="FILE",
+                help="Also write the attention weights per output line as JSON lines: "
+                '{"line", "source": pieces, "target": pieces, "weights": a row per target '
+                "piece}, each side ending in </s>.",
+                rich_help_panel=WHERE,
             ),
         ] = None,
     ) -> None:
@@ -94,6 +201,8 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/attention -i test.de -o test.en --beam 5
 
           cat news.de | nmt translate runs/attention > news.en
+
+          nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file
         from nmt.config import check_decode_options
@@ -105,13 +214,51 @@ def register(app: typer.Typer) -> None:
             "max_len_a": max_len_a,
             "max_len_b": max_len_b,
             "max_source_len": max_source_len,
+            "no_repeat_ngram": no_repeat_ngram,
+            "sample": sample,
+            "temperature": temperature,
+            "topk": topk,
+            "topp": topp,
+            "nsamples": nsamples,
+            "seed": seed,
         }
         check_decode_options({**options, "nbest": nbest, "min_len": min_len})  # before torch
+        if stream:
+            given = {
+                "--input": input,
+                "--output": output,
+                "--prefix": prefix,
+                "--alignments": alignments,
+                "--alignments-json": alignments_json,
+            }
+            for name, value in given.items():
+                if value is not None:
+                    raise NmtError(
+                        f"{name}: not with --stream, which reads stdin and writes stdout"
+                    )
+            from nmt.translate import translate_stream
+
+            report = translate_stream(
+                models,
+                sys.stdin.buffer,
+                sys.stdout.buffer,
+                options,
+                device,
+                nbest,
+                min_len,
+                attention,
+            )
+            warn(report)
+            return
         target = None if output is None else output_file(output, "--output")
+        hard = None if alignments is None else output_file(alignments, "--alignments")
+        soft = (
+            None if alignments_json is None else output_file(alignments_json, "--alignments-json")
+        )
         from nmt.translate import translate_file
 
         report = translate_file(
-            model,
+            models,
             input,
             target,
             options,
@@ -119,10 +266,12 @@ def register(app: typer.Typer) -> None:
             nbest=nbest,
             min_len=min_len,
             attention_dir=attention,
+            prefix_file=prefix,
+            alignments=hard,
+            alignments_json=soft,
         )
         if input is not None:
             rate = report.translated / max(report.seconds, 1e-9)
             took = f"{report.seconds:.1f} s ({rate:.1f} sentences/s)"
             stderr.print(f"translated {report.lines} lines in {took}", highlight=False)
-        for warning in report.warnings():
-            stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        warn(report)
