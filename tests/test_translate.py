@@ -327,7 +327,7 @@ def test_streaming_gives_the_lines_of_the_batched_mode(tmp_path, run, options):
     assert report.invalid_utf8 == sum(b"\xff" in line for line in data.split(b"\n"))
 
 
-def read_line(stream, wait: float = 300.0) -> bytes:
+def read_line(stream, wait: float = 120.0) -> bytes:
     """One line of a child's output; b"" if none came within `wait` seconds (a hang guard,
     not a measurement)."""
     selector = selectors.DefaultSelector()
