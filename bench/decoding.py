@@ -8,12 +8,14 @@ model loading excluded, batches of about --batch-tokens tokens (1,024: about 64 
 bench/PROTOCOL.md decodes):
 
 - `nmt score` of the test set's (source, reference) pairs in pairs/s, against greedy
-  decoding in sentences/s (target: scoring no slower);
+  decoding in sentences/s (target: scoring no slower); and of the (source, greedy output)
+  pairs, the same number of positions as greedy decoding ran;
 - an ensemble of two at beam 5 against the run alone at beam 5 (target: at most 2.2 times
   the time). The ensemble is RUN loaded twice: the work of two different runs.
 
-The figures depend on the run: an undertrained model writes long outputs, which makes
-decoding slower and scoring (whose work is the reference's length) relatively faster.
+The ratios depend on the run: scoring works through the reference's pieces, decoding
+through the output's, and an undertrained model's outputs can be much shorter or longer
+than the references (the mean lengths are in the row).
 """
 
 from __future__ import annotations
@@ -65,11 +67,14 @@ def main() -> None:
     modes: dict[str, Callable[[int], Any]] = {  # the first n lines
         "decode_greedy_sent_per_s": lambda n: single.translate(sources[:n], beam=1, **batch),
         "score_pairs_per_s": lambda n: single.score(sources[:n], references[:n], **batch),
+        "score_greedy_outputs_pairs_per_s": lambda n: single.score(
+            sources[:n], outputs["decode_greedy_sent_per_s"][:n], **batch
+        ),
         "decode_beam5_sent_per_s": lambda n: single.translate(sources[:n], beam=5, **batch),
         "ensemble2_beam5_sent_per_s": lambda n: pair.translate(sources[:n], beam=5, **batch),
     }
     row: dict = {"system": "nmt", "arch": str(args.run), "precision": "fp32"}
-    outputs = {}
+    outputs: dict[str, Any] = {}
     for key, work in modes.items():
         work(64)  # warm-up
         row[key], outputs[key] = timed(work, len(sources), single.device)
@@ -77,8 +82,12 @@ def main() -> None:
     row["ensemble2_time_vs_single_beam5"] = round(
         row["decode_beam5_sent_per_s"] / row["ensemble2_beam5_sent_per_s"], 2
     )
-    pieces = single.tokenizer.encode_tgt(outputs["decode_greedy_sent_per_s"])
-    row["greedy_mean_output_pieces"] = round(sum(map(len, pieces)) / len(pieces), 1)
+    for key, texts in (
+        ("greedy_output", outputs["decode_greedy_sent_per_s"]),
+        ("reference", references),
+    ):
+        pieces = single.tokenizer.encode_tgt(texts)
+        row[f"mean_{key}_pieces"] = round(sum(map(len, pieces)) / len(pieces), 1)
     row["threads"] = torch.get_num_threads()
     print(json.dumps(row, indent=1))
     if args.out is not None:
