@@ -160,6 +160,7 @@ BAD = [
     ("beam with sample", T, '{"text": ["a"], "sample": true, "beam": 3}', 422, "beam"),
     ("beam over the limit", T, '{"text": ["a"], "beam": 7}', 422, "beam: 7"),
     ("nsamples over the limit", T, '{"text": ["a"], "sample": true, "nsamples": 9}', 422, "9"),
+    ("nbest over the limit", T, '{"text": ["a"], "beam": 2, "nbest": 7}', 422, "nbest: 7"),
     ("an unknown model", T, '{"text": ["a"], "model": "x"}', 404, "'x'"),
     ("prefixes one short", T, '{"text": ["a", "b"], "prefixes": ["a"]}', 422, "prefixes"),
     ("attention without it", T, '{"text": ["a"], "model": "plain", "attention": true}', 422,
@@ -190,6 +191,18 @@ def test_bad_input_gets_a_one_line_reason_and_the_server_goes_on(
     assert list(problem) == ["error"] and "\n" not in problem["error"]
     assert reason in problem["error"]
     assert translate(client, text=["ein hund"])["translations"][0]["text"] is not None
+
+
+def test_the_run_default_beam_counts_against_the_limit(models):
+    with TestClient(create_app(models, Limits(max_beam=2))) as small:
+        reply = small.post("/v1/translate", json={"text": ["ein hund"]})  # the run's beam: 3
+        assert reply.status_code == 422
+        assert (
+            reply.json()["error"]
+            == "beam: 3 (the run's default) is more than this server allows (2)"
+        )
+        body = {"text": ["ein hund"], "beam": 2, "length_penalty": 1}  # an integer is a number
+        assert small.post("/v1/translate", json=body).status_code == 200
 
 
 def test_a_body_larger_than_any_request_is_refused_before_it_is_read(client):

@@ -114,7 +114,7 @@ def create_app(
     async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
         """Translate sentences; with `attention`, each best translation's attention."""
         model = model_named(body.model)
-        limits.check_translate(body)
+        limits.check_translate(body, model.translator.decode.beam)
         if body.prefixes is not None and len(body.prefixes) != len(body.text):
             raise HTTPException(
                 422, f"prefixes: {len(body.prefixes)} for {len(body.text)} sentences"

@@ -28,18 +28,23 @@ class Limits(BaseModel):
         has two texts per pair)."""
         return 2 * JSON_BYTES_PER_CHAR * self.max_chars + ROOM_FOR_OPTIONS
 
-    def check_translate(self, request: TranslateRequest) -> None:
-        """413 for too many sentences or characters, 422 for too many hypotheses."""
+    def check_translate(self, request: TranslateRequest, default_beam: int) -> None:
+        """413 for too many sentences or characters, 422 for too many hypotheses (a
+        request without a beam searches with the run's)."""
         self._check_size("text", len(request.text), [request.text, request.prefixes or []])
-        if request.hypotheses() > self.max_beam:
-            option = max(
-                ("beam", "nbest", "nsamples"), key=lambda name: getattr(request, name) or 0
-            )
-            raise HTTPException(
-                422,
-                f"{option}: {getattr(request, option)} is more than this server allows "
-                f"({self.max_beam})",
-            )
+        default = request.beam is None and not request.sample
+        asked = {
+            "beam": default_beam if default else request.beam,
+            "nbest": request.nbest,
+            "nsamples": request.nsamples,
+        }
+        for option, value in asked.items():
+            if value is not None and value > self.max_beam:
+                whose = " (the run's default)" if option == "beam" and default else ""
+                raise HTTPException(
+                    422,
+                    f"{option}: {value}{whose} is more than this server allows ({self.max_beam})",
+                )
 
     def check_score(self, request: ScoreRequest) -> None:
         """413 for too many pairs or characters."""

@@ -61,10 +61,6 @@ class TranslateRequest(Request):
             del given["sample"]
         return given
 
-    def hypotheses(self) -> int:
-        """The most hypotheses a sentence keeps alive with these options."""
-        return max(self.beam or 1, self.nbest or 1, self.nsamples or 1)
-
 
 class ScoreRequest(Request):
     sources: list[str] = Field(min_length=1, description="Source sentences.")
