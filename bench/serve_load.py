@@ -39,10 +39,11 @@ TARGET = 0.70  # the server's sentences/s over the file's
 START_WAIT = 300  # seconds for the server to load the run and listen
 
 
-def start_server(run: Path, device: str, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen, str]:
     """`nmt serve RUN` on a free loopback port, logging to `log` (read, never a pipe that
     could fill and block it); its process and URL once it listens."""
-    command = [sys.executable, "-m", "nmt", "serve", str(run), "--port", "0", "--device", device]
+    command = [sys.executable, "-m", "nmt", "serve", str(args.run), "--port", "0"]
+    command += ["--device", args.device, "--batch-wait-ms", str(args.batch_wait_ms)]
     process = subprocess.Popen(command, stderr=log.open("wb"))
     deadline = time.monotonic() + START_WAIT
     while time.monotonic() < deadline and process.poll() is None:
@@ -130,12 +131,13 @@ def main() -> None:
     parser.add_argument("--beam", type=int, help="default: the run's")
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-wait-ms", type=float, default=5.0, help="nmt serve's option")
     args = parser.parse_args()
     sentences = read_lines(TEST)[: args.lines]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         log = folder / "serve.log"
-        server, url = start_server(args.run, args.device, log)
+        server, url = start_server(args, log)
         try:
             for sentence in sentences[: args.clients]:  # warm-up
                 httpx.post(f"{url}/v1/translate", json={"text": [sentence]}, timeout=60)
@@ -149,6 +151,7 @@ def main() -> None:
     row["serve_vs_file"] = round(row["serve_sent_per_s"] / row["file_sent_per_s"], 2)
     row["target"] = f">= {TARGET}: {'met' if row['serve_vs_file'] >= TARGET else 'missed'}"
     row = {"system": "nmt serve", "arch": str(args.run), "clients": args.clients, **row}
+    row["batch_wait_ms"] = args.batch_wait_ms
     row["threads"] = os.environ.get("OMP_NUM_THREADS", "all")
     print(json.dumps(row, indent=1))
 
