@@ -219,6 +219,18 @@ def test_a_body_larger_than_any_request_is_refused_before_it_is_read(client):
     assert reply.status_code == 413 and "request body over" in reply.json()["error"]
 
 
+def test_a_failure_of_the_model_is_a_500_in_one_line_and_the_server_goes_on(models, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(models[1].translator, "translations", broken)
+    with TestClient(create_app(models), raise_server_exceptions=False) as fresh:
+        reply = fresh.post("/v1/translate", json={"text": ["ein hund"], "model": "plain"})
+        assert reply.status_code == 500
+        assert reply.json() == {"error": "internal error: RuntimeError (see the server's log)"}
+        assert fresh.post("/v1/translate", json={"text": ["ein hund"]}).status_code == 200
+
+
 def test_unknown_paths_and_methods_answer_in_one_line(client):
     assert client.get("/v2/translate").json() == {"error": "Not Found"}
     assert client.get("/v1/translate").status_code == 405

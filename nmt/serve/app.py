@@ -190,7 +190,8 @@ def _translation(found: Translated) -> Translation:
 
 def _add_error_replies(app: FastAPI) -> None:
     """Every refusal as {"error": one line}: invalid JSON 400, a body of the wrong shape
-    422, a bad decoding option 422, and the HTTP errors with their own status."""
+    422, a bad decoding option 422, the HTTP errors with their own status, and a failure
+    of ours 500."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -213,6 +214,11 @@ def _add_error_replies(app: FastAPI) -> None:
     @app.exception_handler(NmtError)
     async def bad_option(request: Request, error: NmtError) -> JSONResponse:
         return _refuse(422, _field_names(" ".join(str(error).split())))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> JSONResponse:
+        # uvicorn logs the traceback; the client gets one line too
+        return _refuse(500, f"internal error: {type(error).__name__} (see the server's log)")
 
 
 def _field_names(message: str) -> str:

@@ -2,7 +2,7 @@
 
 A server shared by many clients must not let one request hold the model for minutes or
 fill the memory, so the size of a request is bounded before it is queued; the body is
-bounded before it is even parsed (BodyLimit in app.py)."""
+bounded before it is even parsed (BodyLimit in middleware.py)."""
 
 from __future__ import annotations
 

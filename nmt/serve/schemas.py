@@ -25,7 +25,7 @@ DECODING_OPTIONS = (
 )
 
 
-class Request(BaseModel):
+class RequestBody(BaseModel):
     """A request body: exact JSON types, no field the API does not know."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -33,7 +33,7 @@ class Request(BaseModel):
     model: str | None = Field(None, description="A served model's name; default: the first.")
 
 
-class TranslateRequest(Request):
+class TranslateRequest(RequestBody):
     text: list[str] = Field(
         min_length=1, description="Sentences to translate (a list, even for one sentence)."
     )
@@ -62,7 +62,7 @@ class TranslateRequest(Request):
         return given
 
 
-class ScoreRequest(Request):
+class ScoreRequest(RequestBody):
     sources: list[str] = Field(min_length=1, description="Source sentences.")
     targets: list[str] = Field(min_length=1, description="Their translations, one per source.")
     length_penalty: float | None = Field(
