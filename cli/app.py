@@ -2,15 +2,15 @@
 
 import typer
 
-from nmt_cli import evaluate, prepare, score, train, translate
+from nmt_cli import evaluate, prepare, score, serve, train, translate
 
 app = typer.Typer(
-    help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU.",
+    help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU, serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (prepare, train, translate, score, evaluate):
+for module in (prepare, train, translate, score, evaluate, serve):
     module.register(app)
 
 

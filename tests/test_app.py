@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "datasets", "sentencepiece", "sacrebleu", "matplotlib")
+HEAVY = ("torch", "datasets", "sentencepiece", "sacrebleu", "matplotlib", "fastapi", "uvicorn")
 
 
 def test_help_loads_no_heavy_library():

@@ -1,0 +1,99 @@
+"""`nmt serve`: trained runs behind an HTTP API and a web page that shows attention."""
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nmt_cli.common import user_errors
+
+LIMITS = "Limits per request"
+BATCHING = "Batching"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+
+    @app.command("serve")
+    @user_errors
+    def serve(
+        models: Annotated[
+            list[Path],
+            typer.Argument(
+                help="Run directories (best checkpoint, else last) or .pt files, each served "
+                "under its run directory's name; the first is the default.",
+                show_default=False,
+            ),
+        ],
+        host: Annotated[
+            str,
+            typer.Option(
+                help="The address to listen on; 0.0.0.0 serves every network this machine is on."
+            ),
+        ] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="The port; 0 picks a free one.")] = 8000,
+        device: Annotated[
+            str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
+        ] = "auto",
+        max_sentences: Annotated[
+            int,
+            typer.Option(min=1, help="Sentences (or pairs) per request.", rich_help_panel=LIMITS),
+        ] = 64,
+        max_chars: Annotated[
+            int,
+            typer.Option(
+                min=1, help="Characters of all texts of a request.", rich_help_panel=LIMITS
+            ),
+        ] = 10_000,
+        max_beam: Annotated[
+            int,
+            typer.Option(min=1, help="Largest beam, nbest or nsamples.", rich_help_panel=LIMITS),
+        ] = 16,
+        batch_wait_ms: Annotated[
+            float,
+            typer.Option(
+                min=0,
+                help="How long the first request of a batch waits for others to join it.",
+                rich_help_panel=BATCHING,
+            ),
+        ] = 5.0,
+        batch_tokens: Annotated[
+            int,
+            typer.Option(
+                min=1,
+                help="Source tokens one model call takes; later requests wait for the next.",
+                rich_help_panel=BATCHING,
+            ),
+        ] = 4096,
+    ) -> None:
+        """Serve translation over HTTP, with a page that draws the attention.
+
+        The page is at http://HOST:PORT/, the API under /v1 (described at /docs).
+
+        Requests that arrive together are decoded together, in one model call.
+
+        Ctrl-C or SIGTERM lets the requests in flight finish, then stops. Examples:
+
+          nmt serve runs/quick
+
+          nmt serve runs/a runs/b --port 9000
+
+          curl -s localhost:8000/v1/translate -H 'content-type: application/json' \\
+              -d '{"text": ["Ein Hund läuft."], "beam": 5}'
+        """
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+        )
+        from nmt.serve.app import Batching, create_app
+        from nmt.serve.limits import Limits
+        from nmt.serve.models import load_models
+        from nmt.serve.server import serve as run_server
+
+        served = load_models(models, device)
+        limits = Limits(max_sentences=max_sentences, max_chars=max_chars, max_beam=max_beam)
+        app = create_app(served, limits, Batching(batch_wait_ms, batch_tokens))
+        try:
+            run_server(app, host, port)
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has stopped gracefully
+            raise typer.Exit(130) from None

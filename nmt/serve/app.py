@@ -1,0 +1,231 @@
+"""The FastAPI app: the page at `/`, the API under /v1, /health, and one-line errors.
+
+Every request is checked in full (types, limits, decoding options, model) before it is
+queued, so what reaches the batcher is a request the model can run; a refusal is a 4xx
+with {"error": "<one line>"} and the server goes on serving.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from importlib import resources
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nmt import __version__
+from nmt.config import search_settings
+from nmt.errors import NmtError
+from nmt.serve.batcher import Batcher
+from nmt.serve.jobs import ScoreJob, Translated, TranslateJob
+from nmt.serve.limits import Limits
+from nmt.serve.middleware import AccessLog, BodyLimit
+from nmt.serve.models import ServedModel
+from nmt.serve.schemas import (
+    Attention,
+    Health,
+    Hypothesis,
+    ModelsResponse,
+    PairScore,
+    Problem,
+    ScoreRequest,
+    ScoreResponse,
+    TranslateRequest,
+    TranslateResponse,
+    Translation,
+)
+
+REFUSALS = {code: {"model": Problem} for code in (400, 404, 413, 422)}
+DESCRIPTION = (
+    "Translate and score with trained nmt runs. Requests that arrive together are decoded "
+    'together. Errors are `{"error": "<one line>"}` with a 4xx status. The page at `/` '
+    "draws the attention of a translation."
+)
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How long the first request of a batch waits for others, and how many source
+    tokens one model call takes at most (more requests wait for the next call)."""
+
+    window_ms: float = 5.0
+    tokens: int = 4096
+
+
+def create_app(
+    models: Sequence[ServedModel], limits: Limits | None = None, batching: Batching | None = None
+) -> FastAPI:
+    """The app serving `models` (the first is the default) within `limits`."""
+    limits, batching = limits or Limits(), batching or Batching()
+    served = {model.name: model for model in models}
+    batchers: dict[str, Batcher] = {}
+    page = resources.files("nmt.serve").joinpath("page.html").read_text(encoding="utf-8")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for model in models:
+            run = partial(_run_job, model)
+            batchers[model.name] = Batcher(run, batching.window_ms / 1000, batching.tokens)
+            batchers[model.name].start()
+        yield
+        for batcher in batchers.values():
+            await batcher.stop()
+
+    app = FastAPI(
+        title="nmt serve",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.add_middleware(BodyLimit, max_bytes=limits.body_bytes())
+    app.add_middleware(AccessLog)
+    _add_error_replies(app)
+
+    def model_named(name: str | None) -> ServedModel:
+        if name is None:
+            return models[0]
+        if name not in served:
+            raise HTTPException(
+                404, f"model {name!r} is not served here (served: {', '.join(served)})"
+            )
+        return served[name]
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home() -> str:
+        return page
+
+    @app.get("/health")
+    async def health() -> Health:
+        waiting = sum(batcher.waiting for batcher in batchers.values())
+        return Health(status="ok", models=list(served), waiting=waiting)
+
+    @app.get("/v1/models")
+    async def list_models() -> ModelsResponse:
+        return ModelsResponse(models=[model.info for model in models], limits=limits)
+
+    @app.post("/v1/translate", responses=REFUSALS)
+    async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
+        """Translate sentences; with `attention`, each best translation's attention."""
+        model = model_named(body.model)
+        limits.check_translate(body, model.translator.decode.beam)
+        if body.prefixes is not None and len(body.prefixes) != len(body.text):
+            raise HTTPException(
+                422, f"prefixes: {len(body.prefixes)} for {len(body.text)} sentences"
+            )
+        if body.attention and not model.info.attention:
+            raise HTTPException(
+                422, f"attention: model {model.name!r} has no attention (model.attention: none)"
+            )
+        options = body.decoding_options()
+        search_settings(model.translator.decode, options)  # refuse bad options before queueing
+        job = TranslateJob(
+            tuple(sorted(options.items())), body.attention, body.prefixes is not None
+        )
+        prefixes = body.prefixes or [None] * len(body.text)
+        found, request.state.ride = await batchers[model.name].submit(
+            job,
+            list(zip(body.text, prefixes, strict=True)),
+            model.source_tokens(body.text),
+            alone=job.samples,
+        )
+        return TranslateResponse(model=model.name, translations=[_translation(f) for f in found])
+
+    @app.post("/v1/score", responses=REFUSALS)
+    async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
+        """Score (source, target) pairs by forced decoding."""
+        model = model_named(body.model)
+        limits.check_score(body)
+        if len(body.targets) != len(body.sources):
+            raise HTTPException(
+                422, f"targets: {len(body.targets)} for {len(body.sources)} sources"
+            )
+        options = body.model_dump(include={"length_penalty"}, exclude_none=True)
+        search_settings(model.translator.decode, options)
+        scores, request.state.ride = await batchers[model.name].submit(
+            ScoreJob(tuple(options.items())),
+            list(zip(body.sources, body.targets, strict=True)),
+            model.source_tokens(body.sources),
+        )
+        return ScoreResponse(
+            model=model.name,
+            scores=[
+                PairScore(total=s.total, normalised=s.normalised, pieces=s.tokens) for s in scores
+            ],
+        )
+
+    return app
+
+
+def _run_job(model: ServedModel, job: TranslateJob | ScoreJob, items: list) -> list:
+    """The batcher's call, in its model thread."""
+    return job.run(model.translator, items)
+
+
+def _translation(found: Translated) -> Translation:
+    hypotheses = [
+        Hypothesis(text=text, score=score)
+        for text, score in zip(found.texts, found.scores, strict=True)
+    ]
+    attention = None
+    if found.alignment is not None:
+        attention = Attention(
+            source=found.alignment.source,
+            target=found.alignment.target,
+            weights=[[round(w, 4) for w in row] for row in found.alignment.weights.tolist()],
+        )
+    return Translation(
+        text=hypotheses[0].text,
+        score=hypotheses[0].score,
+        nbest=hypotheses if len(hypotheses) > 1 else None,
+        attention=attention,
+    )
+
+
+def _add_error_replies(app: FastAPI) -> None:
+    """Every refusal as {"error": one line}: invalid JSON 400, a body of the wrong shape
+    422, a bad decoding option 422, the HTTP errors with their own status, and a failure
+    of ours 500."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        first = problems[0]
+        if first["type"] == "json_invalid":
+            return _refuse(400, f"invalid JSON: {first.get('ctx', {}).get('error', first['msg'])}")
+        where = ".".join(str(part) for part in first["loc"] if part != "body")
+        if not where:
+            reason = "the body must be a JSON object (content-type: application/json)"
+        else:
+            reason = f"{where}: {first['msg']}"
+        more = len(problems) - 1
+        return _refuse(422, reason + (f" (and {more} more problem(s))" if more else ""))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _refuse(error.status_code, str(error.detail), error.headers)
+
+    @app.exception_handler(NmtError)
+    async def bad_option(request: Request, error: NmtError) -> JSONResponse:
+        return _refuse(422, _field_names(" ".join(str(error).split())))
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> JSONResponse:
+        # uvicorn logs the traceback; the client gets one line too
+        return _refuse(500, f"internal error: {type(error).__name__} (see the server's log)")
+
+
+def _field_names(message: str) -> str:
+    """The shared option checks name command-line options (--no-repeat-ngram); the API's
+    fields are those names with underscores (no_repeat_ngram)."""
+    return re.sub(r"--([a-z][a-z-]*)", lambda found: found[1].replace("-", "_"), message)
+
+
+def _refuse(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason}, status, headers)

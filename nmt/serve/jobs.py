@@ -1,0 +1,66 @@
+"""What one model call does for many requests: translate or score a merged list of items.
+
+A job is also the batcher's key: requests whose jobs are equal (same decoding options,
+same kind of output) can share one call of nmt.Translator, which decodes them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nmt.alignment import Alignment
+from nmt.api import Translator
+from nmt.scoring import Score
+
+Options = tuple[tuple[str, Any], ...]  # decoding options given, sorted by name
+
+
+@dataclass(frozen=True)
+class Translated:
+    """One sentence's hypotheses, best first, and the attention of the best (if asked)."""
+
+    texts: list[str]
+    scores: list[float]
+    alignment: Alignment | None
+
+
+@dataclass(frozen=True)
+class TranslateJob:
+    """Translate (sentence, prefix) items with one set of options (nmt.Translator's)."""
+
+    options: Options
+    attention: bool  # keep the best hypothesis's attention
+    prefixed: bool  # the items carry prefixes (None otherwise)
+
+    @property
+    def samples(self) -> bool:
+        """Sampling seeds each line by its number in the call, so a sampled request must
+        have a call of its own to draw what it would draw alone."""
+        return bool(dict(self.options).get("sample"))
+
+    def run(self, translator: Translator, items: list[tuple[str, str | None]]) -> list[Translated]:
+        prefixes = [prefix for _, prefix in items] if self.prefixed else None
+        found = translator.translations(
+            [sentence for sentence, _ in items],
+            prefixes,
+            alignments=self.attention,
+            **dict(self.options),
+        )
+        aligned = found.alignments
+        return [
+            Translated(texts, scores, None if aligned is None else aligned[line][0])
+            for line, (texts, scores) in enumerate(zip(found.texts, found.scores, strict=True))
+        ]
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """Score (source, target) items by forced decoding with one set of options."""
+
+    options: Options
+
+    def run(self, translator: Translator, items: list[tuple[str, str]]) -> list[Score]:
+        sources = [source for source, _ in items]
+        targets = [target for _, target in items]
+        return translator.score(sources, targets, **dict(self.options))

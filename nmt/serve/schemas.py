@@ -1,0 +1,132 @@
+"""The JSON the API takes and gives, as pydantic models: FastAPI checks every request
+against them (types strictly, unknown fields refused) and builds the OpenAPI description
+at /docs from them. Ranges and combinations of decoding options are checked by the same
+gate as the command line (nmt.config.search_settings), limits by limits.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nmt.serve.limits import Limits
+
+DECODING_OPTIONS = (
+    "beam",
+    "nbest",
+    "length_penalty",
+    "no_repeat_ngram",
+    "sample",
+    "temperature",
+    "topk",
+    "topp",
+    "nsamples",
+    "seed",
+)
+
+
+class RequestBody(BaseModel):
+    """A request body: exact JSON types, no field the API does not know."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    model: str | None = Field(None, description="A served model's name; default: the first.")
+
+
+class TranslateRequest(RequestBody):
+    text: list[str] = Field(
+        min_length=1, description="Sentences to translate (a list, even for one sentence)."
+    )
+    beam: int | None = Field(None, description="Beam size; 1 is greedy. Default: the run's.")
+    nbest: int | None = Field(None, description="Hypotheses per sentence, at most the beam.")
+    length_penalty: float | None = Field(None, description="alpha in score / length**alpha.")
+    no_repeat_ngram: int | None = Field(None, description="No n-gram of N pieces twice.")
+    sample: bool = Field(False, description="Draw each piece instead of searching.")
+    temperature: float | None = Field(None, description="Sampling: divides log-probabilities.")
+    topk: int | None = Field(None, description="Sampling: among the K most probable pieces.")
+    topp: float | None = Field(None, description="Sampling: nucleus probability.")
+    nsamples: int | None = Field(None, description="Sampling: samples per sentence.")
+    seed: int | None = Field(None, description="Sampling: with the sentence's index, its seed.")
+    prefixes: list[str] | None = Field(
+        None, description="One per sentence: the text its translation must start with."
+    )
+    attention: bool = Field(
+        False, description="Return the attention of each best translation (attention models)."
+    )
+
+    def decoding_options(self) -> dict[str, Any]:
+        """The options given, by nmt.Translator's names."""
+        given = self.model_dump(include=set(DECODING_OPTIONS), exclude_none=True)
+        if not given["sample"]:
+            del given["sample"]
+        return given
+
+
+class ScoreRequest(RequestBody):
+    sources: list[str] = Field(min_length=1, description="Source sentences.")
+    targets: list[str] = Field(min_length=1, description="Their translations, one per source.")
+    length_penalty: float | None = Field(
+        None, description="alpha of normalised = total / (pieces + 1)**alpha."
+    )
+
+
+class Hypothesis(BaseModel):
+    text: str
+    score: float = Field(description="log-probability / length**length_penalty")
+
+
+class Attention(BaseModel):
+    source: list[str] = Field(description="Source pieces, </s> last.")
+    target: list[str] = Field(description="Output pieces, </s> last.")
+    weights: list[list[float]] = Field(description="A row per target piece over the source.")
+
+
+class Translation(BaseModel):
+    text: str = Field(description="The best translation.")
+    score: float = Field(description="Its log-probability / length**length_penalty.")
+    nbest: list[Hypothesis] | None = Field(None, description="With nbest > 1: best first.")
+    attention: Attention | None = Field(None, description="When asked for.")
+
+
+class TranslateResponse(BaseModel):
+    model: str
+    translations: list[Translation]
+
+
+class PairScore(BaseModel):
+    total: float = Field(description="log-probability of the target pieces and EOS")
+    normalised: float = Field(description="total / (pieces + 1)**length_penalty")
+    pieces: list[float] = Field(description="Each piece's log-probability, EOS last.")
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    scores: list[PairScore]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    architecture: str = Field(description="seq2seq, bilstm or attention")
+    attention: bool = Field(description="Whether the model has attention to show.")
+    source_language: str
+    target_language: str
+    corpus: str
+    parameters: int
+    dev_bleu: float | None = Field(description="Dev BLEU of the checkpoint served, if logged.")
+    step: int | None = Field(description="Training updates of the checkpoint served.")
+    beam: int = Field(description="The run's default beam.")
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+    limits: Limits
+
+
+class Health(BaseModel):
+    status: str
+    models: list[str]
+    waiting: int = Field(description="Requests queued for the next model call.")
+
+
+class Problem(BaseModel):
+    error: str = Field(description="One line: what was wrong with the request.")

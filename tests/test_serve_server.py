@@ -1,0 +1,127 @@
+"""The server for real, on 127.0.0.1: a graceful stop and the `nmt serve` command.
+
+`serving` runs an app under uvicorn in a thread, on a port the system picks;
+test_serve_page.py uses it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from test_translate import make_run, read_line
+
+from nmt.serve.app import create_app
+from nmt.serve.models import load_models
+from nmt.serve.server import bind, make_server
+
+WAIT = 120  # seconds: a guard against a hang, never a measurement
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[tuple[str, object]]:
+    """(base URL, uvicorn server) of `app` served from a thread until the block ends."""
+    sock = bind("127.0.0.1", 0)
+    server = make_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the server did not start"
+            thread.join(0.05)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", server
+    finally:
+        server.should_exit = True
+        thread.join(WAIT)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / "attention")
+
+
+def test_a_stop_lets_the_request_in_flight_finish(run, monkeypatch):
+    models = load_models([run], "cpu")
+    expected = models[0].translator.translate(["ein hund sieht"])
+    real = models[0].translator.translations
+    started, release = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(WAIT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models[0].translator, "translations", held)
+    replies: list[httpx.Response] = []
+    with serving(create_app(models)) as (url, server):
+        body = {"text": ["ein hund sieht"]}
+        asking = threading.Thread(
+            target=lambda: replies.append(
+                httpx.post(f"{url}/v1/translate", json=body, timeout=WAIT)
+            )
+        )
+        asking.start()
+        assert started.wait(WAIT)
+        server.handle_exit(signal.SIGTERM, None)  # what uvicorn does on SIGTERM
+        release.set()
+        asking.join(WAIT)
+    assert [reply.status_code for reply in replies] == [200]
+    assert replies[0].json()["translations"][0]["text"] == expected[0]
+
+
+def test_a_host_off_the_loopback_is_said_in_the_log(caplog):
+    with caplog.at_level(logging.WARNING, logger="nmt.serve"):
+        bind("127.0.0.1", 0).close()
+        assert not caplog.records
+        bind("0.0.0.0", 0).close()
+    assert "anyone who can reach this machine" in caplog.records[0].getMessage()
+
+
+def start_command(*arguments: str) -> tuple[subprocess.Popen, str]:
+    """`nmt serve ...` in a process of its own, and its URL once it listens."""
+    command = [sys.executable, "-m", "nmt", "serve", *arguments, "--port", "0", "--device", "cpu"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE)
+    while True:
+        line = read_line(process.stderr, WAIT).decode()
+        assert line, "nmt serve ended or said nothing"
+        if "serving on http://" in line:
+            return process, line.split("serving on ")[1].split()[0]
+
+
+@pytest.mark.parametrize(
+    ("sent", "exit_code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)]
+)
+def test_the_command_serves_on_the_loopback_until_stopped(run, sent, exit_code):
+    process, url = start_command(str(run))
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/health").json()["models"] == ["attention"]
+        reply = httpx.post(f"{url}/v1/translate", json={"text": ["ein hund"]})
+        assert reply.status_code == 200
+        process.send_signal(sent)
+        assert process.wait(WAIT) == exit_code
+        log = process.stderr.read().decode()
+    finally:
+        process.kill()
+    assert "Shutting down" in log and "Traceback" not in log
+
+
+def test_the_command_refuses_a_missing_run_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "nmt", "serve", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
