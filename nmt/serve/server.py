@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
 
 import uvicorn
@@ -49,6 +50,9 @@ def serve(app: FastAPI, host: str, port: int) -> None:
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     log.info("serving on http://%s:%d (the page at /, the API at /docs)", shown, bound_port)
+    # uvicorn re-raises the stop signal once it has stopped; a SIGINT that a background
+    # shell set to ignored would then be lost and Ctrl-C would exit 0 instead of 130
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     make_server(app).run(sockets=[sock])
 
 
