@@ -42,6 +42,23 @@ def client(models) -> Iterator[TestClient]:
         yield client
 
 
+def hold_translations(
+    translator: Translator, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, threading.Event]:
+    """(started, release): the translator's next model call sets `started`, then waits for
+    `release` before it decodes, so that a test can act while a request holds the model."""
+    real = translator.translations
+    started, release = threading.Event(), threading.Event()
+
+    def held(*args, **kwargs):
+        started.set()
+        release.wait(WAIT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(translator, "translations", held)
+    return started, release
+
+
 def translate(client: TestClient, **body) -> dict:
     reply = client.post("/v1/translate", json=body)
     assert reply.status_code == 200, reply.text
@@ -258,15 +275,7 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(
         for i in range(16)
     ]
     alone = [translate(client, **body) for body in bodies]
-    real = models[0].translator.translations
-    started, release = threading.Event(), threading.Event()
-
-    def held(*args, **kwargs):
-        started.set()
-        release.wait(WAIT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(models[0].translator, "translations", held)
+    started, release = hold_translations(models[0].translator, monkeypatch)
     answers: list[dict | None] = [None] * len(bodies)
 
     def ask(i: int) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
+from test_serve_app import hold_translations
 from test_translate import make_run, read_line
 
 from nmt.serve.app import create_app
@@ -52,15 +53,7 @@ def run(tmp_path_factory) -> Path:
 def test_a_stop_lets_the_request_in_flight_finish(run, monkeypatch):
     models = load_models([run], "cpu")
     expected = models[0].translator.translate(["ein hund sieht"])
-    real = models[0].translator.translations
-    started, release = threading.Event(), threading.Event()
-
-    def held(*args, **kwargs):
-        started.set()
-        release.wait(WAIT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(models[0].translator, "translations", held)
+    started, release = hold_translations(models[0].translator, monkeypatch)
     replies: list[httpx.Response] = []
     with serving(create_app(models)) as (url, server):
         body = {"text": ["ein hund sieht"]}
