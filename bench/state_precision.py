@@ -12,18 +12,17 @@ fp32 state against bf16-rounded state, plus the largest |c| seen.
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-import sacrebleu
 import torch
 
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
 from nmt.decoder import DecoderState
-from nmt.loss import loss_sums
 from nmt.prepare import prepare
-from nmt.search import greedy, length_limits
+from nmt.validate import validate
+
+CPU = torch.device("cpu")
 
 
 def to_bf16(state: DecoderState) -> DecoderState:
@@ -33,45 +32,37 @@ def to_bf16(state: DecoderState) -> DecoderState:
     return DecoderState(rounded(state.h), rounded(state.c), state.feed)
 
 
-class RoundedState(torch.nn.Module):
-    """The model with its decoder state rounded to bf16 after every step."""
+class SteppedModel(torch.nn.Module):
+    """The model run one target step at a time, as search runs it, with its decoder state
+    optionally rounded to bf16 after every step; teacher forcing notes the largest |c|."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, bf16_state: bool) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.bf16_state, self.largest = model, bf16_state, 0.0
+
+    def _kept(self, state: DecoderState) -> DecoderState:
+        return to_bf16(state) if self.bf16_state else state
 
     def encode(self, src, src_lengths):
         return self.model.encode(src, src_lengths)
 
     def initial_state(self, enc):
-        return to_bf16(self.model.initial_state(enc))
+        return self._kept(self.model.initial_state(enc))
 
     def step(self, prev, state, enc):
         logits, state, attention = self.model.step(prev, state, enc)
-        return logits, to_bf16(state), attention
+        return logits, self._kept(state), attention
 
-
-@torch.inference_mode()
-def score(model, data: ParallelData, decode_fn, limits) -> tuple[float, float, float]:
-    """(dev perplexity by stepping, greedy dev BLEU, largest |c|) of model."""
-    nll, tokens, largest = 0.0, 0, 0.0
-    hypotheses = [""] * len(data)
-    for indices in data.batches(4000, shuffle=False):
-        batch = data.collate(indices)
-        enc = model.encode(batch.src, batch.src_lengths)
-        state, logits = model.initial_state(enc), []
-        for t in range(batch.tgt_in.size(1)):
-            step_logits, state, _ = model.step(batch.tgt_in[:, t], state, enc)
+    def forward(self, src, src_lengths, tgt_in):
+        """Teacher-forced logits [B, T, V], stepped (what nmt.validate scores)."""
+        enc = self.encode(src, src_lengths)
+        state, logits = self.initial_state(enc), []
+        for t in range(tgt_in.size(1)):
+            step_logits, state, _ = self.step(tgt_in[:, t], state, enc)
             logits.append(step_logits)
             if state.c is not None:
-                largest = max(largest, state.c.abs().max().item())
-        nll += loss_sums(torch.stack(logits, dim=1), batch.tgt_out, 0.0)[1].item()
-        tokens += batch.n_tokens
-        found = greedy(model, batch.src, batch.src_lengths, limits(batch.src_lengths))
-        for i, text in zip(indices, decode_fn([r[0] for r in found.tokens]), strict=True):
-            hypotheses[i] = text
-    bleu = sacrebleu.corpus_bleu(hypotheses, [data.refs]).score
-    return math.exp(nll / tokens), bleu, largest
+                self.largest = max(self.largest, state.c.abs().max().item())
+        return torch.stack(logits, dim=1)
 
 
 def main() -> None:
@@ -80,14 +71,13 @@ def main() -> None:
     args = parser.parse_args()
     model, recipe, tokenizer = load_for_inference(args.run, "cpu")
     data = ParallelData.from_dataset(prepare(recipe.data, progress=False).splits["valid"])
-    decode = recipe.decode
-
-    def limits(lengths):
-        return length_limits(lengths, decode.max_len_a, decode.max_len_b)
-
-    for name, variant in (("fp32 state", model), ("bf16 state", RoundedState(model))):
-        ppl, bleu, largest = score(variant, data, tokenizer.decode_tgt, limits)
-        print(f"{args.run} {name}: dev ppl {ppl:.3f}, greedy BLEU {bleu:.2f}, max|c| {largest:.1f}")
+    for name, bf16_state in (("fp32 state", False), ("bf16 state", True)):
+        stepped = SteppedModel(model, bf16_state)
+        dev = validate(stepped, data, tokenizer.decode_tgt, 4000, recipe.decode, CPU)
+        print(
+            f"{args.run} {name}: dev ppl {dev.ppl:.3f}, greedy BLEU {dev.bleu:.2f}, "
+            f"max|c| {stepped.largest:.1f}"
+        )
 
 
 if __name__ == "__main__":
