@@ -1,9 +1,10 @@
 """BLEU and chrF by source sentence length: the picture of Bahdanau et al. 2015, Figure 2.
 
 A model without attention must squeeze the whole source into one vector, so its scores
-fall as sentences grow; in Bahdanau et al.'s figure the attention model's held. Each test set is split into buckets by
-the number of whitespace-separated words of the source, and each bucket is scored on its
-own (sacrebleu, with a 95% bootstrap interval), from translations `nmt eval` already made.
+fall as sentences grow; in Bahdanau et al.'s figure the attention model's held. Each test
+set is split into buckets by the number of whitespace-separated words of the source, and
+each bucket is scored on its own (sacrebleu, with a 95% bootstrap interval), from
+translations `nmt eval` already made.
 """
 
 from __future__ import annotations
