@@ -36,13 +36,17 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from results import append_rows
+from nmt.device import cpu_has_bf16
+
+from memory import in_fresh_process
+from results import append_rows, repeat_summary
 
 PAD, BOS, EOS = 0, 2, 3
 EMBED, ENC_HIDDEN, DEC_HIDDEN, LAYERS, DROPOUT, CLIP = 256, 256, 512, 2, 0.2, 1.0
 # Multi30k de-en train, our joint unigram 8000 pieces: log(target pieces) and log(src/tgt)
 TGT_LOG_MEAN, TGT_LOG_SD, RATIO_LOG_MEAN, RATIO_LOG_SD = 2.633, 0.320, 0.024, 0.198
 POOL = 29_000  # sentence pairs drawn: one Multi30k epoch
+NO_CPU_BF16 = "not measured: this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
 
 
 class BareLSTM(nn.Module):
@@ -159,20 +163,23 @@ def measure(args: argparse.Namespace, precision: str, batches: list) -> dict:
 
     for step in range(args.skip):
         update(step)
-    if cuda:
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    tokens = sum(update(args.skip + step) for step in range(args.updates))
-    if cuda:
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - start
+    rates = []
+    for _ in range(args.repeats):  # the same updates each time
+        if cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        tokens = sum(update(args.skip + step) for step in range(args.updates))
+        if cuda:
+            torch.cuda.synchronize(device)
+        rates.append(tokens / (time.perf_counter() - start))
+    rate, spread = repeat_summary(rates)
     real = sum(batch[4] for batch in batches)
     padded = sum(batch[3].numel() for batch in batches)
     return {
         "system": "bare-lstm",
         "arch": "bare",
         "precision": precision,
-        "train_tok_per_s": round(tokens / seconds, 1),
+        "train_tok_per_s": rate,
         "peak_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20) if cuda else None,
         "decode_beam5_fixed30_sent_per_s": None,
         "decode_beam5_sent_per_s": None,
@@ -180,13 +187,13 @@ def measure(args: argparse.Namespace, precision: str, batches: list) -> dict:
         "bleu_beam5": None,
         "notes": "ceiling: no decoder search and no BLEU (nothing to translate with); "
         + ("real Multi30k lengths" if args.lengths else "synthetic Multi30k-shaped lengths")
-        + ", random token ids"
-        + ("" if cuda else "; CPU run: peak_mem_mb is null"),
+        + ", random token ids",
         "details": {
             "timed_updates": args.updates,
             "skipped_updates": args.skip,
             "tgt_tokens_per_update": round(tokens / args.updates, 1),
-            "s_per_update": round(seconds / args.updates, 5),
+            "repeats_tok_per_s": [round(r, 1) for r in rates],
+            "repeat_spread": spread,
             "real_target_fraction": round(real / padded, 3),
             "batches": len(batches),
             "vocab": args.vocab,
@@ -203,11 +210,16 @@ def measure_or_explain(args: argparse.Namespace, precision: str, batches: list) 
     try:
         return measure(args, precision, batches)
     except RuntimeError as error:
-        fields = ["train_tok_per_s", "peak_mem_mb", "decode_beam5_fixed30_sent_per_s"]
-        fields += ["decode_beam5_sent_per_s", "decode_greedy_sent_per_s", "bleu_beam5"]
         reason = str(error).strip().splitlines()[0]
-        row = {"system": "bare-lstm", "arch": "bare", "precision": precision}
-        return row | dict.fromkeys(fields) | {"notes": f"failed on {args.device}: {reason}"}
+        return not_measured(precision, f"failed on {args.device}: {reason}")
+
+
+def not_measured(precision: str, reason: str) -> dict:
+    """A row of nulls that says why."""
+    fields = ["train_tok_per_s", "peak_mem_mb", "decode_beam5_fixed30_sent_per_s"]
+    fields += ["decode_beam5_sent_per_s", "decode_greedy_sent_per_s", "bleu_beam5"]
+    row = {"system": "bare-lstm", "arch": "bare", "precision": precision}
+    return row | dict.fromkeys(fields) | {"notes": reason}
 
 
 def main() -> None:
@@ -218,6 +230,7 @@ def main() -> None:
     )
     parser.add_argument("--updates", type=int, default=120, help="timed updates (after --skip)")
     parser.add_argument("--skip", type=int, default=20, help="warm-up updates, not timed")
+    parser.add_argument("--repeats", type=int, default=2, help="timings of the same updates")
     parser.add_argument("--batch-tokens", type=int, default=4096, help="real target tokens")
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--lengths", type=Path, help="export_data.py folder: real lengths")
@@ -230,7 +243,14 @@ def main() -> None:
         read_lengths(args.lengths) if args.lengths else draw_lengths(random.Random(args.seed), POOL)
     )
     batches = make_batches(pairs, args.batch_tokens, args.vocab, args.seed)
-    rows = [measure_or_explain(args, precision, batches) for precision in args.precision]
+    rows = []
+    for precision in args.precision:
+        if args.device == "cpu" and precision == "bf16" and not cpu_has_bf16():
+            rows.append(not_measured(precision, NO_CPU_BF16))
+        elif args.device == "cpu":  # its own process, so that its peak RSS is its own
+            rows.append(in_fresh_process(measure_or_explain, args, precision, batches))
+        else:
+            rows.append(measure_or_explain(args, precision, batches))
     for row in rows:
         print(json.dumps(row))
     if args.out:

@@ -7,7 +7,9 @@ Training: each architecture at the bench sizes (embeddings 256, 2 layers, encode
 direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing) on the real
 Multi30k de-en batches of about 4,096 target tokens, through `Trainer.update`, the very code
 `nmt train` runs (forward, backward, clipping, optimizer step). Steady state: --skip updates,
-then --updates timed between two device synchronisations.
+then --updates timed between two device synchronisations, --repeats times over the same
+updates (the row has the median; details the spread). On a CPU each training row runs in a
+fresh process and its memory figure is that process's peak RSS (bench/memory.py).
 
 Decoding: test2016 (1,000 sentences) through `translate_lines`, the code of `nmt translate`:
 greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
@@ -19,10 +21,12 @@ bench models (BLEU meaningless, said in the notes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sacrebleu
@@ -36,7 +40,8 @@ from nmt.prepare import prepare
 from nmt.train import Trainer
 from nmt.translate import translate_lines
 
-from results import append_rows
+from memory import in_fresh_process
+from results import append_rows, repeat_summary
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en/attention.yaml"
 BENCH_MODEL = [
@@ -70,19 +75,22 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_row(arch: str, precision: str, args: argparse.Namespace) -> dict:
-    """Tokens/s and peak memory of `updates` steady-state training updates."""
+@contextlib.contextmanager
+def bench_trainer(
+    arch: str, precision: str, device: str, batch_tokens: int
+) -> Iterator[tuple[Trainer, list]]:
+    """A Trainer of the bench model for `arch` on Multi30k de-en, with its first epoch's
+    update groups (also used by bench/profile_update.py)."""
     overrides = [
         *BENCH_MODEL,
         *ARCHS[arch],
         f"train.precision={precision}",
-        f"train.device={args.device}",
-        f"train.batch_tokens={args.batch_tokens}",
+        f"train.device={device}",
+        f"train.batch_tokens={batch_tokens}",
     ]
     recipe = load_recipe(RECIPE, overrides)
     prepared = prepare(recipe.data, progress=False)
     tokenizer = prepared.tokenizer()
-    device = torch.device(args.device)
     with tempfile.TemporaryDirectory() as scratch:
         trainer = Trainer(
             recipe,
@@ -93,30 +101,41 @@ def train_row(arch: str, precision: str, args: argparse.Namespace) -> dict:
             (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
             progress=False,
         )
-        updates = trainer.epoch_updates(1)
+        yield trainer, trainer.epoch_updates(1)
+
+
+def train_row(arch: str, precision: str, args: argparse.Namespace) -> dict:
+    """Tokens/s (median of --repeats timings of the same updates) and peak device memory."""
+    device = torch.device(args.device)
+    with bench_trainer(arch, precision, args.device, args.batch_tokens) as (trainer, updates):
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         for group in updates[: args.skip]:
             trainer.update(group)
-        sync(device)
         timed = updates[args.skip : args.skip + args.updates]
         tokens = sum(trainer.train_data.collate(i).n_tokens for g in timed for i in g)
-        start = time.perf_counter()
-        for group in timed:
-            trainer.update(group)
-        sync(device)
-        seconds = time.perf_counter() - start
+        rates = []
+        for _ in range(args.repeats):
+            sync(device)
+            start = time.perf_counter()
+            for group in timed:
+                trainer.update(group)
+            sync(device)
+            rates.append(tokens / (time.perf_counter() - start))
         params = sum(p.numel() for p in trainer.model.parameters())
+    rate, spread = repeat_summary(rates)
     return {
         "system": "nmt",
         "arch": arch,
         "precision": precision,
-        "train_tok_per_s": round(tokens / seconds, 1),
+        "train_tok_per_s": rate,
         "peak_mem_mb": round(torch.cuda.max_memory_allocated(device) / 2**20)
         if device.type == "cuda"
         else None,
         "details": {
             "timed_updates": len(timed),
+            "repeats_tok_per_s": [round(r, 1) for r in rates],
+            "repeat_spread": spread,
             "tgt_tokens_per_update": tokens / len(timed),
             "parameters": params,
         },
@@ -167,6 +186,7 @@ def main() -> None:
     parser.add_argument("--batch-tokens", type=int, default=4096)
     parser.add_argument("--skip", type=int, default=20)
     parser.add_argument("--updates", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=2, help="timings of the same updates")
     parser.add_argument("--run", nargs="*", default=[], help="trained run dirs ARCH=DIR to decode")
     parser.add_argument("--test-lines", type=int, default=1000)
     parser.add_argument("--decode-tokens", type=int, default=1024, help="~64 sentences a batch")
@@ -185,7 +205,10 @@ def main() -> None:
             else "decoded with an untrained model: BLEU meaningless"
         )
         for precision in precisions:
-            row = train_row(arch, precision, args)
+            if args.device == "cpu":  # its own process, so that its peak RSS is its own
+                row = in_fresh_process(train_row, arch, precision, args)
+            else:
+                row = train_row(arch, precision, args)
             if precision == "fp32":  # decoding always runs in fp32: its figures go on that row
                 row |= decode | {"notes": source}
             else:

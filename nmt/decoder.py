@@ -295,8 +295,9 @@ class AttentionDecoder(nn.Module):
         emb_gates = self.embed_to_gates(emb)  # [B, T, gates]: every position in one GEMM
         layers, feed = state.layers(), state.feed
         readout_in = []
-        for i in range(tgt_in.size(1)):
-            layers, feed, out, _ = self._step(emb_gates[:, i], layers, feed, enc)
+        # unbind, not emb_gates[:, i]: the backward of T slices would write T full-size zeros
+        for emb_gates_i in emb_gates.unbind(1):
+            layers, feed, out, _ = self._step(emb_gates_i, layers, feed, enc)
             readout_in.append(out)
         return self._logits(torch.stack(readout_in, dim=1), emb)
 

@@ -44,7 +44,7 @@ def test_rows_from_several_scripts_land_in_one_file(tmp_path, monkeypatch):
 
 
 def test_targets_are_ratios_against_the_right_rows():
-    checks = {what: (ratio, target) for what, ratio, target in results.target_checks(ROWS)}
+    checks = {what: (ratio, target) for what, ratio, target in results.target_checks(ROWS, "gpu")}
     assert checks["attention fp32 training / Joey fp32"] == (6.0, ">= 5")
     assert checks["attention fp32 training / OpenNMT-py fp32"] == (2.0, ">= 3")
     assert checks["attention fp32 training / bare LSTM"] == (0.3, ">= 0.5")
@@ -54,12 +54,27 @@ def test_targets_are_ratios_against_the_right_rows():
     assert checks["seq2seq fp32 training / bare LSTM"] == (0.75, ">= 0.7")
 
 
+def test_cpu_targets_are_the_cpu_issues_own():
+    checks = {what: (ratio, target) for what, ratio, target in results.target_checks(ROWS, "cpu")}
+    assert checks == {
+        "attention fp32 training / bare LSTM": (0.3, ">= 0.9"),
+        "attention fp32 training / OpenNMT-py fp32": (2.0, ">= 2"),
+        "attention fp32 beam-5 fixed-30 / OpenNMT-py": (800.0 / 300.0, ">= 3"),
+    }
+    assert results.device_kind("cpu") == "cpu"
+    assert results.device_kind("NVIDIA H200") == "gpu"
+
+
+def test_repeat_summary_is_the_median_and_the_relative_range():
+    assert results.repeat_summary([100.0, 104.0, 98.0]) == (100.0, 0.06)
+
+
 def test_targets_table_says_met_missed_and_not_measured():
-    table = results.targets_table(ROWS).splitlines()
+    table = results.targets_table(ROWS, "gpu").splitlines()
     assert "| attention fp32 training / Joey fp32 | 6.00x | >= 5 | met |" in table
     assert "| attention fp32 training / OpenNMT-py fp32 | 2.00x | >= 3 | missed |" in table
     assert "| attention fp32 peak memory / OpenNMT-py fp32 | 1.40x | <= 1 | missed |" in table
-    bf16 = results.targets_table([*ROWS, row("nmt", "attention", "bf16", 50_000.0)])
+    bf16 = results.targets_table([*ROWS, row("nmt", "attention", "bf16", 50_000.0)], "gpu")
     assert "| attention bf16 training / Joey fp16 |  | >= 5 | not measured |" in bf16
 
 

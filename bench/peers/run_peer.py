@@ -163,8 +163,15 @@ def steady_state(steps: list[list[float]], skip: int) -> dict:
     timed = steps[skip:]
     seconds = timed[-1][0] - steps[skip - 1][0]
     tokens = sum(tokens for _, tokens in timed)
+    half = skip + len(timed) // 2  # a peer is trained once: its two halves stand in for repeats
+    halves = [
+        sum(t for _, t in steps[a + 1 : b + 1]) / (steps[b][0] - steps[a][0])
+        for a, b in ((skip - 1, half - 1), (half - 1, len(steps) - 1))
+    ]
     return {
         "train_tok_per_s": round(tokens / seconds, 1),
+        "halves_tok_per_s": [round(rate, 1) for rate in halves],
+        "halves_spread": round(abs(halves[0] - halves[1]) / (tokens / seconds), 4),
         "timed_updates": len(timed),
         "tgt_tokens_per_update": round(tokens / len(timed), 1),
         "s_per_update": round(seconds / len(timed), 4),
@@ -283,9 +290,10 @@ def main() -> None:
             notes.append("its fp16 decode casts the model to half (no autocast)")
     if args.test_lines:
         notes.append(f"decoded the first {sentences} test sentences only")
-    if args.device == "cpu":
-        notes.append("CPU run: peak_mem_mb is null, see details.peak_rss_mb")
     peak = probe["peak_cuda_allocated_mb"]
+    if args.device == "cpu":
+        notes.append("peak_mem_mb: peak RSS of the training process")
+        peak = probe["peak_rss_mb"]
     row = {
         "system": args.peer,
         "arch": "attention",

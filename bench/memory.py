@@ -1,0 +1,37 @@
+"""Peak memory of one benchmark row, as every row of a results file reports it.
+
+On CUDA a row's peak_mem_mb is torch.cuda.max_memory_allocated, read in the process. On a
+CPU it is the peak resident set (RSS) of a fresh process that does only that row's work,
+as the peers' rows report it (bench/peers/probe.py reads their training process's peak RSS):
+a process's peak only grows, so rows measured one after another in one process would each
+carry the largest peak so far. Standard library only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+
+CPU_MEMORY_NOTE = "peak_mem_mb: peak RSS of a process that did only this row's training"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _row_with_rss(measure: Callable[..., dict], *args: object) -> dict:
+    row = measure(*args)
+    if row.get("train_tok_per_s") is not None:
+        row["peak_mem_mb"] = round(peak_rss_mb())
+        row["notes"] = "; ".join(filter(None, [row.get("notes"), CPU_MEMORY_NOTE]))
+    return row
+
+
+def in_fresh_process(measure: Callable[..., dict], *args: object) -> dict:
+    """measure(*args) in a new (spawned) process, its row given that process's peak RSS."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(_row_with_rss, measure, *args).result()

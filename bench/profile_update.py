@@ -1,0 +1,59 @@
+"""Where one training update's time goes: torch.profiler's top operators by self time.
+
+    python bench/profile_update.py --arch attention --device cpu
+    python bench/profile_update.py --arch attention --updates 1 --batch-tokens 512   # quick look
+
+The bench model of bench/bench.py on the same Multi30k batches: --skip warm-up updates,
+then --updates profiled ones. Prints the operator table (self time, calls) and the tokens/s
+under the profiler (slower than bench.py: the profiler records every operator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from bench import ARCHS, bench_trainer, sync
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="attention", choices=list(ARCHS))
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch-tokens", type=int, default=4096)
+    parser.add_argument("--skip", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=25, help="operators shown")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with bench_trainer(args.arch, args.precision, args.device, args.batch_tokens) as (
+        trainer,
+        updates,
+    ):
+        for group in updates[: args.skip]:
+            trainer.update(group)
+        sync(device)
+        timed = updates[args.skip : args.skip + args.updates]
+        tokens = sum(trainer.train_data.collate(i).n_tokens for g in timed for i in g)
+        start = time.perf_counter()
+        with profile(activities=activities) as prof:
+            for group in timed:
+                trainer.update(group)
+            sync(device)
+        seconds = time.perf_counter() - start
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=args.rows))
+    print(
+        f"{args.arch} {args.precision} on {args.device}: {len(timed)} updates, "
+        f"{tokens / len(timed):.0f} target tokens each, {tokens / seconds:.0f} tok/s "
+        "under the profiler"
+    )
+
+
+if __name__ == "__main__":
+    main()
