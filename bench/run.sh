@@ -4,11 +4,13 @@
 # appended to ONE results file; then the table and every target as a ratio (results.py).
 #
 #   bash bench/run.sh bench/results/DATE-DEVICE.json        # the protocol's sizes (GPU)
+#   TIMED=20 SKIP=5 bash bench/run.sh bench/results/DATE-cpu.json   # a 2-core CPU in ~1 hour
 #   SMOKE=1 bash bench/run.sh bench/scratch/smoke.json       # tiny sizes: checks the wiring
 #
-# Environment: PARTS (default "nmt bare joey onmt") runs a subset, appending to the same
-# file, so a run longer than one sitting can be split; DEVICE (default cuda when there is
-# one); PEER_PRECISIONS (default "fp32 fp16" on cuda, "fp32" on cpu); WHEELS, a folder of
+# Environment: TIMED and SKIP set every system's timed and warm-up updates (default: each
+# script's protocol sizes, 100+ timed after 20); PARTS (default "nmt bare joey onmt") runs a
+# subset, appending to the same file, so a run longer than one sitting can be split; DEVICE
+# (default cuda when there is one); PEER_PRECISIONS (default "fp32 fp16" on cuda, "fp32" on cpu); WHEELS, a folder of
 # peers/wheels.sh, to build the peer venvs offline when they are missing; PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,12 @@ if [ -n "${SMOKE:-}" ]; then
     peer=(--updates 6 --skip 2 --test-lines 8 --decode-batch 8 --max-len 30)
 fi
 declare -A peer_batch=([joey]=700 [onmt]=300)  # smoke only: ~256 real target tokens
+if [ -n "${TIMED:-}" ]; then
+    skip="${SKIP:-20}"
+    ours+=(--updates "$TIMED" --skip "$skip")
+    bare+=(--updates "$TIMED" --skip "$skip")
+    peer+=(--updates "$((skip + TIMED))" --skip "$skip")  # a peer's --updates counts all
+fi
 
 if [ ! -f "$data/meta.json" ]; then
     "$py" bench/peers/export_data.py recipes/multi30k-de-en/attention.yaml "$data"
