@@ -4,8 +4,10 @@
     python bench/profile_update.py --arch attention --updates 1 --batch-tokens 512   # quick look
 
 The bench model of bench/bench.py on the same Multi30k batches: --skip warm-up updates,
-then --updates profiled ones. Prints the operator table (self time, calls) and the tokens/s
-under the profiler (slower than bench.py: the profiler records every operator).
+then --updates profiled ones. Prints the operator table (self time, calls), the tokens/s
+under the profiler (slower than bench.py: the profiler records every operator) and the
+matrix-product FLOPs per target token of the same updates run again, so that tokens/s of
+two systems can be turned into the arithmetic rate each reaches.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 
 import torch
 from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench import ARCHS, bench_trainer, sync
 
@@ -46,12 +49,17 @@ def main() -> None:
                 trainer.update(group)
             sync(device)
         seconds = time.perf_counter() - start
+        with FlopCounterMode(display=False) as flops:
+            for group in timed:
+                trainer.update(group)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=args.rows))
     print(
         f"{args.arch} {args.precision} on {args.device}: {len(timed)} updates, "
         f"{tokens / len(timed):.0f} target tokens each, {tokens / seconds:.0f} tok/s "
-        "under the profiler"
+        f"under the profiler; {flops.get_total_flops() / tokens / 1e6:.1f} MFLOP of matrix "
+        "products per target token (FlopCounterMode: the nn.LSTM decoders of seq2seq and "
+        "bilstm run as one fused kernel it does not count)"
     )
 
 
