@@ -9,9 +9,11 @@ test2016 (de, from the mirror in $NMT_DATA) in turn. Reports the sentences/s ans
 the p50 and p99 latency of a request and the mean number of requests per model call (from
 the server's access log). Then `nmt translate RUN -i FILE` of the same sentences as one
 file, with the sentences/s it reports itself (model loading excluded), and the server's
-share of that (target: at least 0.70). Both decode at the run's beam unless --beam, and
-both see this process's OMP_NUM_THREADS. The clients run in this process, on the same CPU
-as the server: on a small machine they take some of its time.
+share of that (target: at least 0.70). Last, the same sentences through nmt.Translator
+alone in calls of --clients sentences: with every client waiting for its answer, no call
+can hold more, so its share of the file's speed bounds the server's. All decode at the
+run's beam unless --beam, and all see this process's OMP_NUM_THREADS. The clients run in
+this process, on the same CPU as the server: on a small machine they take some of its time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import httpx
 
+from nmt.api import Translator
 from nmt.textio import read_lines
 
 MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
@@ -122,6 +125,20 @@ def translate_file(
     return float(re.search(r"\(([\d.]+) sentences/s\)", done.stderr)[1])
 
 
+def calls_alone(run: Path, sentences: list[str], args: argparse.Namespace) -> float:
+    """Sentences/s of the Translator alone (no server, no clients) in calls of --clients
+    sentences: the most a call can hold when every client waits for its answer before
+    sending again, so the best the server could do under this load."""
+    translator = Translator.load(run, device=args.device)
+    options = {} if args.beam is None else {"beam": args.beam}
+    translator.translate(sentences[: args.clients], **options)  # warm-up
+    chunks = [sentences[i : i + args.clients] for i in range(0, len(sentences), args.clients)]
+    start = time.perf_counter()
+    for chunk in chunks:
+        translator.translate(chunk, **options)
+    return round(len(sentences) / (time.perf_counter() - start), 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path)
@@ -148,7 +165,10 @@ def main() -> None:
             server.wait(60)
         row["requests_per_call"] = requests_per_call(log, logged)
         row["file_sent_per_s"] = translate_file(args.run, sentences, args, folder)
+    row["calls_of_clients_alone_sent_per_s"] = calls_alone(args.run, sentences, args)
     row["serve_vs_file"] = round(row["serve_sent_per_s"] / row["file_sent_per_s"], 2)
+    ceiling = row["calls_of_clients_alone_sent_per_s"] / row["file_sent_per_s"]
+    row["calls_of_clients_alone_vs_file"] = round(ceiling, 2)
     row["target"] = f">= {TARGET}: {'met' if row['serve_vs_file'] >= TARGET else 'missed'}"
     row = {"system": "nmt serve", "arch": str(args.run), "clients": args.clients, **row}
     row["batch_wait_ms"] = args.batch_wait_ms
