@@ -1,0 +1,28 @@
+"""bench/memory.py: a CPU row's memory is the peak RSS of a process that did only its work."""
+
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture
+def memory(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))  # the spawned child imports it by name too
+    import memory
+
+    return memory
+
+
+def test_a_measured_row_gets_the_peak_rss_of_a_fresh_process(memory):
+    held = b"\x01" * (300 * 2**20)  # this process's peak is now above 300 MB, the child's not
+    row = memory.in_fresh_process(dict, {"train_tok_per_s": 1.0, "notes": "untrained"})
+    assert 5 < row["peak_mem_mb"] < 200 < memory.peak_rss_mb()
+    assert row["notes"] == f"untrained; {memory.CPU_MEMORY_NOTE}"
+    del held
+
+
+def test_a_row_that_failed_keeps_its_null_memory(memory):
+    row = memory.in_fresh_process(dict, {"train_tok_per_s": None, "peak_mem_mb": None})
+    assert row == {"train_tok_per_s": None, "peak_mem_mb": None}
