@@ -38,7 +38,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from nmt.device import cpu_has_bf16
 
-from memory import in_fresh_process
+from memory import measure_row
 from results import append_rows, repeat_summary
 
 PAD, BOS, EOS = 0, 2, 3
@@ -247,10 +247,8 @@ def main() -> None:
     for precision in args.precision:
         if args.device == "cpu" and precision == "bf16" and not cpu_has_bf16():
             rows.append(not_measured(precision, NO_CPU_BF16))
-        elif args.device == "cpu":  # its own process, so that its peak RSS is its own
-            rows.append(in_fresh_process(measure_or_explain, args, precision, batches))
         else:
-            rows.append(measure_or_explain(args, precision, batches))
+            rows.append(measure_row(args.device, measure_or_explain, args, precision, batches))
     for row in rows:
         print(json.dumps(row))
     if args.out:

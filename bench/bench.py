@@ -40,7 +40,7 @@ from nmt.prepare import prepare
 from nmt.train import Trainer
 from nmt.translate import translate_lines
 
-from memory import in_fresh_process
+from memory import measure_row
 from results import append_rows, repeat_summary
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en/attention.yaml"
@@ -205,10 +205,7 @@ def main() -> None:
             else "decoded with an untrained model: BLEU meaningless"
         )
         for precision in precisions:
-            if args.device == "cpu":  # its own process, so that its peak RSS is its own
-                row = in_fresh_process(train_row, arch, precision, args)
-            else:
-                row = train_row(arch, precision, args)
+            row = measure_row(args.device, train_row, arch, precision, args)
             if precision == "fp32":  # decoding always runs in fp32: its figures go on that row
                 row |= decode | {"notes": source}
             else:

@@ -42,8 +42,11 @@ def _row_with_rss(measure: Callable[..., dict], *args: object) -> dict:
     return row
 
 
-def in_fresh_process(measure: Callable[..., dict], *args: object) -> dict:
-    """measure(*args) in a new (spawned) process, its row given that process's peak RSS."""
+def measure_row(device: str, measure: Callable[..., dict], *args: object) -> dict:
+    """measure(*args): on a CPU in a new (spawned) process, its row given that process's
+    peak RSS; elsewhere in this process (the row reads the device's own peak)."""
+    if device != "cpu":
+        return measure(*args)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
         return pool.submit(_row_with_rss, measure, *args).result()

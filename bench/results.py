@@ -6,8 +6,7 @@ Every script of the benchmark (bench.py, bare_lstm.py, peers/run_peer.py) append
 to one file ({"device", "torch", "commands", "rows"}, schema in bench/PROTOCOL.md), so one
 run of bench/run.sh leaves one file. The table prints the rows, then each speed target of
 the file's device (CPU or GPU) as measured ratio against required ratio. Standard library
-only: the peers'
-scripts run under a bare python3.
+only: the peers' scripts run under a bare python3.
 """
 
 from __future__ import annotations

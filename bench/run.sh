@@ -10,8 +10,9 @@
 # Environment: TIMED and SKIP set every system's timed and warm-up updates (default: each
 # script's protocol sizes, 100+ timed after 20); PARTS (default "nmt bare joey onmt") runs a
 # subset, appending to the same file, so a run longer than one sitting can be split; DEVICE
-# (default cuda when there is one); PEER_PRECISIONS (default "fp32 fp16" on cuda, "fp32" on cpu); WHEELS, a folder of
-# peers/wheels.sh, to build the peer venvs offline when they are missing; PYTHON (python3).
+# (default cuda when there is one); PEER_PRECISIONS (default "fp32 fp16" on cuda, "fp32" on
+# cpu); WHEELS, a folder of peers/wheels.sh, to build the peer venvs offline when they are
+# missing; PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:?usage: bash bench/run.sh RESULTS.json}"
