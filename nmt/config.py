@@ -164,15 +164,18 @@ class TrainConfig(Section):
     schedule: Literal["constant", "plateau", "inverse_sqrt", "halving"] = "plateau"
     warmup_updates: int = ranged(0, "[0, 1e9]")  # for inverse_sqrt
     lr_decay: float = ranged(0.5, "(0, 1]")  # plateau and halving factor
-    plateau_patience: int = ranged(2, "[1, 1e6]")  # validations without dev-BLEU gain, then decay
+    plateau_patience: int = ranged(2, "[1, 1e6]")  # validations without a better valid_metric
+    # the dev score that marks the best checkpoint and drives plateau and early stopping:
+    # greedy BLEU, or perplexity, which keeps falling where a weak model's BLEU stalls
+    valid_metric: Literal["bleu", "ppl"] = "bleu"
     halving_start_epoch: int = ranged(5, "[1, 1e6]")  # halving: decay once per epoch from here
     min_lr: float = ranged(1e-6, "[0, 100]")
     clip_norm: float = ranged(1.0, "[0, 1e6]")  # 0: no clipping
     label_smoothing: float = ranged(0.0, "[0, 1)")
-    # updates (0: only at epoch ends); every epoch also ends with one
+    # updates; 0: at every epoch end instead. The last update is validated too.
     validate_every: int = ranged(500, "[0, 1e9]")
     valid_batch_tokens: int = ranged(2048, "[1, 1e8]")
-    # validations without dev-BLEU gain; 0: never stop early
+    # validations without a better valid_metric; 0: never stop early
     early_stop_patience: int = ranged(8, "[0, 1e6]")
     keep_last: int = ranged(3, "[0, 10000]")
     average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K

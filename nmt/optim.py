@@ -28,10 +28,10 @@ class Schedule:
 
     constant      lr throughout.
     inverse_sqrt  linear warm-up over warmup_updates, then lr * sqrt(warmup / step).
-    plateau       multiply by lr_decay when dev BLEU has not improved for plateau_patience
-                  validations in a row (the counter restarts after each decay). Whether a
-                  validation improved is the trainer's to say (nmt/progress.py keeps the
-                  best score), so there is one record of it.
+    plateau       multiply by lr_decay when the dev score (train.valid_metric) has not
+                  improved for plateau_patience validations in a row (the counter restarts
+                  after each decay). Whether a validation improved is the trainer's to say
+                  (nmt/progress.py keeps the best scores), so there is one record of it.
     halving       multiply by lr_decay at the end of every epoch >= halving_start_epoch, so
                   epoch halving_start_epoch + 1 is the first at a lower rate (Sutskever et
                   al. halved every half epoch after 5 epochs; tf-nmt decays per epoch).
@@ -64,7 +64,7 @@ class Schedule:
             self._set(self.lr * self.cfg.lr_decay)
 
     def on_validation(self, improved: bool) -> None:
-        """After a validation; `improved`: its dev BLEU beat every earlier one."""
+        """After a validation; `improved`: its dev score beat every earlier one."""
         if self.cfg.schedule != "plateau":
             return
         if improved:

@@ -27,8 +27,9 @@ class TrainState:
     step: int = 0  # optimizer updates done
     epoch: int = 1  # the current epoch, from 1
     position: int = 0  # updates of this epoch already consumed (done or skipped)
-    best_bleu: float | None = None
-    stale: int = 0  # validations since best_bleu improved (early stopping)
+    best_bleu: float | None = None  # the best dev BLEU so far
+    best_ppl: float | None = None  # the lowest dev perplexity so far
+    stale: int = 0  # validations since train.valid_metric last improved (early stopping)
     bad_updates: int = 0  # updates skipped for a NaN/inf loss, in total
     bad_in_a_row: int = 0
     validated_step: int = -1  # the step of the latest validation
@@ -36,14 +37,18 @@ class TrainState:
     def end_epoch(self) -> None:
         self.epoch, self.position = self.epoch + 1, 0
 
-    def record_validation(self, bleu: float) -> bool:
-        """Note a dev BLEU; True when it beats every earlier one (a new best checkpoint)."""
+    def record_validation(self, bleu: float, ppl: float, metric: str = "bleu") -> bool:
+        """Note dev scores; True when `metric` ("bleu" or "ppl") beats every earlier one
+        (a new best checkpoint)."""
         self.validated_step = self.step
-        improved = self.best_bleu is None or bleu > self.best_bleu
-        if improved:
-            self.best_bleu, self.stale = bleu, 0
-        else:
-            self.stale += 1
+        better_bleu = self.best_bleu is None or bleu > self.best_bleu
+        better_ppl = self.best_ppl is None or ppl < self.best_ppl
+        if better_bleu:
+            self.best_bleu = bleu
+        if better_ppl:
+            self.best_ppl = ppl
+        improved = better_bleu if metric == "bleu" else better_ppl
+        self.stale = 0 if improved else self.stale + 1
         return improved
 
 

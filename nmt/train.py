@@ -231,15 +231,15 @@ class Trainer:
         self.window = Window()
 
     def _after_update(self, epoch_done: bool) -> None:
-        """Validate and save at epoch ends, every validate_every updates and when a limit is
-        reached; a stop signal saves last.pt (after the epoch end's checkpoint when it falls
-        there) and stops."""
+        """Validate and save every validate_every updates (or at epoch ends when it is 0)
+        and when a limit is reached; a stop signal saves last.pt (after the epoch end's
+        checkpoint when it falls there) and stops."""
         state, every = self.state, self.cfg.validate_every
         if epoch_done:
             self.schedule.on_epoch_end(state.epoch)
             state.end_epoch()
-        periodic = state.step > 0 and every and state.step % every == 0
-        due = epoch_done or periodic or stop_reason(state, self.cfg) is not None
+        on_schedule = state.step > 0 and state.step % every == 0 if every else epoch_done
+        due = on_schedule or stop_reason(state, self.cfg) is not None
         if due and (epoch_done or self.stop_signal is None):
             self._validate_and_save(state.epoch - 1 if epoch_done else state.epoch)
         elif self.stop_signal is not None and self.dist.main:
@@ -254,7 +254,8 @@ class Trainer:
         if state.validated_step != state.step:
             scores = self._validate() if main else None
             bleu = distributed.from_main(scores.bleu if main else 0.0, self.dist, self.device)
-            improved = state.record_validation(bleu)
+            ppl = distributed.from_main(scores.ppl if main else 0.0, self.dist, self.device)
+            improved = state.record_validation(bleu, ppl, self.cfg.valid_metric)
             self.schedule.on_validation(improved)
             if main:
                 self.reporter.log(
@@ -265,6 +266,7 @@ class Trainer:
                         "valid_ppl": scores.ppl,
                         "valid_bleu": scores.bleu,
                         "best_bleu": state.best_bleu,
+                        "best_ppl": state.best_ppl,
                     }
                 )
         if main:

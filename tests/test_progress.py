@@ -19,11 +19,20 @@ def test_zero_turns_the_update_limit_and_early_stopping_off():
 
 def test_validations_count_since_the_best():
     state = TrainState(step=5)
-    assert state.record_validation(10.0) and state.best_bleu == 10.0
-    assert not state.record_validation(10.0) and state.stale == 1
-    assert not state.record_validation(3.0) and state.stale == 2
-    assert state.record_validation(11.0) and (state.best_bleu, state.stale) == (11.0, 0)
-    assert state.validated_step == 5
+    assert state.record_validation(10.0, 50.0) and state.best_bleu == 10.0
+    assert not state.record_validation(10.0, 40.0) and state.stale == 1
+    assert not state.record_validation(3.0, 30.0) and state.stale == 2
+    assert state.record_validation(11.0, 35.0) and (state.best_bleu, state.stale) == (11.0, 0)
+    assert state.validated_step == 5 and state.best_ppl == 30.0
+
+
+def test_perplexity_as_the_metric_counts_a_falling_ppl_as_progress_while_bleu_stalls():
+    state = TrainState()
+    assert state.record_validation(6.5, 30.0, "ppl")
+    assert state.record_validation(6.4, 25.0, "ppl") and state.stale == 0
+    assert state.best_bleu == 6.5 and state.best_ppl == 25.0
+    assert not state.record_validation(7.0, 26.0, "ppl") and state.stale == 1
+    assert state.best_bleu == 7.0
 
 
 def test_finished_message_says_which_limit_to_raise(tmp_path):

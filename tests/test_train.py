@@ -226,9 +226,35 @@ def test_run_directory_layout_metrics_and_averaging(tmp_path):
         "valid_ppl",
         "valid_bleu",
         "best_bleu",
+        "best_ppl",
     }
     assert valid_rows[-1]["best_bleu"] == max(row["valid_bleu"] for row in valid_rows)
     assert load_checkpoint(run.average)["averaged"] == [p.name for p in run.step_checkpoints()]
+
+
+def test_validates_every_n_updates_and_at_the_end_not_also_at_epoch_ends(tmp_path):
+    trainer = make_trainer(tmp_path, validate_every=6, max_updates=26)
+    per_epoch = len(trainer.epoch_updates(1))
+    assert per_epoch % 6 and per_epoch < 26  # an epoch ends between validations
+    trainer.fit()
+    validated = [row["step"] for row in rows(tmp_path) if "valid_bleu" in row]
+    assert validated == [6, 12, 18, 24, 26]
+
+
+def test_validate_every_zero_validates_at_epoch_ends(tmp_path):
+    trainer = make_trainer(tmp_path, validate_every=0, max_epochs=2)
+    per_epoch = len(trainer.epoch_updates(1))
+    trainer.fit()
+    validated = [row["step"] for row in rows(tmp_path) if "valid_bleu" in row]
+    assert validated == [per_epoch, per_epoch + len(trainer.epoch_updates(2))]
+
+
+def test_perplexity_as_valid_metric_keeps_the_lowest_perplexity_as_best(tmp_path):
+    make_trainer(tmp_path, valid_metric="ppl", max_updates=30).fit()
+    valid_rows = [row for row in rows(tmp_path) if "valid_ppl" in row]
+    lowest = min(valid_rows, key=lambda row: row["valid_ppl"])
+    assert load_checkpoint(RunDir(tmp_path).best)["step"] == lowest["step"]
+    assert valid_rows[-1]["best_ppl"] == lowest["valid_ppl"]
 
 
 def test_early_stopping_when_dev_bleu_stops_improving(tmp_path):
