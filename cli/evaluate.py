@@ -38,7 +38,9 @@ def register(app: typer.Typer) -> None:
         test: Annotated[
             list[str] | None,
             typer.Option(
-                help="A test split of the run's corpus, e.g. test2016 (repeatable).",
+                help="A test split of the run's corpus, e.g. test2016 (repeatable); "
+                "SPLIT-long (test2016-long) joins its consecutive pairs in groups of 1-4, "
+                "for long sentences.",
                 show_default="every test split of the corpus",
             ),
         ] = None,
@@ -116,6 +118,8 @@ def register(app: typer.Typer) -> None:
           nmt eval --hyp a.en --hyp b.en --ref test.en
 
           nmt eval runs/seq2seq runs/attention --test test2016 --by-length
+
+          nmt eval runs/attention --test test2016-long --by-length --buckets 10,20,30,40,50,60
 
           nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """

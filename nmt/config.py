@@ -107,6 +107,8 @@ class DataConfig(Section):
     max_ratio: float = ranged(3.0, "0 or [1, 1e6]")  # ... or whose word-length ratio exceeds it
     dedupe: bool = True
     split_seed: int = ranged(1234, "[0, 4294967295]")  # for corpora without an official split
+    # >1: also train on consecutive pairs joined in groups of 2..join_max (nmt/joining.py)
+    join_max: int = ranged(1, "[1, 64]")
     # sentencepiece
     joint_vocab: bool = True
     spm_type: Literal["unigram", "bpe"] = "unigram"

@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.config import read_yaml
 from nmt.errors import NmtError
+from nmt.joining import LONG_GROUP_SIZES, LONG_SUFFIX, join_groups, long_base
 from nmt.textio import decode_lines, read_parallel
 
 
@@ -247,16 +248,28 @@ def load_splits(
     seed: int = 1234,
     progress: bool = False,
 ) -> dict[str, datasets.Dataset]:
-    """The named splits as datasets with columns src, tgt (raw text, nothing filtered).
+    """The named splits as datasets with columns src, tgt (raw text, nothing filtered);
+    `NAME-long` is split NAME with its pairs joined (nmt/joining.py).
 
     `seed` picks the held-out splits of a card without an official split (its `pool`).
     """
     check_pair(card, src, tgt)
     names = list(names)
+    joined = {name: long_base(name) for name in names if long_base(name) is not None}
     for name in names:
-        if name not in card.split_names:
+        if joined.get(name, name) not in card.split_names or joined.get(name) == "train":
             known = ", ".join(card.split_names)
-            raise NmtError(f"corpus {card.name} has no split {name!r} (splits: {known})")
+            raise NmtError(
+                f"corpus {card.name} has no split {name!r} (splits: {known}; and "
+                f"SPLIT{LONG_SUFFIX} for each but train: its pairs joined in groups of 1-4)"
+            )
+    if joined:
+        bases = [joined.get(name, name) for name in names]
+        loaded = load_splits(card, src, tgt, mirror, dict.fromkeys(bases), seed, progress)
+        return {
+            name: join_groups(loaded[base], LONG_GROUP_SIZES) if name in joined else loaded[base]
+            for name, base in zip(names, bases, strict=True)
+        }
     with progress_bar(progress) as bar:
         task = bar.add_task(f"loading {card.name} {src}-{tgt}", total=len(names))
         if card.pool:

@@ -38,6 +38,7 @@ from nmt.corpus import (
     resolve_mirror,
 )
 from nmt.errors import NmtError
+from nmt.joining import with_joined
 from nmt.lock import FileLock
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 
@@ -171,7 +172,11 @@ def _build(
         if report.after == 0:
             raise NmtError(f"corpus {card.name}: cleaning left no training pairs {report.dropped}")
         _write_json(tmp / REPORT, _report(card, cfg, raw, report))
-        src_spm, tgt_spm = _train_models(train, cfg, tmp, progress)
+        src_spm, tgt_spm = _train_models(train, cfg, tmp, progress)  # on unjoined pairs
+        train = with_joined(train, cfg.join_max)
+        if progress and cfg.join_max > 1:
+            added = len(train) - report.after
+            stderr.print(f"joined: {added:,} pairs of 2-{cfg.join_max} training pairs added")
         tokenizer = Tokenizer(src_spm, tgt_spm)
         stats, encoded = _encode({**raw, "train": train}, tokenizer, key, progress)
         with quiet_datasets():

@@ -290,3 +290,14 @@ def test_url_zip_with_tab_separated_member(tmp_path, monkeypatch):
         )
     )
     assert pairs == [("Salut !", "Hi."), ("Va !", "Go.")]
+
+
+def test_a_long_split_joins_its_base_split_in_groups_of_one_to_four(toy):
+    card, mirror = toy
+    splits = load_splits(card, "de", "en", mirror, ["valid-long", "valid"])
+    assert splits["valid"]["src"][:] == ["valid de 0", "valid de 1", "valid de 2"]
+    assert splits["valid-long"]["src"][:] == ["valid de 0", "valid de 1 valid de 2"]
+    assert splits["valid-long"]["tgt"][:] == ["valid en 0", "valid en 1 valid en 2"]
+    for bad in ("train-long", "nope-long"):
+        with pytest.raises(NmtError, match=f"no split '{bad}'.*SPLIT-long"):
+            load_splits(card, "de", "en", mirror, [bad])

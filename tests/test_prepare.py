@@ -6,6 +6,7 @@ import os
 import random
 
 import pytest
+import sentencepiece
 import yaml
 from typer.testing import CliRunner
 
@@ -30,6 +31,11 @@ CARD = {
     },
 }
 DIRTY = [("", "a green cat"), ("eins", "one two three four five"), ("x " * 30, "y " * 30)]
+
+
+def pieces(model):
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(model))
+    return [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
 
 
 def toy_pairs(n, seed):
@@ -87,6 +93,20 @@ def test_prepare_cleans_train_only_and_encodes_every_split(setup):
     test = prepared.splits["test"]
     assert tokenizer.decode_tgt(test["tgt_ids"][:]) == test["tgt"][:]
     assert prepared.src_spm == prepared.tgt_spm and prepared.src_spm.is_file()
+
+
+def test_join_max_adds_joined_training_pairs_and_keeps_the_vocabulary(setup):
+    recipe, _, _ = setup
+    plain = prepare(load_recipe(recipe).data, progress=False)
+    joined = prepare(load_recipe(recipe, ["data.join_max=3"]).data, progress=False)
+    assert joined.dir != plain.dir
+    assert pieces(joined.src_spm) == pieces(plain.src_spm)  # trained on single pairs alone
+    train, single = joined.splits["train"], plain.splits["train"]
+    assert len(train) == len(single) + 80  # 200 pairs in groups of 2, 3, 2, 3, ...
+    assert train["src"][:200] == single["src"][:]
+    assert train["src"][200] == " ".join(single["src"][:2])
+    assert train["tgt_ids"][200] == joined.tokenizer().encode_tgt([train["tgt"][200]])[0]
+    assert [len(joined.splits[name]) for name in ("valid", "test")] == [13, 12]
 
 
 def test_second_run_is_a_cache_hit_with_the_same_data(setup):
