@@ -70,10 +70,17 @@ def register(app: typer.Typer) -> None:
         bootstrap: Annotated[
             int,
             typer.Option(
-                help="Paired bootstrap resamples for 95% intervals and p-values against the "
-                "first system of each test set; 0 turns them off.",
+                help="Paired bootstrap resamples for 95% intervals and p-values (see "
+                "--against); 0 turns them off.",
             ),
         ] = 1000,
+        against: Annotated[
+            str,
+            typer.Option(
+                help="What each row's p-value compares it with: first (the first system of "
+                "its test set) or previous (the row above: does each step of a story gain?).",
+            ),
+        ] = "first",
         cache: Annotated[
             bool, typer.Option(help="Reuse translations in RUN/translations/ when still valid.")
         ] = True,
@@ -144,6 +151,8 @@ def register(app: typer.Typer) -> None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_decode_options(overrides)
+        if against not in ("first", "previous"):
+            raise NmtError(f"--against {against!r}: use first or previous")
         table_file = None if output is None else output_file(output, "--output")
         if ensemble and not runs:
             raise NmtError("--ensemble: name the runs that make the ensemble")
@@ -159,7 +168,7 @@ def register(app: typer.Typer) -> None:
 
             table = score_by_length(systems, parse_edges(buckets), bootstrap)
         else:
-            table = ev.score(systems, bootstrap)
+            table = ev.score(systems, bootstrap, against)
 
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")

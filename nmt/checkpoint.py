@@ -148,6 +148,12 @@ def check_tokenizer(payload: dict[str, Any], path: Path, run: RunDir, tokenizer:
             )
 
 
+def training_record(path: Path) -> dict[str, Any]:
+    """Where training stood when `path` was saved (nmt/progress.py's TrainState as a dict:
+    step, tokens, seconds, ...); empty for a checkpoint without it (an average)."""
+    return load_checkpoint(path).get("state", {})
+
+
 def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
     """A .pt file as given; a run directory -> its best.pt, else its last.pt."""
     path = Path(run_or_checkpoint)

@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ class System:
     seconds: float | None = None  # decoding time; None for hypothesis files
     cached: bool = False  # hypotheses read from RUN/translations/
     sources: list[str] | None = None  # the source sentences, where known (--by-length)
+    training: dict[str, Any] = field(default_factory=dict)  # the checkpoint's TrainState
 
 
 @dataclass
@@ -60,12 +61,16 @@ class Row:
     seconds: float | None = None
     cached: bool = False
     baseline: bool = False  # the first of several systems compared on this test set
+    updates: int | None = None  # training of the checkpoint scored: updates, target tokens
+    tokens: int | None = None
+    train_seconds: float | None = None  # ... and wall time (validation included)
 
 
 @dataclass
 class Table:
     rows: list[Row]
     signatures: dict[str, str]  # metric name -> sacrebleu signature
+    against: str = "the test's first row"  # what the p-values compare each row with
 
     headers = [
         "system",
@@ -76,6 +81,9 @@ class Table:
         "chrF",
         "p BLEU",
         "p chrF",
+        "updates",
+        "tokens",
+        "train min",
         "decode s",
     ]
 
@@ -96,15 +104,16 @@ class Table:
             with_ci(row.chrf, row.chrf_ci),
             p(row.bleu_p),
             p(row.chrf_p),
+            "-" if row.updates is None else f"{row.updates:,}",
+            "-" if row.tokens is None else f"{row.tokens / 1e6:.1f}M",
+            "-" if row.train_seconds is None else f"{row.train_seconds / 60:.1f}",
             seconds,
         ]
 
     def notes(self) -> list[str]:
         notes = [f"{name} signature: {sig}" for name, sig in self.signatures.items()]
         if any(row.bleu_ci is not None for row in self.rows):
-            notes.append(
-                "± is the 95% bootstrap interval; p: paired bootstrap vs the test's first row"
-            )
+            notes.append(f"± is the 95% bootstrap interval; p: paired bootstrap vs {self.against}")
         if any(row.cached for row in self.rows):
             notes.append("* decode time of a translation cached in RUN/translations/")
         return notes
@@ -163,7 +172,7 @@ def run_systems(
 ) -> list[System]:
     """One system per test set for a run directory or checkpoint, or for an ensemble of
     them (a list; see the module docstring)."""
-    from nmt.checkpoint import resolve_checkpoint
+    from nmt.checkpoint import resolve_checkpoint, training_record
     from nmt.device import resolve_device
     from nmt.ensemble import load_runs
     from nmt.model import count_parameters
@@ -181,6 +190,7 @@ def run_systems(
     )
     arch = architecture(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
     params = count_parameters(model)
+    training = training_record(checkpoints[0]) if len(runs) == 1 else {}
 
     sets: list[tuple[str, list[str], list[str], str]] = []
     if src_file is not None:
@@ -209,7 +219,9 @@ def run_systems(
             cache.write(hypotheses, seconds)
         check_counts(hypotheses, str(cache.text), references, ref_name)
         systems.append(
-            System(name, arch, params, test, hypotheses, references, seconds, cached, sources)
+            System(
+                name, arch, params, test, hypotheses, references, seconds, cached, sources, training
+            )
         )
     return systems
 
@@ -279,9 +291,10 @@ class _Cache:
         self.meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
-def score(systems: list[System], bootstrap: int = 1000) -> Table:
+def score(systems: list[System], bootstrap: int = 1000, against: str = "first") -> Table:
     """BLEU and chrF of every system; with bootstrap > 0 also 95% CIs and paired p-values
-    against the first system of each test set (same references)."""
+    against the first system of each test set (same references), or with against="previous"
+    each against the one before it (a story told row by row: does each step gain?)."""
     groups: dict[tuple[str, int], list[int]] = {}
     for i, system in enumerate(systems):
         key = (system.test, hash(tuple(system.references)))
@@ -291,11 +304,16 @@ def score(systems: list[System], bootstrap: int = 1000) -> Table:
     for members in groups.values():
         references = systems[members[0]].references
         scored = _score_group(systems, members, references, bootstrap, signatures)
+        if bootstrap > 0 and against == "previous":
+            for before, after, row in zip(members[1:-1], members[2:], scored[2:], strict=True):
+                pair = _score_group(systems, [before, after], references, bootstrap, {})
+                row.bleu_p, row.chrf_p = pair[1].bleu_p, pair[1].chrf_p
         for i, found in zip(members, scored, strict=True):
             rows[i] = found
         if bootstrap > 0 and len(members) > 1:
             scored[0].baseline = True
-    return Table([row for row in rows if row is not None], signatures)
+    compared = "the row above" if against == "previous" else "the test's first row"
+    return Table([row for row in rows if row is not None], signatures, compared)
 
 
 def _score_group(systems, members, references, bootstrap, signatures) -> list[Row]:
@@ -340,6 +358,9 @@ def _row(system: System, bleu, chrf, bleu_ci=None, chrf_ci=None, bleu_p=None, ch
         number(chrf_p),
         system.seconds,
         system.cached,
+        updates=system.training.get("step"),
+        tokens=system.training.get("tokens"),
+        train_seconds=system.training.get("seconds"),
     )
 
 

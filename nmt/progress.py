@@ -33,6 +33,8 @@ class TrainState:
     bad_updates: int = 0  # updates skipped for a NaN/inf loss, in total
     bad_in_a_row: int = 0
     validated_step: int = -1  # the step of the latest validation
+    tokens: int = 0  # target tokens (with EOS) of the updates done
+    seconds: float = 0.0  # wall-clock seconds of training and validation, over every resume
 
     def end_epoch(self) -> None:
         self.epoch, self.position = self.epoch + 1, 0

@@ -102,6 +102,7 @@ class Trainer:
         self.reporter: Reporter | None = None
         self.stop_reason: str | None = None
         self.stop_signal: int | None = None  # the signal that asked the run to stop
+        self.clock = time.perf_counter()  # when state.seconds was last brought up to date
 
     def fit(self, resume: bool = False) -> TrainResult:
         """Train until a limit of the recipe, early stopping, Ctrl-C or SIGTERM."""
@@ -115,6 +116,7 @@ class Trainer:
             if self.dist.rank > 0:  # rank 0's RNG came from the seed or the checkpoint
                 torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
             self.reporter = self._start_reporting(note)
+            self.clock = time.perf_counter()  # state.seconds counts from here
             try:
                 with self._catch_stop_signals():
                     while self.stop_reason is None:
@@ -161,6 +163,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
+        self.state.tokens += n_tokens
         self.state.bad_in_a_row = 0
         self.schedule.on_update(self.state.step)
         self._count(sums, n_tokens, time.perf_counter() - started)
@@ -235,6 +238,8 @@ class Trainer:
         and when a limit is reached; a stop signal saves last.pt (after the epoch end's
         checkpoint when it falls there) and stops."""
         state, every = self.state, self.cfg.validate_every
+        now = time.perf_counter()
+        state.seconds, self.clock = state.seconds + now - self.clock, now
         if epoch_done:
             self.schedule.on_epoch_end(state.epoch)
             state.end_epoch()

@@ -58,6 +58,19 @@ def test_hypothesis_files_score_like_sacrebleu(tmp_path):
     assert plain.rows[1].bleu_p is None and "bs:" not in plain.signatures["BLEU"]
 
 
+def test_against_previous_compares_each_row_with_the_row_above(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    hyp_c = ["the cat sits .", "a dog runs", "two men play football", "hello"]
+    a, b, c = (write(tmp_path / name, h) for name, h in (("a", HYP_B), ("b", hyp_c), ("c", HYP_A)))
+    first = score(file_systems([a, b, c], ref), bootstrap=200)
+    chain = score(file_systems([a, b, c], ref), bootstrap=200, against="previous")
+    pair = score(file_systems([b, c], ref), bootstrap=200)
+    assert chain.rows[1].bleu_p == first.rows[1].bleu_p
+    assert chain.rows[2].bleu_p == pair.rows[1].bleu_p != first.rows[2].bleu_p
+    assert chain.rows[2].chrf_p == pair.rows[1].chrf_p
+    assert "vs the row above" in render(chain, "md")
+
+
 def test_mismatched_line_counts_name_both_files(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     short = write(tmp_path / "short.en", HYP_A[:3])
@@ -87,6 +100,7 @@ def test_runs_table_rows_cache_and_formats(tmp_path, runs):
         hyps = cached[0].read_text(encoding="utf-8").splitlines()
         assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(hyps, [REFS + REFS[:2]]).score)
         assert row.seconds is not None and not row.cached
+        assert (row.updates, row.tokens, row.train_seconds) == (1, 1234, 90.0)  # make_run's
     again = run_systems(runs["attention"], None, src, ref, {}, "cpu")[0]
     assert again.cached and again.hypotheses == systems[1].hypotheses
     checkpoint = runs["attention"] / "checkpoints" / "best.pt"
@@ -96,6 +110,7 @@ def test_runs_table_rows_cache_and_formats(tmp_path, runs):
 
     markdown = render(table, "md")
     assert markdown.splitlines()[0].startswith("| system | architecture | parameters | test |")
+    assert "| 1 | 0.0M | 1.5 |" in markdown  # updates, target tokens, training minutes
     assert "BLEU signature: nrefs:1" in markdown and "baseline" in markdown
     rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
     assert [row["system"] for row in rows] == ["seq2seq", "attention"]

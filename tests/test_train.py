@@ -241,6 +241,20 @@ def test_validates_every_n_updates_and_at_the_end_not_also_at_epoch_ends(tmp_pat
     assert validated == [6, 12, 18, 24, 26]
 
 
+def test_checkpoints_count_the_target_tokens_and_the_time_trained(tmp_path):
+    trainer = make_trainer(tmp_path, max_updates=6)
+    trainer.fit()
+    tgt = trainer.train_data.tgt_ids
+    updates = trainer.epoch_updates(1)[:6]
+    expected = sum(len(tgt[i]) + 1 for group in updates for batch in group for i in batch)
+    state = load_checkpoint(RunDir(tmp_path).last)["state"]
+    assert state["tokens"] == expected and state["step"] == 6
+    assert state["seconds"] > 0
+    resumed = make_trainer(tmp_path, max_updates=8)
+    resumed.fit(resume=True)
+    assert load_checkpoint(RunDir(tmp_path).last)["state"]["seconds"] > state["seconds"]
+
+
 def test_validate_every_zero_validates_at_epoch_ends(tmp_path):
     trainer = make_trainer(tmp_path, validate_every=0, max_epochs=2)
     per_epoch = len(trainer.epoch_updates(1))

@@ -13,7 +13,7 @@ import selectors
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from nmt.config import DataConfig, DecodeConfig, ModelConfig, Recipe
 from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.model import build_model
+from nmt.progress import TrainState
 from nmt.tokenizer import train_sentencepiece
 from nmt.translate import search_batch, translate_file, translate_lines, translate_stream
 from nmt_cli.app import app
@@ -83,6 +84,7 @@ def make_run(
         "step": 1,
         "epoch": 1,
         "best_bleu": 0.0,
+        "state": asdict(TrainState(step=1, tokens=1234, seconds=90.0)),
     }
     save_checkpoint(root / "checkpoints" / "best.pt", payload)
     return root
