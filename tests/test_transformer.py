@@ -4,6 +4,7 @@ and batch size change nothing, a step costs one position, caches follow beam sea
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,12 +13,13 @@ from test_train import TRANSFORMER, make_trainer
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.checkpoint import average_checkpoints
-from nmt.config import ModelConfig
+from nmt.config import ModelConfig, load_recipe
 from nmt.errors import NmtError
 from nmt.model import build_model, count_parameters
 from nmt.rundir import RunDir
 from nmt.transformer import MultiHeadAttention, sinusoids
 
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = dict(arch="transformer", d_model=16, heads=2, ffn_dim=24, encoder_layers=2, decoder_layers=2)
 CASES = {
     "sinusoidal": TINY,
@@ -207,3 +209,22 @@ def test_averaged_checkpoints_keep_shared_weights_shared(tmp_path):
     model.load_state_dict(averaged)
     assert model.output.weight is model.src_embed.embedding.weight
     torch.testing.assert_close(model.output.weight, averaged["src_embed.embedding.weight"])
+
+
+@pytest.mark.parametrize("pair", ["de-en", "en-de"])
+def test_small_recipes_hold_parameters_within_20_percent_of_the_recurrent_ones(pair):
+    family = RECIPES / f"multi30k-{pair}-small"
+    transformer = load_recipe(family / "transformer.yaml")
+    assert transformer.model.arch == "transformer" and transformer.model.share_embeddings
+    vocab = transformer.data.vocab_size
+    count = count_parameters(build_model(transformer.model, vocab, vocab))
+    for name in ("seq2seq", "bilstm", "attention"):
+        recurrent = load_recipe(family / f"{name}.yaml")
+        assert recurrent.data == transformer.data, name
+        other = count_parameters(build_model(recurrent.model, vocab, vocab))
+        assert abs(count - other) <= 0.2 * other, (name, count, other)
+
+
+def test_gpu_recipe_loads():
+    recipe = load_recipe(RECIPES / "multi30k-de-en/transformer.yaml")
+    assert recipe.model.arch == "transformer" and recipe.train.schedule == "inverse_sqrt"
