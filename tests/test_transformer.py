@@ -81,11 +81,11 @@ def test_padding_and_batch_size_never_change_a_result(name):
         batch = model(SRC, SRC_LENGTHS, TGT_IN)
         padded = model(wide_src, SRC_LENGTHS, TGT_IN)
         for row, (src_len, tgt_len) in enumerate(zip([6, 3, 2], [5, 3, 2], strict=True)):
-            alone = model(SRC[row : row + 1, :src_len], SRC_LENGTHS[row : row + 1],
-                          TGT_IN[row : row + 1, :tgt_len])  # fmt: skip
+            one = SRC[row : row + 1, :src_len], SRC_LENGTHS[row : row + 1]
+            target = TGT_IN[row : row + 1, :tgt_len]
+            alone = model(*one, target)
             torch.testing.assert_close(batch[row, :tgt_len], alone[0], atol=1e-5, rtol=1e-5)
-            stepped, _ = steps(model, SRC[row : row + 1, :src_len], SRC_LENGTHS[row : row + 1],
-                               TGT_IN[row : row + 1, :tgt_len])  # fmt: skip
+            stepped, _ = steps(model, *one, target)
             torch.testing.assert_close(stepped[0], alone[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded, batch, atol=1e-5, rtol=1e-5)
 
