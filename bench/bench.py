@@ -4,7 +4,9 @@
     python bench/bench.py --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
 
 Training: each architecture at the bench sizes (embeddings 256, 2 layers, encoder 256 per
-direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing) on the real
+direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing; the transformer
+at the sizes of recipes/multi30k-de-en/transformer.yaml, 6 + 6 layers of d_model 256 with
+4 heads and 1024-wide feed-forward blocks, dropout 0.2, no label smoothing) on the real
 Multi30k de-en batches of about 4,096 target tokens, through `Trainer.update`, the very code
 `nmt train` runs (forward, backward, clipping, optimizer step). Steady state: --skip updates,
 then --updates timed between two device synchronisations, --repeats times over the same
@@ -34,7 +36,7 @@ import torch
 
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
-from nmt.config import load_recipe
+from nmt.config import Recipe, load_recipe
 from nmt.model import build_model
 from nmt.prepare import prepare
 from nmt.train import Trainer
@@ -43,7 +45,15 @@ from nmt.translate import translate_lines
 from memory import measure_row
 from results import append_rows, repeat_summary
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en/attention.yaml"
+RECIPES = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en"
+RECIPE = RECIPES / "attention.yaml"
+BENCH_TRAIN = [
+    "model.dropout=0.2",
+    "train.label_smoothing=0",
+    "train.schedule=constant",
+    "train.log_every=0",
+    "train.validate_every=0",
+]
 BENCH_MODEL = [
     "model.embed_dim=256",
     "model.encoder_layers=2",
@@ -51,11 +61,7 @@ BENCH_MODEL = [
     "model.encoder_hidden=256",
     "model.decoder_hidden=512",
     "model.attention_dim=512",
-    "model.dropout=0.2",
-    "train.label_smoothing=0",
-    "train.schedule=constant",
-    "train.log_every=0",
-    "train.validate_every=0",
+    *BENCH_TRAIN,
 ]
 ARCHS = {
     "seq2seq": [
@@ -67,7 +73,16 @@ ARCHS = {
     "bilstm": ["model.attention=none"],
     "attention": [],  # Bahdanau order, as the recipe
     "attention-luong": ["model.attention_order=luong"],  # the peers' order
+    "transformer": [],  # its recipe's sizes (bench_recipe)
 }
+
+
+def bench_recipe(arch: str, overrides: list[str] | None = None) -> Recipe:
+    """The bench model of `arch` with `overrides`; the RNN sizes do not apply to the
+    transformer, which keeps those of its recipe (same data section as RECIPE)."""
+    if arch == "transformer":
+        return load_recipe(RECIPES / "transformer.yaml", [*BENCH_TRAIN, *(overrides or [])])
+    return load_recipe(RECIPE, [*BENCH_MODEL, *ARCHS[arch], *(overrides or [])])
 
 
 def sync(device: torch.device) -> None:
@@ -82,13 +97,11 @@ def bench_trainer(
     """A Trainer of the bench model for `arch` on Multi30k de-en, with its first epoch's
     update groups (also used by bench/profile_update.py)."""
     overrides = [
-        *BENCH_MODEL,
-        *ARCHS[arch],
         f"train.precision={precision}",
         f"train.device={device}",
         f"train.batch_tokens={batch_tokens}",
     ]
-    recipe = load_recipe(RECIPE, overrides)
+    recipe = bench_recipe(arch, overrides)
     prepared = prepare(recipe.data, progress=False)
     tokenizer = prepared.tokenizer()
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,7 +162,7 @@ def decode_rows(run: Path | None, arch: str, args: argparse.Namespace) -> dict:
         model, recipe, tokenizer = load_for_inference(run, device)
         prepared = prepare(recipe.data, progress=False)
     else:
-        recipe = load_recipe(RECIPE, [*BENCH_MODEL, *ARCHS[arch]])
+        recipe = bench_recipe(arch)
         prepared = prepare(recipe.data, progress=False)
         tokenizer = prepared.tokenizer()
         torch.manual_seed(1)

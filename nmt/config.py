@@ -119,6 +119,10 @@ class DataConfig(Section):
 @dataclass
 class ModelConfig(Section):
     NAME: ClassVar[str] = "model"
+    # rnn: the recurrent encoder-decoder of seq2seq, bilstm and attention (nmt/model.py);
+    # transformer: Vaswani et al. 2017 (nmt/transformer.py). Each has fields of its own
+    # (RNN_ONLY, TRANSFORMER_ONLY below), which the other refuses to have set.
+    arch: Literal["rnn", "transformer"] = "rnn"
     cell: Literal["lstm", "gru", "rnn"] = "lstm"
     embed_dim: int = ranged(256, "[1, 65536]")
     encoder_layers: int = ranged(2, "[1, 64]")
@@ -137,8 +141,43 @@ class ModelConfig(Section):
     init: Literal["uniform", "xavier"] = "xavier"
     init_range: float = ranged(0.1, "(0, 10]")  # for init: uniform
     orthogonal_recurrent: bool = True
+    # transformer (encoder_layers, decoder_layers, dropout and tie_embeddings serve both)
+    d_model: int = ranged(512, "[1, 65536]")  # the width of every layer and embedding
+    heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
+    ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = ranged(1024, "[1, 1e6]")  # learned positions: the longest sequence
+    # one embedding matrix for source, target (and, with tie_embeddings, output): needs
+    # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
+    share_embeddings: bool = False
 
     def check_together(self) -> None:
+        foreign = RNN_ONLY if self.arch == "transformer" else TRANSFORMER_ONLY
+        defaults = {item.name: item.default for item in dataclasses.fields(ModelConfig)}
+        for name in foreign:
+            if getattr(self, name) != defaults[name]:
+                other = "rnn" if self.arch == "transformer" else "transformer"
+                raise RecipeError(
+                    f"model.{name}: applies to model.arch {other} only (this is {self.arch})"
+                )
+        if self.arch == "transformer":
+            self._check_transformer()
+        else:
+            self._check_rnn()
+
+    def _check_transformer(self) -> None:
+        if self.d_model % self.heads:
+            raise RecipeError(
+                f"model.d_model ({self.d_model}) must be divisible by model.heads "
+                f"({self.heads}): each head reads an equal share of the features"
+            )
+        if self.positions == "sinusoidal" and self.d_model % 2:
+            raise RecipeError(
+                f"model.d_model ({self.d_model}) must be even for sinusoidal positions "
+                "(each frequency is a sine and a cosine)"
+            )
+
+    def _check_rnn(self) -> None:
         if self.encoder_layers != self.decoder_layers:
             raise RecipeError(
                 f"model.decoder_layers ({self.decoder_layers}) must equal model.encoder_layers "
@@ -151,6 +190,25 @@ class ModelConfig(Section):
                 f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
                 f"model.decoder_hidden ({self.decoder_hidden}); use general or bahdanau"
             )
+
+
+# The fields each architecture alone reads; the other refuses them set to anything but
+# their default, so that a recipe never carries a setting that does nothing.
+RNN_ONLY = (
+    "cell",
+    "embed_dim",
+    "encoder_hidden",
+    "bidirectional",
+    "reverse_source",
+    "decoder_hidden",
+    "attention",
+    "attention_order",
+    "attention_dim",
+    "init",
+    "init_range",
+    "orthogonal_recurrent",
+)
+TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions", "share_embeddings")
 
 
 @dataclass
@@ -269,6 +327,13 @@ class Recipe:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.share_embeddings and not self.data.joint_vocab:
+            raise RecipeError(
+                "model.share_embeddings: needs data.joint_vocab: true (one sentencepiece "
+                "model, so that an id means the same piece on both sides)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

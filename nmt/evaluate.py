@@ -35,7 +35,7 @@ class System:
     """One row to score: hypotheses and references of one test set, and where they came from."""
 
     name: str
-    architecture: str  # seq2seq, bilstm, attention; "-" for a hypothesis file
+    architecture: str  # seq2seq, bilstm, attention, transformer; "-" for a hypothesis file
     parameters: int | None
     test: str
     hypotheses: list[str]
@@ -121,6 +121,8 @@ class Table:
 
 def architecture(cfg: ModelConfig) -> str:
     """The recipe family a model config belongs to (cells other than LSTM are named)."""
+    if cfg.arch == "transformer":
+        return "transformer"
     if cfg.attention != "none":
         name = "attention"
     elif cfg.bidirectional:

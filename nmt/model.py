@@ -5,7 +5,8 @@
       -> decoder (plain RNN stack, or RNN stack with attention in Bahdanau or Luong order)
 
 `forward` is teacher forcing; `encode` + `initial_state` + `step` is the same computation
-one target position at a time, for greedy and beam search.
+one target position at a time, for greedy and beam search. `build_model` builds the
+Transformer of nmt/transformer.py instead for model.arch: transformer (same interface).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from nmt.config import ModelConfig
 from nmt.decoder import AttentionDecoder, DecoderState, Encoded, RecurrentCell, RnnDecoder
 from nmt.encoder import Encoder
+from nmt.transformer import Transformer, init_transformer
 
 
 class Bridge(nn.Module):
@@ -174,8 +176,12 @@ def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
                 module.weight[module.padding_idx] = 0.0
 
 
-def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
+def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq | Transformer:
     """The model a recipe describes, initialised (cfg checked its sizes when it was built)."""
+    if cfg.arch == "transformer":
+        transformer = Transformer(cfg, src_vocab, tgt_vocab)
+        init_transformer(transformer)
+        return transformer
     model = Seq2Seq(cfg, src_vocab, tgt_vocab)
     init_parameters(model, cfg)
     return model

@@ -29,9 +29,10 @@ def test_pairs_take_the_most_attended_source_piece():
     assert row["line"] == 4 and row["weights"][0] == [0.1, 0.7, 0.2]
 
 
-@pytest.fixture(scope="module")
-def translator(tmp_path_factory) -> Translator:
-    return Translator.load(make_run(tmp_path_factory.mktemp("runs") / "attention"), device="cpu")
+@pytest.fixture(scope="module", params=["rnn", "transformer"])
+def translator(tmp_path_factory, request) -> Translator:
+    run = make_run(tmp_path_factory.mktemp("runs") / request.param, arch=request.param)
+    return Translator.load(run, device="cpu")
 
 
 @pytest.mark.parametrize(

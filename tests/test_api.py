@@ -16,9 +16,9 @@ from nmt_cli.app import app
 LINES = sentences(12, seed=60)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    return make_run(tmp_path_factory.mktemp("runs") / "attention")
+@pytest.fixture(scope="module", params=["rnn", "transformer"])
+def run(tmp_path_factory, request) -> Path:
+    return make_run(tmp_path_factory.mktemp("runs") / request.param, arch=request.param)
 
 
 @pytest.fixture(scope="module")

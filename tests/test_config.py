@@ -119,6 +119,44 @@ def test_fields_checked_together():
         ModelConfig(attention="dot", encoder_hidden=100)
 
 
+def test_each_architecture_refuses_the_fields_of_the_other(tmp_path):
+    with pytest.raises(
+        RecipeError, match=r"^model\.heads: applies to model\.arch transformer only"
+    ):
+        ModelConfig(heads=4)
+    with pytest.raises(RecipeError, match=r"^model\.cell: applies to model\.arch rnn only"):
+        ModelConfig(arch="transformer", cell="gru")
+    ModelConfig(arch="transformer", encoder_layers=1, decoder_layers=3)  # no bridge to match
+    path = write(tmp_path, "model:\n  arch: transformer\n  attention: none\n")
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert str(error.value) == (
+        f"{path}: recipe.model.attention: applies to model.arch rnn only (this is transformer)"
+    )
+
+
+def test_transformer_sizes_checked_together():
+    with pytest.raises(
+        RecipeError, match=r"model\.d_model \(100\) must be divisible by model\.heads \(8\)"
+    ):
+        ModelConfig(arch="transformer", d_model=100)
+    with pytest.raises(RecipeError, match=r"model\.d_model \(9\) must be even for sinusoidal"):
+        ModelConfig(arch="transformer", d_model=9, heads=3)
+    assert ModelConfig(arch="transformer", d_model=9, heads=3, positions="learned").d_model == 9
+
+
+def test_shared_embeddings_need_a_joint_vocabulary(tmp_path):
+    path = write(tmp_path, "model:\n  arch: transformer\n  share_embeddings: true\n")
+    assert load_recipe(path).model.share_embeddings
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path, ["data.joint_vocab=false"])
+    assert str(error.value).startswith(
+        f"{path} with --set data.joint_vocab=false: recipe.model.share_embeddings: needs "
+        "data.joint_vocab: true"
+    )
+    assert "\n" not in str(error.value)
+
+
 def test_ranges():
     assert 1 in Range("[1, 64]") and 64 in Range("[1, 64]") and 65 not in Range("[1, 64]")
     assert 0 not in Range("(0, 1]") and 1.0 in Range("(0, 1]") and 1.0 not in Range("[0, 1)")

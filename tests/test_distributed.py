@@ -11,8 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
-from test_train import TESTS, make_trainer, rows
+from test_train import ARCHS, TESTS, make_trainer, rows
 
 from nmt import distributed
 from nmt.checkpoint import load_checkpoint
@@ -25,16 +26,16 @@ torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from test_distributed import make_run
 from nmt import distributed
-make_run(sys.argv[1], {updates}).fit()
+make_run(sys.argv[1], {updates}, {arch!r}).fit()
 distributed.shutdown()
 """
 
 
-def make_run(run_dir: Path, updates: int) -> Trainer:
+def make_run(run_dir: Path, updates: int, arch: str = "rnn") -> Trainer:
     """No dropout (its masks differ per rank) and two micro-batches per update (no_sync)."""
     return make_trainer(
         run_dir,
-        sizes={"dropout": 0.0},
+        sizes={**ARCHS[arch], "dropout": 0.0},
         max_updates=updates,
         update_freq=2,
         validate_every=3,
@@ -49,9 +50,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def train_two_ranks(run_dir: Path, updates: int) -> None:
+def train_two_ranks(run_dir: Path, updates: int, arch: str) -> None:
     port = free_port()
-    script = CHILD.format(tests=str(TESTS), updates=updates)
+    script = CHILD.format(tests=str(TESTS), updates=updates, arch=arch)
     children = []
     for rank in range(2):
         env = {
@@ -77,10 +78,11 @@ def assert_close(first: dict, second: dict) -> None:
         assert torch.allclose(first[name], second[name], rtol=0, atol=1e-5), name
 
 
-def test_two_ranks_equal_one_and_resume_on_one_rank(tmp_path):
-    single = make_run(tmp_path / "one", 12)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_two_ranks_equal_one_and_resume_on_one_rank(tmp_path, arch):
+    single = make_run(tmp_path / "one", 12, arch)
     single.fit()
-    train_two_ranks(tmp_path / "two", 6)
+    train_two_ranks(tmp_path / "two", 6, arch)
     one, two = RunDir(tmp_path / "one"), RunDir(tmp_path / "two")
     assert [p.name for p in two.step_checkpoints()] == [
         "step-00000003.pt",
@@ -95,7 +97,7 @@ def test_two_ranks_equal_one_and_resume_on_one_rank(tmp_path):
     assert logged == [(2, True), (3, False), (4, True), (6, True), (6, False)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
     assert sorted(p.name for p in two.root.iterdir()) == sorted(p.name for p in one.root.iterdir())
-    resumed = make_run(two.root, 12)
+    resumed = make_run(two.root, 12, arch)
     assert resumed.fit(resume=True).step == 12
     assert_close(resumed.model.state_dict(), single.model.state_dict())
 

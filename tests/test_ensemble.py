@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_search import random_sources, tiny_real_model
+from test_search import random_sources, tiny_real_model, tiny_transformer
 from test_translate import make_run, sentences
 from typer.testing import CliRunner
 
@@ -39,6 +39,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         "copy": copy,
         "other": make_run(root / "other", spm_dir=other_spm),
         "plain": make_run(root / "plain", attention="none", spm_dir=first),
+        "transformer": make_run(root / "transformer", spm_dir=first, arch="transformer"),
     }
 
 
@@ -71,8 +72,14 @@ def test_an_ensemble_of_two_copies_of_a_run_is_that_run(runs, options):
         assert got.tokens == pytest.approx(want.tokens, abs=1e-5)
 
 
-def test_each_step_averages_the_members_log_probabilities():
-    a, b = tiny_real_model("bahdanau"), tiny_real_model("general", "luong", "gru")
+@pytest.mark.parametrize("second", ["luong-gru", "transformer"])
+def test_each_step_averages_the_members_log_probabilities(second):
+    a = tiny_real_model("bahdanau")
+    b = (
+        tiny_transformer()
+        if second == "transformer"
+        else tiny_real_model("general", "luong", "gru")
+    )
     ensemble = Ensemble([a, b]).eval()
     batch = collate(random_sources(4, 15, seed=43), None, [0, 1, 2, 3])
     prev = torch.tensor([2, 5, 6, 7])
@@ -97,6 +104,20 @@ def test_runs_with_another_vocabulary_are_refused_by_name(runs):
     message = str(error.value)
     assert str(runs["other"]) in message and str(runs["copy"]) not in message
     assert "one vocabulary" in message
+
+
+def test_a_recurrent_run_and_a_transformer_translate_score_and_align_as_one(runs):
+    """Mixed members share the sentencepiece models; the alignment is their mean attention
+    (search's scores against scoring's, member by member: test_scoring.py)."""
+    pair = Translator.load(runs["first"], runs["transformer"], device="cpu")
+    found = pair.translations(LINES, beam=3, alignments=True)
+    assert len(found.alignment_lines()) == len(LINES)
+    for ranked in found.alignments[:-1]:  # the last line is empty
+        weights = ranked[0].weights
+        assert weights.shape == (len(ranked[0].target), len(ranked[0].source))
+        assert torch.allclose(weights.sum(1), torch.ones(weights.size(0)), atol=1e-5)
+    totals = [score.total for score in pair.score(LINES[:-1], sentences(9, seed=44))]
+    assert all(total < 0 for total in totals)
 
 
 def test_alignments_need_attention_in_every_member(runs):

@@ -16,10 +16,21 @@ from nmt.train import Trainer
 SYMBOLS = 10
 VOCAB = 4 + SYMBOLS
 
+RNN = {
+    "embed_dim": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_hidden": 64,
+    "decoder_hidden": 64,
+    "attention_dim": 64,
+    "dropout": 0.0,
+}
 ARCHITECTURES = {
-    "seq2seq": {"bidirectional": False, "reverse_source": True, "attention": "none"},
-    "bilstm": {"attention": "none", "decoder_hidden": 128},
-    "attention": {"attention": "bahdanau"},
+    "seq2seq": RNN | {"bidirectional": False, "reverse_source": True, "attention": "none"},
+    "bilstm": RNN | {"attention": "none", "decoder_hidden": 128},
+    "attention": RNN | {"attention": "bahdanau"},
+    "transformer": {"arch": "transformer", "d_model": 32, "heads": 4, "ffn_dim": 64}
+    | {"encoder_layers": 1, "decoder_layers": 1, "dropout": 0.0, "share_embeddings": True},
 }
 
 
@@ -49,19 +60,11 @@ def exact_match(model: torch.nn.Module, data: ParallelData) -> float:
         ("bilstm", "reverse", 600, 0.005),
         ("attention", "reverse", 200, 0.01),
         ("attention", "copy", 150, 0.01),
+        ("transformer", "reverse", 300, 0.003),
     ],
 )
 def test_architecture_learns_task(tmp_path, architecture, kind, updates, lr):
-    model = {
-        "embed_dim": 32,
-        "encoder_layers": 1,
-        "decoder_layers": 1,
-        "encoder_hidden": 64,
-        "decoder_hidden": 64,
-        "attention_dim": 64,
-        "dropout": 0.0,
-        **ARCHITECTURES[architecture],
-    }
+    model = ARCHITECTURES[architecture]
     train = {
         "batch_tokens": 400,
         "lr": lr,

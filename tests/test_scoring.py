@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_search import random_sources, tiny_real_model
+from test_search import random_sources, tiny_real_model, tiny_transformer
 from test_translate import make_run, sentences
 from typer.testing import CliRunner
 
@@ -30,6 +30,8 @@ def models() -> dict[str, torch.nn.Module]:
         "luong gru": tiny_real_model("general", "luong", "gru"),
         "no attention": tiny_real_model("none"),
         "ensemble": Ensemble([tiny_real_model("bahdanau"), second]).eval(),
+        "transformer": tiny_transformer(),
+        "rnn + transformer": Ensemble([tiny_real_model("bahdanau"), tiny_transformer()]).eval(),
     }
 
 

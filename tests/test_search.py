@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from test_translate import TINY_TRANSFORMER
 from torch import Tensor, nn
 
 from nmt.batching import collate
@@ -222,12 +223,26 @@ def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm")
     return build_model(cfg, 15, 13).eval()
 
 
-@pytest.mark.parametrize(
-    ("attention", "order", "cell"),
-    [("bahdanau", "bahdanau", "lstm"), ("general", "luong", "gru"), ("none", "bahdanau", "lstm")],
-)
-def test_real_model_beam_rescored_and_batch_independent(attention, order, cell):
-    model = tiny_real_model(attention, order, cell)
+def tiny_transformer(seed: int = 0):
+    """A Transformer of the vocabularies of tiny_real_model, so that the two can ensemble."""
+    from nmt.config import ModelConfig
+    from nmt.model import build_model
+
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True), 15, 13).eval()
+
+
+REAL_MODELS = {
+    "bahdanau-lstm": lambda: tiny_real_model("bahdanau"),
+    "luong-general-gru": lambda: tiny_real_model("general", "luong", "gru"),
+    "none-lstm": lambda: tiny_real_model("none"),
+    "transformer": tiny_transformer,
+}
+
+
+@pytest.mark.parametrize("name", REAL_MODELS)
+def test_real_model_beam_rescored_and_batch_independent(name):
+    model = REAL_MODELS[name]()
     sources = random_sources(6, 15, seed=9)
     batch = collate(sources, None, list(range(6)))
     limits = length_limits(batch.src_lengths, 1.0, 4)

@@ -129,6 +129,23 @@ def test_attention_comes_with_its_pieces(client, runs):
     assert blank["text"] == "" and blank["attention"] == {"source": [], "target": [], "weights": []}
 
 
+def test_a_transformer_is_described_and_gives_its_attention(tmp_path, runs):
+    """The page's heat map of a Transformer: its last layer's cross-attention, as the
+    Translator's alignments give it."""
+    run = make_run(tmp_path / "transformer", spm_dir=runs[0], arch="transformer")
+    (model,) = load_models([run], "cpu")
+    with TestClient(create_app([model], LIMITS)) as client:
+        (info,) = client.get("/v1/models").json()["models"]
+        found = translate(client, text=LINES[:2], beam=3, attention=True)
+    assert info["architecture"] == "transformer" and info["attention"] is True
+    expected = Translator.load(run, device="cpu").translations(LINES[:2], alignments=True)
+    for translation, ranked in zip(found["translations"], expected.alignments, strict=True):
+        attention = translation["attention"]
+        assert attention["target"] == ranked[0].target and attention["target"][-1] == "</s>"
+        flat = [weight for row in attention["weights"] for weight in row]
+        assert flat == pytest.approx(ranked[0].weights.flatten().tolist(), abs=1e-4)
+
+
 def test_score_gives_the_translator_scores(client, runs):
     tr = Translator.load(runs[0], device="cpu")
     sources, targets = LINES[:3], LINES[3:6]

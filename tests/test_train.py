@@ -38,6 +38,29 @@ def reversal(n: int, seed: int) -> ParallelData:
     return ParallelData(src, tgt, words(tgt))
 
 
+RNN = {
+    "embed_dim": 16,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_hidden": 16,
+    "decoder_hidden": 32,
+    "attention_dim": 16,
+    "dropout": 0.3,
+}
+TRANSFORMER = {
+    "arch": "transformer",
+    "d_model": 16,
+    "heads": 2,
+    "ffn_dim": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 2,
+    "dropout": 0.3,
+    "tie_embeddings": True,
+    "share_embeddings": True,
+}
+ARCHS = {"rnn": RNN, "transformer": TRANSFORMER}
+
+
 def make_trainer(
     run_dir: Path,
     sizes: dict | None = None,
@@ -45,17 +68,10 @@ def make_trainer(
     train_data: ParallelData | None = None,
     **train,
 ) -> Trainer:
-    """A tiny attention model with dropout on, so resuming must restore the RNG too."""
-    model = {
-        "embed_dim": 16,
-        "encoder_layers": 1,
-        "decoder_layers": 1,
-        "encoder_hidden": 16,
-        "decoder_hidden": 32,
-        "attention_dim": 16,
-        "dropout": 0.3,
-        **(sizes or {}),
-    }
+    """A tiny attention model (RNN, or TRANSFORMER when sizes say arch: transformer) with
+    dropout on, so resuming must restore the RNG too."""
+    sizes = sizes or {}
+    model = {**ARCHS[sizes.get("arch", "rnn")], **sizes}
     settings = {
         "batch_tokens": 60,
         "lr": 0.01,
@@ -144,10 +160,11 @@ def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
     assert load_checkpoint(RunDir(run).last)["step"] == int(step) < 500
 
 
-def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path):
-    straight = make_trainer(tmp_path / "straight", max_updates=12)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path, arch):
+    straight = make_trainer(tmp_path / "straight", ARCHS[arch], max_updates=12)
     straight.fit()
-    interrupted = make_trainer(tmp_path / "run", max_updates=12)
+    interrupted = make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12)
     calls = []
 
     def press_ctrl_c(module, inputs, output):
@@ -159,7 +176,7 @@ def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path):
     result = interrupted.fit()
     assert (result.stop_reason, result.step) == ("interrupted", 7)
     assert load_checkpoint(RunDir(tmp_path / "run").last)["step"] == 7
-    resumed = make_trainer(tmp_path / "run", max_updates=12)
+    resumed = make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12)
     assert resumed.fit(resume=True).step == 12
     assert_same_weights(straight.model, resumed.model)
 
@@ -303,13 +320,14 @@ def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze hau
     return Tokenizer(spm, spm).src_vocab_size
 
 
-def test_load_for_inference_rebuilds_the_best_model(tmp_path):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_load_for_inference_rebuilds_the_best_model(tmp_path, arch):
     vocab = sentencepiece_models(RunDir(tmp_path))
-    trainer = make_trainer(tmp_path, vocab=vocab, max_updates=5)
+    trainer = make_trainer(tmp_path, ARCHS[arch], vocab=vocab, max_updates=5)
     trainer.fit()
     model, recipe, tokenizer = load_for_inference(tmp_path, "cpu")
     assert not model.training
-    assert recipe.model.decoder_hidden == 32
+    assert recipe.model == trainer.recipe.model
     assert tokenizer.tgt_vocab_size == vocab
     assert_same_weights(model, trainer.model)
 

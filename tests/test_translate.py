@@ -35,6 +35,17 @@ from nmt_cli.app import app
 WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()
 
 
+TINY_TRANSFORMER = dict(
+    arch="transformer",
+    d_model=16,
+    heads=2,
+    ffn_dim=32,
+    encoder_layers=1,
+    decoder_layers=2,
+    dropout=0.0,
+)
+
+
 def sentences(n: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     return [" ".join(rng.choices(WORDS, k=rng.randint(2, 8))) for _ in range(n)]
@@ -45,8 +56,10 @@ def make_run(
     attention: str = "bahdanau",
     spm_dir: Path | None = None,
     data: DataConfig | None = None,
+    arch: str = "rnn",
 ) -> Path:
-    """A run directory with a randomly initialised tiny model (what training would leave)."""
+    """A run directory with a randomly initialised tiny model (what training would leave):
+    recurrent with `attention`, or with arch "transformer" a Transformer."""
     root.mkdir(parents=True, exist_ok=True)
     spm = (spm_dir or root) / "joint.model"
     if not spm.is_file():
@@ -65,6 +78,8 @@ def make_run(
         bidirectional=attention != "none",
         reverse_source=attention == "none",
     )
+    if arch == "transformer":
+        model_cfg = ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True, share_embeddings=True)
     recipe = Recipe(
         name=root.name,
         data=data or DataConfig(),
