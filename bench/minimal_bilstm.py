@@ -1,8 +1,10 @@
 """A deliberately minimal Bi-LSTM encoder-decoder without attention: the control for `nmt`.
 
 Plain PyTorch (nn.LSTM, F.cross_entropy, PyTorch's default initialisation), nothing from
-`nmt` but the prepared cache it reads. Same model as `nmt`'s bilstm: [fwd; bwd] final
-states of each encoder layer -> h_0 = tanh(W h), c_0 = V c -> decoder. If this learns
+`nmt` but the prepared cache it reads. Same model as `nmt`'s bilstm: the [fwd; bwd] final
+states of each encoder layer start the decoder unchanged (--bridge identity, the default;
+the decoder is then 2 x --hidden wide) or through h_0 = tanh(W h), c_0 = V c (--bridge
+linear, any --dec-hidden). If this learns
 faster than `nmt train` at the same sizes, batch, learning rate and number of updates,
 the toolkit has a defect; if not, the recipe does.
 
@@ -27,8 +29,13 @@ PAD, BOS, EOS = 0, 2, 3
 
 
 class BiLstmSeq2Seq(nn.Module):
-    def __init__(self, vocab: int, embed: int, hidden: int, dec_hidden: int, layers: int, drop):
+    def __init__(
+        self, vocab: int, embed: int, hidden: int, dec_hidden: int, layers: int, drop, bridge: str
+    ):
         super().__init__()
+        if bridge == "identity" and dec_hidden != 2 * hidden:
+            raise SystemExit(f"--bridge identity needs --dec-hidden {2 * hidden} (2 x --hidden)")
+        self.identity = bridge == "identity"
         self.src_embed = nn.Embedding(vocab, embed, padding_idx=PAD)
         self.tgt_embed = nn.Embedding(vocab, embed, padding_idx=PAD)
         dropout = drop if layers > 1 else 0.0
@@ -49,6 +56,8 @@ class BiLstmSeq2Seq(nn.Module):
         def merge(state):  # -> [layers, B, 2H]
             return torch.cat([state[0::2], state[1::2]], dim=-1)
 
+        if self.identity:
+            return merge(h), merge(c)
         return torch.tanh(self.bridge_h(merge(h))), self.bridge_c(merge(c))
 
     def decode(self, tgt_in, state):
@@ -125,6 +134,7 @@ def main():
     parser.add_argument("--embed", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=128, help="per direction")
     parser.add_argument("--dec-hidden", type=int, default=256)
+    parser.add_argument("--bridge", choices=("identity", "linear"), default="identity")
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
@@ -139,7 +149,7 @@ def main():
     sp = spm.SentencePieceProcessor(model_file=str(args.prepared / "joint.model"))
     vocab = sp.get_piece_size()
     model = BiLstmSeq2Seq(
-        vocab, args.embed, args.hidden, args.dec_hidden, args.layers, args.dropout
+        vocab, args.embed, args.hidden, args.dec_hidden, args.layers, args.dropout, args.bridge
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     step, started, seen = 0, time.perf_counter(), 0

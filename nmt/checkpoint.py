@@ -25,8 +25,9 @@ from nmt.model import build_model
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
 
-FORMAT = 2  # bump when the payload layout or what the weights mean changes
+FORMAT = 3  # bump when the payload layout or what the weights mean changes
 # 2: the bridge maps the encoder cell state linearly (1 squashed it through a tanh)
+# 3: model.bridge, identity by default (2 mapped bidirectional states linearly)
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any], copies: Sequence[Path] = ()) -> None:

@@ -131,6 +131,10 @@ class ModelConfig(Section):
     reverse_source: bool = False  # Sutskever et al. 2014 read the source backwards
     decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
     decoder_hidden: int = ranged(512, "[1, 65536]")
+    # how the encoder's final states start the decoder (nmt/model.py, Bridge): identity
+    # hands each layer's [forward; backward] states over unchanged, so decoder_hidden must
+    # be directions * encoder_hidden; linear learns a map from them to any width
+    bridge: Literal["identity", "linear"] = "identity"
     attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"
     # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
     # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
@@ -185,6 +189,12 @@ class ModelConfig(Section):
                 "layer"
             )
         memory_dim = self.encoder_hidden * (2 if self.bidirectional else 1)
+        if self.bridge == "identity" and memory_dim != self.decoder_hidden:
+            raise RecipeError(
+                f"model.bridge: identity hands the encoder's final states ({memory_dim} units "
+                f"with both directions) to the decoder unchanged, but model.decoder_hidden is "
+                f"{self.decoder_hidden}; make them equal or set model.bridge: linear"
+            )
         if self.attention == "dot" and memory_dim != self.decoder_hidden:
             raise RecipeError(
                 f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
@@ -201,6 +211,7 @@ RNN_ONLY = (
     "bidirectional",
     "reverse_source",
     "decoder_hidden",
+    "bridge",
     "attention",
     "attention_order",
     "attention_dim",

@@ -57,9 +57,10 @@ def test_float_fields_accept_yaml_exponents(tmp_path):
 
 def test_overrides(tmp_path):
     path = write(tmp_path, "train:\n  lr: 0.1\n")
-    recipe = load_recipe(path, ["train.lr=3e-4", "model.bidirectional=false", "data.src=fr"])
+    sets = ["train.lr=3e-4", "model.bidirectional=false", "model.encoder_hidden=512"]
+    recipe = load_recipe(path, [*sets, "data.src=fr"])
     assert recipe.train.lr == pytest.approx(3e-4)
-    assert recipe.model.bidirectional is False
+    assert recipe.model.bidirectional is False and recipe.model.encoder_hidden == 512
     assert recipe.data.src == "fr"
     with pytest.raises(RecipeError, match="expected key=value"):
         parse_override("train.lr")
@@ -116,7 +117,9 @@ def test_fields_checked_together():
     with pytest.raises(RecipeError, match=r"model\.decoder_layers \(2\) must equal"):
         ModelConfig(encoder_layers=4)
     with pytest.raises(RecipeError, match=r"model\.attention: dot needs"):
-        ModelConfig(attention="dot", encoder_hidden=100)
+        ModelConfig(attention="dot", encoder_hidden=100, bridge="linear")
+    with pytest.raises(RecipeError, match=r"model\.bridge: identity .*\(200 units"):
+        ModelConfig(encoder_hidden=100)
 
 
 def test_each_architecture_refuses_the_fields_of_the_other(tmp_path):
@@ -207,7 +210,7 @@ def tiny_recipe(tmp_path_factory) -> Path:
         "name": "gate",
         "data": {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(root / "cache")}
         | {"src": "de", "tgt": "en", "vocab_size": 60},
-        "model": {"embed_dim": 8, "encoder_hidden": 8, "decoder_hidden": 8, "attention_dim": 8}
+        "model": {"embed_dim": 8, "encoder_hidden": 4, "decoder_hidden": 8, "attention_dim": 8}
         | {"encoder_layers": 1, "decoder_layers": 1},
         "train": {"batch_tokens": 150, "max_epochs": 1, "max_updates": 3, "validate_every": 0}
         | {"device": "cpu", "log_every": 1},

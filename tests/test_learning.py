@@ -28,7 +28,7 @@ RNN = {
 ARCHITECTURES = {
     "seq2seq": RNN | {"bidirectional": False, "reverse_source": True, "attention": "none"},
     "bilstm": RNN | {"attention": "none", "decoder_hidden": 128},
-    "attention": RNN | {"attention": "bahdanau"},
+    "attention": RNN | {"attention": "bahdanau", "encoder_hidden": 32},
     "transformer": {"arch": "transformer", "d_model": 32, "heads": 4, "ffn_dim": 64}
     | {"encoder_layers": 1, "decoder_layers": 1, "dropout": 0.0, "share_embeddings": True},
 }

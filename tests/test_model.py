@@ -6,10 +6,17 @@ from nmt.config import ModelConfig
 from nmt.errors import NmtError
 from nmt.model import Bridge, build_model, count_parameters
 
-SMALL = dict(embed_dim=6, encoder_hidden=5, decoder_hidden=7, attention_dim=4, dropout=0.3)
+SMALL = dict(
+    embed_dim=6, encoder_hidden=5, decoder_hidden=7, bridge="linear", attention_dim=4, dropout=0.3
+)
 ARCHITECTURES = {
     "seq2seq": dict(
-        SMALL, bidirectional=False, reverse_source=True, encoder_hidden=7, attention="none"
+        SMALL,
+        bidirectional=False,
+        reverse_source=True,
+        encoder_hidden=7,
+        bridge="identity",
+        attention="none",
     ),
     "bilstm": dict(SMALL, attention="none"),
     "bahdanau": dict(SMALL),
@@ -108,6 +115,23 @@ def test_seq2seq_bridge_is_identity():
     assert enc.keys is None
 
 
+def test_identity_bridge_hands_both_directions_over_unchanged():
+    model = make(dict(ARCHITECTURES["bilstm"], decoder_hidden=10, bridge="identity"))
+    assert count_parameters(model.bridge) == 0
+    with torch.no_grad():
+        enc = model.encode(SRC, SRC_LENGTHS)
+        _, (h, c) = model.encoder(SRC, SRC_LENGTHS)
+    # [layers * dirs, B, H] with layer l's directions at 2l, 2l + 1 -> [layers, B, fwd; bwd]
+    assert torch.equal(enc.init.h, torch.cat([h[0::2], h[1::2]], dim=-1))
+    assert torch.equal(enc.init.c, torch.cat([c[0::2], c[1::2]], dim=-1))
+    with pytest.raises(NmtError, match=r"model.bridge: identity .*\(10 units .* is 7;"):
+        ModelConfig(**dict(ARCHITECTURES["bilstm"], bridge="identity"))
+
+
+def test_the_default_bridge_is_identity():
+    assert ModelConfig().bridge == "identity"
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_bidirectional_bridge_shapes(cell):
     model = make(dict(ARCHITECTURES["bilstm"], cell=cell, encoder_layers=3, decoder_layers=3))
@@ -123,7 +147,7 @@ def test_bridge_bounds_h_but_keeps_large_cell_states_trainable():
     """|c| of a trained encoder reaches tens: through a tanh c_0 would saturate and stop
     every gradient. c_0 is affine in c, so its gradient does not depend on c's size."""
     torch.manual_seed(0)
-    bridge = Bridge(n_states=2, layers=2, directions=2, enc_hidden=5, dec_hidden=7)
+    bridge = Bridge(kind="linear", n_states=2, layers=2, directions=2, enc_hidden=5, dec_hidden=7)
     h = torch.rand(4, 3, 5) * 2 - 1  # [layers * dirs, B, H]
     grads = []
     for scale in (40.0, 0.1):
@@ -147,7 +171,7 @@ def test_impossible_sizes_are_clear_errors():
     with pytest.raises(NmtError, match=r"model\.decoder_layers \(2\) must equal"):
         build_model(ModelConfig(encoder_layers=4), 10, 10)
     with pytest.raises(NmtError, match=r"model\.attention: dot"):
-        build_model(ModelConfig(attention="dot", encoder_hidden=100), 10, 10)
+        build_model(ModelConfig(attention="dot", encoder_hidden=100, bridge="linear"), 10, 10)
     with pytest.raises(NmtError, match=r"model\.dropout"):
         build_model(ModelConfig(dropout=1.0), 10, 10)
 

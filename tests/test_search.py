@@ -211,7 +211,7 @@ def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm")
         cell=cell,
         embed_dim=8,
         encoder_layers=1,
-        encoder_hidden=6,
+        encoder_hidden=5,
         decoder_layers=1,
         decoder_hidden=10,
         attention=attention,

@@ -305,8 +305,8 @@ def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
 
 def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
     make_trainer(tmp_path, max_updates=5).fit()
-    wrong = make_trainer(tmp_path, sizes={"decoder_hidden": 48}, max_updates=10)
-    with pytest.raises(NmtError, match=r"last\.pt: --resume cannot change model\.decoder_hidden"):
+    wrong = make_trainer(tmp_path, sizes={"attention_dim": 24}, max_updates=10)
+    with pytest.raises(NmtError, match=r"last\.pt: --resume cannot change model\.attention_dim"):
         wrong.fit(resume=True)
 
 

@@ -69,7 +69,7 @@ def make_run(
     model_cfg = ModelConfig(
         embed_dim=16,
         encoder_layers=1,
-        encoder_hidden=12,
+        encoder_hidden=8 if attention != "none" else 16,  # the bridge hands over 16 units
         decoder_layers=1,
         decoder_hidden=16,
         attention=attention,
