@@ -1,6 +1,5 @@
 """`nmt eval` (BLEU / chrF tables of runs or hypothesis files) and `nmt plot` (curves)."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -120,8 +119,9 @@ def register(app: typer.Typer) -> None:
           nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """
         from nmt import evaluate as ev
-        from nmt.atomic import output_file, write_output
+        from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
         from nmt.config import check_decode_options
+        from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
         if not runs and not hyp:
@@ -160,12 +160,13 @@ def register(app: typer.Typer) -> None:
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
             write_output(table_file, ev.render(table, fmt).encode("utf-8"))
-        if format is not None and output is None:
-            sys.stdout.write(ev.render(table, format))
-        elif Console().is_terminal:
-            Console().print(ev.rich_table(table))
-        elif output is None:
-            sys.stdout.write(ev.render(table, "md"))
+        with naming(STANDARD_OUTPUT):
+            if format is not None and output is None:
+                standard_stream("stdout").write(ev.render(table, format).encode("utf-8"))
+            elif Console().is_terminal:
+                Console().print(ev.rich_table(table))
+            elif output is None:
+                standard_stream("stdout").write(ev.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
     @user_errors

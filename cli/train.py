@@ -68,10 +68,12 @@ def average_command(
     last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
 ) -> None:
     """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints."""
+    from nmt.atomic import STANDARD_OUTPUT, naming
     from nmt.checkpoint import average_run
 
     written = average_run(run, last)
-    typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
+    with naming(STANDARD_OUTPUT):
+        typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
 
 
 def register(app: typer.Typer) -> None:

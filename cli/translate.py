@@ -1,6 +1,5 @@
 """`nmt translate`: raw text in, translations out, one line for every input line."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -236,12 +235,13 @@ def register(app: typer.Typer) -> None:
                     raise NmtError(
                         f"{name}: not with --stream, which reads stdin and writes stdout"
                     )
+            from nmt.textio import standard_stream
             from nmt.translate import translate_stream
 
             report = translate_stream(
                 models,
-                sys.stdin.buffer,
-                sys.stdout.buffer,
+                standard_stream("stdin"),
+                standard_stream("stdout"),
                 options,
                 device,
                 nbest,

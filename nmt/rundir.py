@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nmt.atomic import write_atomic
+from nmt.atomic import naming, write_atomic
 from nmt.errors import NmtError
 
 
@@ -151,7 +151,7 @@ class MetricsLog:
         return f"{self.path}: dropped its torn last line {torn[:40]!r} (a run killed mid-write)"
 
     def append(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as log:
+        with naming(self.path), self.path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(row) + "\n")
 
 

@@ -1,5 +1,6 @@
 """The training loop on a tiny attention model and a synthetic reversal task (CPU, seconds)."""
 
+import errno
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from nmt import atomic
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
 from nmt.config import load_recipe, recipe_from_dict
@@ -178,6 +180,34 @@ def test_non_finite_loss_skips_the_update_and_is_counted(tmp_path):
     assert calls.count(True) == 8  # 6 updates + 2 skipped
     assert rows(tmp_path)[-2]["bad_updates"] == 2
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_a_full_disk_names_the_file_it_could_not_write_and_keeps_the_last_checkpoint(
+    tmp_path, monkeypatch
+):
+    run = RunDir(tmp_path)
+    trainer = make_trainer(tmp_path, max_updates=20)
+    full, fsync = [], atomic.os.fsync
+
+    def disk(fd: int) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(fd)
+
+    def fill_up(*_) -> None:
+        if trainer.state.step == 7:
+            full.append(True)
+
+    monkeypatch.setattr(atomic.os, "fsync", disk)
+    trainer.model.register_forward_hook(fill_up)
+    with pytest.raises(OSError) as error:
+        trainer.fit()
+    assert (error.value.errno, error.value.filename) == (errno.ENOSPC, str(run.last))
+    assert load_checkpoint(run.last)["step"] == 5
+    assert not [path.name for path in run.checkpoints.iterdir() if path.suffix == ".tmp"]
+    with pytest.raises(OSError) as error:  # --resume on the same full disk
+        make_trainer(tmp_path, max_updates=20).fit(resume=True)
+    assert error.value.filename == str(run.recipe_file)
 
 
 def test_too_many_bad_updates_in_a_row_stop_the_run(tmp_path):
