@@ -89,6 +89,12 @@ class RunDir:
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 
+    def is_run(self) -> bool:
+        """Whether `nmt train` made this directory: it makes .lock on its first start (runs
+        older than the lock have checkpoints/). Training writes into no other folder but an
+        empty one, so a user's own files there are never overwritten."""
+        return self.lock.exists() or self.checkpoints.is_dir()
+
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:08d}.pt"
 

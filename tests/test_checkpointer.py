@@ -40,6 +40,25 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
     assert make_trainer(run, max_updates=more).fit(resume=True).step == more  # no stale lock
 
 
+def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    recipe = folder / "recipe.yaml"
+    recipe.write_text("# my notes\n" + tiny_recipe.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "src.model").write_text("my own model", encoding="utf-8")
+    before = snapshot(folder)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {folder}: not empty and not a run directory; train in a new or empty --run-dir "
+        "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
+    ]
+    assert snapshot(folder) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(empty)]).exit_code == 0
+
+
 def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_path):
     run = RunDir(tmp_path)
     make_trainer(tmp_path, max_updates=10).fit()

@@ -4,7 +4,6 @@ import typing
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from nmt.config import (
@@ -152,32 +151,6 @@ def test_every_numeric_field_has_a_range_that_holds_its_default():
         item = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[name]
         assert "range" in item.metadata, f"{section}.{name}"
         assert item.default in item.metadata["range"], f"{section}.{name}"
-
-
-@pytest.fixture(scope="module")
-def tiny_recipe(tmp_path_factory) -> Path:
-    """A recipe that trains in a second on a toy corpus (prepared once for the module)."""
-    from test_prepare import CARD, toy_pairs, write_split
-
-    root = tmp_path_factory.mktemp("gate")
-    mirror = root / "mirror"
-    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
-        write_split(mirror, split, toy_pairs(60 if split == "train" else 8, seed))
-    card = root / "toy.yaml"
-    card.write_text(yaml.safe_dump(CARD), encoding="utf-8")
-    tree = {
-        "name": "gate",
-        "data": {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(root / "cache")}
-        | {"src": "de", "tgt": "en", "vocab_size": 60},
-        "model": {"embed_dim": 8, "encoder_hidden": 8, "decoder_hidden": 8, "attention_dim": 8}
-        | {"encoder_layers": 1, "decoder_layers": 1},
-        "train": {"batch_tokens": 150, "max_epochs": 1, "max_updates": 3, "validate_every": 0}
-        | {"device": "cpu", "log_every": 1},
-        "decode": {"beam": 2, "max_len_b": 4},
-    }
-    path = root / "gate.yaml"
-    path.write_text(yaml.safe_dump(tree), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(
