@@ -352,14 +352,18 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
 
 
 def train(
-    recipe: Recipe, run_dir: Path | None = None, resume: bool = False, progress: bool = True
+    recipe: Recipe,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    skip_damaged: bool = False,
 ) -> TrainResult:
     """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
     models into the run and train. Under torchrun, rank 0 prepares and copies first and
-    the other ranks then read its cache."""
+    the other ranks then read its cache. skip_damaged: see nmt/checkpointer.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
-    checkpointer = Checkpointer(run, ctx.main)
+    checkpointer = Checkpointer(run, ctx.main, skip_damaged)
     try:
         with checkpointer.open(recipe, resume) as start:
             if start.finished is not None:  # before any work
