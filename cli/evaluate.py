@@ -172,9 +172,14 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def plot(
         runs: Annotated[list[Path], typer.Argument(help="Run directories (their metrics.jsonl).")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
-            "curves.png"
-        ),
+        output: Annotated[
+            str,
+            typer.Option(
+                "--output",
+                "-o",
+                help="The picture to write: .png, .pdf, .svg, ... (no suffix: PNG).",
+            ),
+        ] = "curves.png",
         by_length: Annotated[
             bool,
             typer.Option(
@@ -198,6 +203,11 @@ def register(app: typer.Typer) -> None:
 
           nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
+        from nmt.atomic import output_file
+        from nmt.plot import picture_format
+
+        picture = output_file(output, "--output")
+        picture_format(picture)  # before --by-length translates
         if by_length:
             from nmt.evaluate import run_systems
             from nmt.lengths import by_length as score_by_length
@@ -207,9 +217,9 @@ def register(app: typer.Typer) -> None:
             systems = []
             for run in runs:
                 systems += run_systems(run, [test], None, None, {}, device, progress=True)
-            length_curves(score_by_length(systems, edges), output)
+            length_curves(score_by_length(systems, edges), picture)
         else:
             from nmt.plot import training_curves
 
-            training_curves(runs, output)
-        stderr.print(f"wrote {output}", highlight=False)
+            training_curves(runs, picture)
+        stderr.print(f"wrote {picture}", highlight=False)

@@ -116,7 +116,10 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     Rows are written one whole line at a time, so only a process killed mid-write leaves
     a last line without its newline; a broken line anywhere else is an error naming it.
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NmtError(f"{path}: not a metrics log (byte {error.start} is not UTF-8)") from None
     lines = text.split("\n")
     torn = None
     if lines[-1]:  # no final newline: the last write was cut short unless it parses
@@ -130,10 +133,11 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise NmtError(f"{path}: line {number} is not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or "step" not in row:
-            raise NmtError(f"{path}: line {number} has no 'step' field")
+        except ValueError as error:  # a JSONDecodeError, or an integer of 5,000 digits
+            why = getattr(error, "msg", error)
+            raise NmtError(f"{path}: line {number} is not JSON ({why})") from None
+        if not isinstance(row, dict) or type(row.get("step")) is not int:
+            raise NmtError(f"{path}: line {number} has no whole-number 'step' field")
         rows.append(row)
     return rows, torn
 
