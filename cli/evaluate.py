@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_decode_options(overrides)
-        table_file = None if output is None else output_file(output, "--output")
+        table_file = None if output is None else output_file(output, "--output", (src, ref, *hyp))
         if ensemble and not runs:
             raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
 
         options = {"length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_decode_options(options)  # before torch
-        scores = None if output is None else output_file(output, "--output")
+        scores = None if output is None else output_file(output, "--output", (source, target))
         from nmt.scoring import score_file
 
         report = score_file(models, source, target, scores, options, device, per_token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from nmt.errors import NmtError
@@ -65,9 +65,10 @@ def remove_temporaries(folder: Path) -> None:
             path.unlink()
 
 
-def output_file(text: str, option: str) -> Path:
+def output_file(text: str, option: str, reads: Sequence[Path | None] = ()) -> Path:
     """The file an output option names, checked before the work that fills it: a file (a
-    name ending in a slash is a folder), in an existing folder this process may write to."""
+    name ending in a slash is a folder), in an existing folder this process may write to,
+    and none of the files the command `reads` (the output would replace it)."""
     path = Path(text)
     if text.endswith(("/", os.sep)) or path.is_dir():
         raise NmtError(f"{option} {text}: is a folder; name the file to write")
@@ -76,6 +77,18 @@ def output_file(text: str, option: str) -> Path:
         raise NmtError(f"{option} {text}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise NmtError(f"{option} {text}: cannot write in the folder {folder}")
+    for source in reads:
+        if source is not None and path.exists() and source.exists() and path.samefile(source):
+            raise NmtError(f"{option} {text}: is an input of this command; write to another file")
+    return path
+
+
+def output_folder(text: str, option: str) -> Path:
+    """The folder an output option names, checked before the work that fills it: not a file
+    (it is made when first written to)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise NmtError(f"{option} {text}: is a file; name a folder")
     return path
 
 
