@@ -289,6 +289,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, run)
     assert source.read_text(encoding="utf-8") == "ein haus\n"
 
 
+def test_a_damaged_sentencepiece_model_in_the_run_is_one_line(tmp_path, run):
+    damaged = tmp_path / "run"
+    shutil.copytree(run, damaged)
+    (damaged / "src.model").write_bytes(random.Random(1).randbytes(300))
+    result = CliRunner().invoke(app, ["translate", str(damaged)], input="ein haus\n")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {damaged}/src.model: not a sentencepiece model (damaged, or another file)"
+    )
+
+
 def test_attention_naming_a_file_is_one_line(tmp_path, run):
     source = tmp_path / "in.de"
     source.write_text("ein haus\n", encoding="utf-8")
