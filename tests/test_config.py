@@ -54,6 +54,51 @@ def test_float_fields_accept_yaml_exponents(tmp_path):
     assert recipe.train.clip_norm == 5.0
 
 
+def test_whole_number_fields_accept_their_range_as_written(tmp_path):
+    path = write(tmp_path, "train:\n  max_updates: 1e12\n  max_epochs: 2.0e+1\n")
+    recipe = load_recipe(path, ["train.keep_last=1e1"])
+    assert (recipe.train.max_updates, recipe.train.max_epochs, recipe.train.keep_last) == (
+        10**12,
+        20,
+        10,
+    )
+    assert type(recipe.train.max_updates) is int
+    with pytest.raises(RecipeError, match=r"recipe\.train\.max_epochs: expected int, got 2\.5"):
+        load_recipe(write(tmp_path, "train:\n  max_epochs: 2.5\n"))
+
+
+def bomb(levels: int) -> str:
+    """A recipe of a few hundred bytes whose name stands for 9**levels strings."""
+    text = "&a0 [x, x, x, x, x, x, x, x, x]"
+    for level in range(1, levels):
+        text = f"&a{level} [{text}" + f", *a{level - 1}" * 8 + "]"
+    return f"name: {text}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (bomb(9), "line 1, column 1: expands to more than 10,000 values"),
+        (bomb(7), "line 1, column 1: expands to more than 10,000 values"),
+        ("name: &a [x, *a]\n", "line 1, column 1: expands to more than 10,000 values"),
+        ("name: " + "[" * 20_000 + "]" * 20_000, "line 1, column 26: nested deeper than 20 levels"),
+    ],
+)
+def test_what_a_recipe_may_expand_to_is_bounded(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert str(error.value) == f"{path}: not valid YAML ({problem})"
+
+
+def test_an_error_quotes_a_value_cut_short(tmp_path):
+    with pytest.raises(RecipeError) as error:
+        load_recipe(write(tmp_path, "name: [" + ", ".join(["x" * 500] * 200) + "]\n"))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path}/r.yaml: recipe.name: expected str, got ['xxx")
+    assert len(message) < 500
+
+
 def test_overrides(tmp_path):
     path = write(tmp_path, "train:\n  lr: 0.1\n")
     recipe = load_recipe(path, ["train.lr=3e-4", "model.bidirectional=false", "data.src=fr"])
