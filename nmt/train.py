@@ -308,14 +308,16 @@ class Trainer:
 
     @contextlib.contextmanager
     def _catch_stop_signals(self) -> Iterator[None]:
-        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort."""
+        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort, as
+        the signal does (exit 130 or 143), leaving the checkpoints saved before it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum: int, frame: Any) -> None:
             if self.stop_signal is not None:
-                raise KeyboardInterrupt
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
             self.stop_signal = signum
             name = signal.Signals(signum).name
             self.reporter.message(f"{name}: stopping after this update ({name} again to abort)")

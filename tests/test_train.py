@@ -92,7 +92,7 @@ from test_train import make_trainer
 trainer = make_trainer(sys.argv[1], max_updates={updates})
 step = trainer.optimizer.step
 def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
-    time.sleep(0.05)
+    time.sleep({pause})
     return step(*args, **kwargs)
 trainer.optimizer.step = slow_step
 result = trainer.fit()
@@ -100,9 +100,10 @@ print(result.stop_reason, result.step)
 """
 
 
-def start_child(run: Path, updates: int) -> subprocess.Popen:
-    """A training process on `run`, slowed down, once it has written its first checkpoint."""
-    script = CHILD.format(tests=str(TESTS), updates=updates)
+def start_child(run: Path, updates: int, pause: float = 0.05) -> subprocess.Popen:
+    """A training process on `run`, slowed down to `pause` seconds an update, once it has
+    written its first checkpoint."""
+    script = CHILD.format(tests=str(TESTS), updates=updates, pause=pause)
     child = subprocess.Popen(
         [sys.executable, "-c", script, str(run)],
         stdout=subprocess.PIPE,
@@ -144,6 +145,17 @@ def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
     reason, step = output.split()
     assert reason == "interrupted"
     assert load_checkpoint(RunDir(run).last)["step"] == int(step) < 500
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
+    child = start_child(tmp_path / "run", updates=500, pause=0.3)
+    child.send_signal(stop)
+    time.sleep(0.05)  # within the update the first signal lets finish
+    child.send_signal(stop)
+    _, errors = child.communicate(timeout=120)
+    assert child.returncode == -stop, errors  # a shell reports 128 + signal: 143 or 130
+    assert "Traceback" not in errors
 
 
 def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path):
