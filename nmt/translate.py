@@ -58,8 +58,8 @@ class Report:
         found = []
         if self.truncated:
             found.append(
-                f"{self.truncated} line(s) longer than {self.max_source_len} pieces were "
-                "translated truncated (decode.max_source_len)"
+                f"{self.truncated} line(s) longer than {self.max_source_len} pieces were truncated "
+                "to that length (decode.max_source_len)"
             )
         if self.invalid_utf8:
             found.append(
