@@ -193,6 +193,14 @@ BAD = [
      "9 sentences"),
     ("a negative length penalty", S,
      '{"sources": ["a"], "targets": ["a"], "length_penalty": -1}', 422, "length_penalty"),
+    ("a lone surrogate in text", T, r'{"text": ["a\ud800"]}', 422,
+     r"text.0: Value error, a lone surrogate ('\ud800' at 1) is not a character"),
+    ("a lone surrogate in prefixes", T, r'{"text": ["a"], "prefixes": ["\udc00"]}', 422,
+     "prefixes.0: Value error, a lone surrogate"),
+    ("a lone surrogate in sources", S, r'{"sources": ["\ud800"], "targets": ["a"]}', 422,
+     "sources.0: Value error, a lone surrogate"),
+    ("a lone surrogate in targets", S, r'{"sources": ["a"], "targets": ["b\udfff"]}', 422,
+     "targets.0: Value error, a lone surrogate"),
 ]  # fmt: skip
 
 
