@@ -5,6 +5,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -30,16 +31,16 @@ def user_errors(command: Callable) -> Callable:
                     sys.stdout.flush()
             return result
         except NmtError as error:
-            fail(str(error), 2)
+            _fail(str(error), 2)
         except OSError as error:
             _drop_unwritable_stdout()
             reason = error.strerror or str(error)
-            fail(reason if error.filename is None else f"{error.filename}: {reason}", 1)
+            _fail(reason if error.filename is None else f"{error.filename}: {reason}", 1)
 
     return wrapper
 
 
-def fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     """Print `message` as one error line and exit with `code`."""
     line = escape(" ".join(message.split()))  # user text is no markup
     stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)

@@ -4,7 +4,9 @@ half of one.
 A write goes to a temporary file in the same folder, is fsynced and then renamed over the
 target, and the folder is fsynced so that the rename itself lasts. A process killed in the
 middle, or a full disk, leaves the previous file intact and at most a hidden
-`.NAME.*.tmp` beside it, which `remove_temporaries` clears.
+`.NAME.*.tmp` beside it, which `remove_temporaries` clears; the error names the target
+(`naming`), so that the command line can say which file could not be written. Output
+options are checked before the work that fills them (`output_file`, `output_folder`).
 """
 
 from __future__ import annotations

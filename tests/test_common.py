@@ -47,6 +47,26 @@ def test_a_folder_that_cannot_be_written_is_one_line_naming_the_file(run, monkey
     assert one_line(result.output) == f"error: {run}/checkpoints/avg.pt: Read-only file system"
 
 
+@pytest.mark.parametrize("where", ["--run-dir", "data.cache_dir"])
+def test_a_folder_that_cannot_be_made_is_one_line_naming_it(
+    tiny_recipe, tmp_path, monkeypatch, where
+):
+    locked, mkdir = tmp_path / "read-only", Path.mkdir
+
+    def read_only(self: Path, *args, **kwargs) -> None:
+        if locked in self.parents:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    folder = locked / "x"
+    given = ["--run-dir", str(folder)] if where == "--run-dir" else ["--set", f"{where}={folder}"]
+    run = [] if where == "--run-dir" else ["--run-dir", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, ["train", str(tiny_recipe), *given, *run])
+    assert result.exit_code == 1
+    assert one_line(result.output) == f"error: {folder}: Permission denied"
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 @pytest.mark.parametrize(
     "command",
