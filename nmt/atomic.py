@@ -4,9 +4,10 @@ half of one.
 A write goes to a temporary file in the same folder, is fsynced and then renamed over the
 target, and the folder is fsynced so that the rename itself lasts. A process killed in the
 middle, or a full disk, leaves the previous file intact and at most a hidden
-`.NAME.*.tmp` beside it, which `remove_temporaries` clears; the error names the target
-(`naming`), so that the command line can say which file could not be written. Output
-options are checked before the work that fills them (`output_file`, `output_folder`).
+`.NAME.*.tmp` beside it, which `remove_temporaries` clears; the error names the target, so
+that the command line can say which file could not be written (`naming` does the same for
+other writes). Output options are checked before the work that fills them (`output_file`,
+`output_folder`).
 """
 
 from __future__ import annotations
@@ -22,41 +23,49 @@ from nmt.errors import NmtError
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace `path` by `data` in one step (see the module docstring); an OSError names
-    `path`."""
+    `path`, not the temporary file beside it."""
     path = Path(path)
-    with naming(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        umask = os.umask(0)
-        os.umask(umask)
-        try:
-            os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; save like any other file
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+    try:
+        _replace(path, data)
+    except OSError as error:
+        error.filename = str(path)
+        raise
+
+
+def _replace(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.fchmod(handle, 0o666 & ~umask)  # mkstemp makes 0600; save like any other file
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
 
 
 STANDARD_OUTPUT = "standard output"  # what an error of a write to sys.stdout calls it
 
 
 @contextlib.contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """Make an OSError of the block name `path`, the file the user knows: one from writing
-    to an open file names no file, and one from a temporary file names that."""
+def naming(path: Path | str) -> Iterator[None]:
+    """Make an OSError of the block that names no file name `path`: a write to an open file
+    (on a full disk, to a closed pipe) names none."""
     try:
         yield
     except OSError as error:
-        error.filename = str(path)
+        if error.filename is None:
+            error.filename = str(path)
         raise
 
 

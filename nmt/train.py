@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import shutil
 import signal
 import threading
 import time
@@ -350,7 +349,7 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
             f"{target}: differs from the prepared {source}; the data settings changed since "
             "this run started (resume with the run's recipe.yaml)"
         )
-    shutil.copyfile(source, target)
+    write_atomic(target, source.read_bytes())
 
 
 def train(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_plot import full_disk
 from test_translate import make_run
 from typer.testing import CliRunner
 
@@ -65,6 +66,18 @@ def test_a_folder_that_cannot_be_made_is_one_line_naming_it(
     result = CliRunner().invoke(app, ["train", str(tiny_recipe), *given, *run])
     assert result.exit_code == 1
     assert one_line(result.output) == f"error: {folder}: Permission denied"
+
+
+def test_a_full_disk_on_resume_is_one_line_naming_the_file(tiny_recipe, tmp_path):
+    run = str(tmp_path / "run")
+    assert CliRunner().invoke(app, ["train", str(tiny_recipe), "--run-dir", run]).exit_code == 0
+    more = ["--set", "train.max_updates=6", "--set", "train.max_epochs=3"]
+    with full_disk(500):  # the sentencepiece model copied into the run has 900 bytes
+        result = CliRunner().invoke(
+            app, ["train", str(tiny_recipe), "--run-dir", run, "--resume", *more]
+        )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == f"error: {run}/src.model: File too large"
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
