@@ -28,7 +28,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         _replace(path, data)
     except OSError as error:
-        error.filename = str(path)
+        if error.errno is not None:  # not an error of the system's, with a message of its own
+            error.filename = str(path)
         raise
 
 
@@ -64,7 +65,7 @@ def naming(path: Path | str) -> Iterator[None]:
     try:
         yield
     except OSError as error:
-        if error.filename is None:
+        if error.filename is None and error.errno is not None:
             error.filename = str(path)
         raise
 
