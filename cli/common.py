@@ -1,30 +1,61 @@
-"""What every command shares: turning NmtError into one clear line and an exit code."""
+"""What every command shares: turning NmtError, and the errors of the environment (a full
+disk, a folder that cannot be written, a closed pipe), into one clear line and an exit code."""
 
 import functools
+import os
+import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt.errors import NmtError
 
 stderr = Console(stderr=True)
 
 
 def user_errors(command: Callable) -> Callable:
-    """Print an NmtError as one `error: ...` line on stderr and exit 2, without a traceback."""
+    """Print an NmtError (exit 2) or an OSError (exit 1) as one `error: ...` line on stderr,
+    without a traceback. Standard output is flushed before the command returns, so that one
+    which cannot be written fails here, not in Python's exit."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            with naming(STANDARD_OUTPUT):
+                if sys.stdout is not None:
+                    sys.stdout.flush()
+            return result
         except NmtError as error:
-            line = escape(" ".join(str(error).split()))  # user text is no markup
-            stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _fail(str(error), 2)
+        except OSError as error:
+            _drop_unwritable_stdout()
+            reason = error.strerror or str(error)
+            _fail(reason if error.filename is None else f"{error.filename}: {reason}", 1)
 
     return wrapper
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """Print `message` as one error line and exit with `code`."""
+    line = escape(" ".join(message.split()))  # user text is no markup
+    stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code) from None
+
+
+def _drop_unwritable_stdout() -> None:
+    """Point a standard output that cannot be written at /dev/null, so that Python's exit
+    does not fail on the bytes left in its buffer."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def warn(report) -> None:

@@ -1,6 +1,5 @@
 """`nmt eval` (BLEU / chrF tables of runs or hypothesis files) and `nmt plot` (curves)."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -131,8 +130,9 @@ def register(app: typer.Typer) -> None:
           nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """
         from nmt import evaluate as ev
-        from nmt.atomic import output_file, write_output
+        from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
         from nmt.config import check_decode_options
+        from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
         if not runs and not hyp:
@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
         check_decode_options(overrides)
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
-        table_file = None if output is None else output_file(output, "--output")
+        table_file = None if output is None else output_file(output, "--output", (src, ref, *hyp))
         if ensemble and not runs:
             raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []
@@ -173,20 +173,26 @@ def register(app: typer.Typer) -> None:
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
             write_output(table_file, ev.render(table, fmt).encode("utf-8"))
-        if format is not None and output is None:
-            sys.stdout.write(ev.render(table, format))
-        elif Console().is_terminal:
-            Console().print(ev.rich_table(table))
-        elif output is None:
-            sys.stdout.write(ev.render(table, "md"))
+        with naming(STANDARD_OUTPUT):
+            if format is not None and output is None:
+                standard_stream("stdout").write(ev.render(table, format).encode("utf-8"))
+            elif Console().is_terminal:
+                Console().print(ev.rich_table(table))
+            elif output is None:
+                standard_stream("stdout").write(ev.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
     @user_errors
     def plot(
         runs: Annotated[list[Path], typer.Argument(help="Run directories (their metrics.jsonl).")],
-        output: Annotated[Path, typer.Option("--output", "-o", help="The PNG to write.")] = Path(
-            "curves.png"
-        ),
+        output: Annotated[
+            str,
+            typer.Option(
+                "--output",
+                "-o",
+                help="The picture to write: .png, .pdf, .svg, ... (no suffix: PNG).",
+            ),
+        ] = "curves.png",
         by_length: Annotated[
             bool,
             typer.Option(
@@ -210,6 +216,11 @@ def register(app: typer.Typer) -> None:
 
           nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
+        from nmt.atomic import output_file
+        from nmt.plot import picture_format
+
+        picture = output_file(output, "--output")
+        picture_format(picture)  # before --by-length translates
         if by_length:
             from nmt.evaluate import run_systems
             from nmt.lengths import by_length as score_by_length
@@ -219,9 +230,9 @@ def register(app: typer.Typer) -> None:
             systems = []
             for run in runs:
                 systems += run_systems(run, [test], None, None, {}, device, progress=True)
-            length_curves(score_by_length(systems, edges), output)
+            length_curves(score_by_length(systems, edges), picture)
         else:
             from nmt.plot import training_curves
 
-            training_curves(runs, output)
-        stderr.print(f"wrote {output}", highlight=False)
+            training_curves(runs, picture)
+        stderr.print(f"wrote {picture}", highlight=False)

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt_cli.common import user_errors
 
 if TYPE_CHECKING:  # imported when run: datasets takes a second to load, --help should not
@@ -56,7 +57,8 @@ def prepare_command(
     if data_dir is not None:
         cfg.data_dir = str(data_dir)
     prepared = prepare(cfg, progress=True)
-    print_summary(prepared, cfg, time.perf_counter() - start)
+    with naming(STANDARD_OUTPUT):
+        print_summary(prepared, cfg, time.perf_counter() - start)
 
 
 def print_summary(prepared: "Prepared", cfg: "DataConfig", seconds: float) -> None:
@@ -100,7 +102,8 @@ def corpora_command(data_dir: DataDir = None) -> None:
                 where = "url" if source.url else "hub" if source.hub else "missing"
             splits.append(f"{split} ({where})")
         table.add_row(card.name, " ".join(card.languages), ", ".join(splits), card.licence)
-    stdout.print(table)
+    with naming(STANDARD_OUTPUT):
+        stdout.print(table)
 
 
 def register(app: typer.Typer) -> None:

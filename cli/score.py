@@ -60,6 +60,13 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="Tokens of the longer side per batch.", show_default=RECIPE),
         ] = None,
+        max_source_len: Annotated[
+            int | None,
+            typer.Option(
+                help="A longer source or target is cut to this many pieces, with a warning.",
+                show_default=RECIPE,
+            ),
+        ] = None,
         device: Annotated[
             str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
         ] = "auto",
@@ -76,9 +83,13 @@ def register(app: typer.Typer) -> None:
         from nmt.atomic import output_file
         from nmt.config import check_decode_options
 
-        options = {"length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        options = {
+            "length_penalty": length_penalty,
+            "batch_tokens": batch_tokens,
+            "max_source_len": max_source_len,
+        }
         check_decode_options(options)  # before torch
-        scores = None if output is None else output_file(output, "--output")
+        scores = None if output is None else output_file(output, "--output", (source, target))
         from nmt.scoring import score_file
 
         report = score_file(models, source, target, scores, options, device, per_token)

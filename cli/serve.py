@@ -33,6 +33,15 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="The port; 0 picks a free one.")] = 8000,
+        allow_host: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Also answer requests that name this server NAME (behind a proxy, say); "
+                "* answers any. Without it: IP addresses, localhost and --host only, so that "
+                "no other site's page can reach the server through DNS rebinding.",
+                metavar="NAME",
+            ),
+        ] = None,
         device: Annotated[
             str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
         ] = "auto",
@@ -53,8 +62,8 @@ def register(app: typer.Typer) -> None:
         batch_wait_ms: Annotated[
             float,
             typer.Option(
-                min=0,
-                help="How long the first request of a batch waits for others to join it.",
+                help="How long the first request of a batch waits for others to join it "
+                "(0 to 1000).",
                 rich_help_panel=BATCHING,
             ),
         ] = 5.0,
@@ -88,12 +97,15 @@ def register(app: typer.Typer) -> None:
         from nmt.serve.app import Batching, create_app
         from nmt.serve.limits import Limits
         from nmt.serve.models import load_models
+        from nmt.serve.server import bind
         from nmt.serve.server import serve as run_server
 
+        batching = Batching(batch_wait_ms, batch_tokens)
+        sock = bind(host, port)  # a port in use fails before the models load
         served = load_models(models, device)
         limits = Limits(max_sentences=max_sentences, max_chars=max_chars, max_beam=max_beam)
-        app = create_app(served, limits, Batching(batch_wait_ms, batch_tokens))
+        app = create_app(served, limits, batching, hosts=[host, *(allow_host or [])])
         try:
-            run_server(app, host, port)
+            run_server(app, sock)
         except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has stopped gracefully
             raise typer.Exit(130) from None

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from nmt.errors import NmtError
 from nmt_cli.common import stderr, user_errors
 
 
@@ -29,6 +30,14 @@ def train_command(
             "best.pt). A finished run trains on only if --set raised the limit it stopped at.",
         ),
     ] = False,
+    skip_damaged: Annotated[
+        bool,
+        typer.Option(
+            "--skip-damaged",
+            help="With --resume: when newer checkpoints are damaged, resume from the newest "
+            "that loads, keeping the damaged ones as NAME.damaged.",
+        ),
+    ] = False,
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 (default: the recipe's train.device).")
     ] = None,
@@ -42,6 +51,8 @@ def train_command(
     """
     from nmt.config import load_recipe
 
+    if skip_damaged and not resume:
+        raise NmtError("--skip-damaged: goes with --resume")
     loaded = load_recipe(recipe, overrides or [])  # a bad recipe fails before torch loads
     if device is not None:
         loaded.train.device = device
@@ -49,7 +60,7 @@ def train_command(
         loaded.data.data_dir = str(data_dir)
     from nmt.train import train
 
-    result = train(loaded, run_dir, resume=resume)
+    result = train(loaded, run_dir, resume=resume, skip_damaged=skip_damaged)
     if result.already_finished:
         stderr.print(result.finished_message(), highlight=False, soft_wrap=True)
     elif result.stop_reason == "interrupted":
@@ -68,10 +79,12 @@ def average_command(
     last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
 ) -> None:
     """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints."""
+    from nmt.atomic import STANDARD_OUTPUT, naming
     from nmt.checkpoint import average_run
 
     written = average_run(run, last)
-    typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
+    with naming(STANDARD_OUTPUT):
+        typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,5 @@
 """`nmt translate`: raw text in, translations out, one line for every input line."""
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -204,7 +203,7 @@ def register(app: typer.Typer) -> None:
 
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
-        from nmt.atomic import output_file
+        from nmt.atomic import output_file, output_folder
         from nmt.config import check_decode_options
 
         options = {
@@ -223,6 +222,8 @@ def register(app: typer.Typer) -> None:
             "seed": seed,
         }
         check_decode_options({**options, "nbest": nbest, "min_len": min_len})  # before torch
+        if attention is not None:
+            attention = output_folder(str(attention), "--attention")
         if stream:
             given = {
                 "--input": input,
@@ -236,12 +237,13 @@ def register(app: typer.Typer) -> None:
                     raise NmtError(
                         f"{name}: not with --stream, which reads stdin and writes stdout"
                     )
+            from nmt.textio import standard_stream
             from nmt.translate import translate_stream
 
             report = translate_stream(
                 models,
-                sys.stdin.buffer,
-                sys.stdout.buffer,
+                standard_stream("stdin"),
+                standard_stream("stdout"),
                 options,
                 device,
                 nbest,
@@ -250,10 +252,14 @@ def register(app: typer.Typer) -> None:
             )
             warn(report)
             return
-        target = None if output is None else output_file(output, "--output")
-        hard = None if alignments is None else output_file(alignments, "--alignments")
-        soft = (
-            None if alignments_json is None else output_file(alignments_json, "--alignments-json")
+        outputs = {
+            "--output": output,
+            "--alignments": alignments,
+            "--alignments-json": alignments_json,
+        }
+        target, hard, soft = (
+            None if text is None else output_file(text, option, reads=(input, prefix))
+            for option, text in outputs.items()
         )
         from nmt.translate import translate_file
 

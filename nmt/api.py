@@ -27,7 +27,7 @@ from nmt.errors import NmtError
 from nmt.scoring import Score, Scored, score_lines
 from nmt.translate import Translations, translate_lines
 
-SCORE_OPTIONS = ("length_penalty", "batch_tokens")
+SCORE_OPTIONS = ("length_penalty", "batch_tokens", "max_source_len")
 
 
 class Hypothesis(NamedTuple):
@@ -78,7 +78,7 @@ class Translator:
     def score(self, sources: Sequence[str], targets: Sequence[str], **options: Any) -> list[Score]:
         """The model's log-probability of each target given its source (forced decoding):
         total, total / (pieces + 1)**length_penalty, and per piece. Options:
-        length_penalty, batch_tokens."""
+        length_penalty, batch_tokens, max_source_len (longer sides are cut to it)."""
         return self.score_lines(sources, targets, **options).scores
 
     def translations(

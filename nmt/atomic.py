@@ -4,21 +4,36 @@ half of one.
 A write goes to a temporary file in the same folder, is fsynced and then renamed over the
 target, and the folder is fsynced so that the rename itself lasts. A process killed in the
 middle, or a full disk, leaves the previous file intact and at most a hidden
-`.NAME.*.tmp` beside it, which `remove_temporaries` clears.
+`.NAME.*.tmp` beside it, which `remove_temporaries` clears; the error names the target, so
+that the command line can say which file could not be written (`naming` does the same for
+other writes). Output options are checked before the work that fills them (`output_file`,
+`output_folder`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from nmt.errors import NmtError
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` by `data` in one step (see the module docstring)."""
+    """Replace `path` by `data` in one step (see the module docstring); an OSError names
+    `path`, not the temporary file beside it."""
     path = Path(path)
+    try:
+        _replace(path, data)
+    except OSError as error:
+        if error.errno is not None:  # not an error of the system's, with a message of its own
+            error.filename = str(path)
+        raise
+
+
+def _replace(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     umask = os.umask(0)
@@ -40,6 +55,21 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.close(folder)
 
 
+STANDARD_OUTPUT = "standard output"  # what an error of a write to sys.stdout calls it
+
+
+@contextlib.contextmanager
+def naming(path: Path | str) -> Iterator[None]:
+    """Make an OSError of the block that names no file name `path`: a write to an open file
+    (on a full disk, to a closed pipe) names none."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None and error.errno is not None:
+            error.filename = str(path)
+        raise
+
+
 def remove_temporaries(folder: Path) -> None:
     """Delete the temporary files of writes that a killed process left unfinished."""
     for path in Path(folder).glob(".*.tmp"):
@@ -47,9 +77,10 @@ def remove_temporaries(folder: Path) -> None:
             path.unlink()
 
 
-def output_file(text: str, option: str) -> Path:
+def output_file(text: str, option: str, reads: Sequence[Path | None] = ()) -> Path:
     """The file an output option names, checked before the work that fills it: a file (a
-    name ending in a slash is a folder), in an existing folder this process may write to."""
+    name ending in a slash is a folder), in an existing folder this process may write to,
+    and none of the files the command `reads` (the output would replace it)."""
     path = Path(text)
     if text.endswith(("/", os.sep)) or path.is_dir():
         raise NmtError(f"{option} {text}: is a folder; name the file to write")
@@ -58,6 +89,18 @@ def output_file(text: str, option: str) -> Path:
         raise NmtError(f"{option} {text}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise NmtError(f"{option} {text}: cannot write in the folder {folder}")
+    for source in reads:
+        if source is not None and path.exists() and source.exists() and path.samefile(source):
+            raise NmtError(f"{option} {text}: is an input of this command; write to another file")
+    return path
+
+
+def output_folder(text: str, option: str) -> Path:
+    """The folder an output option names, checked before the work that fills it: not a file
+    (it is made when first written to)."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise NmtError(f"{option} {text}: is a file; name a folder")
     return path
 
 

@@ -4,9 +4,12 @@ A checkpoint holds everything a resumed run needs to continue exactly: the weigh
 progress (nmt/progress.py), the schedule, the random number generators and, in last.pt
 only, the optimizer's state. A save writes last.pt first, then step-N.pt (with best.pt as
 its copy), so whenever a save is cut short (a kill, a full disk) last.pt is the newest
-state. `--resume` starts from the newest checkpoint that loads: last.pt, else the step
-checkpoints newest first, else best.pt; from one without optimizer state the optimizer
-starts afresh, and the run says so.
+state. `--resume` starts from the newest checkpoint: last.pt, else the step checkpoints
+newest first, else best.pt; from one without optimizer state the optimizer starts afresh,
+and the run says so. A newer checkpoint that does not load (truncated, damaged, planted)
+stops the resume, naming it and what an older one would lose; with --skip-damaged the run
+resumes from the newest that loads and first renames the damaged ones to NAME.damaged,
+so that the run never writes over them.
 
 While a run trains, rank 0 holds an OS lock on RUN/.lock (nmt/lock.py): a second `nmt
 train` on the same directory is refused at once, naming the pid of the first.
@@ -15,9 +18,10 @@ train` on the same directory is refused at once, naming the pid of the first.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +40,7 @@ from nmt.errors import NmtError
 from nmt.lock import FileLock
 from nmt.optim import Schedule
 from nmt.progress import TrainState, stop_reason
-from nmt.rundir import RunDir
+from nmt.rundir import RunDir, parse_metrics
 
 NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
 
@@ -60,6 +64,13 @@ class Start:
     payload: dict[str, Any] | None = None
     state: TrainState | None = None
     finished: str | None = None  # a stop reason that already holds: nothing left to train
+    damaged: dict[Path, Path] = field(default_factory=dict)  # newer ones, and their new names
+
+
+def _aside(path: Path) -> Path:
+    """A free name beside `path` to keep a damaged checkpoint under: NAME.damaged[-N]."""
+    names = (f"{path.name}.damaged" + ("" if n == 1 else f"-{n}") for n in itertools.count(1))
+    return next(path.with_name(name) for name in names if not path.with_name(name).exists())
 
 
 def rng_state() -> dict[str, Any]:
@@ -94,8 +105,8 @@ def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[s
 class Checkpointer:
     """Owns RUN/checkpoints for one run; only rank 0 (`main`) locks and writes."""
 
-    def __init__(self, run: RunDir, main: bool = True) -> None:
-        self.run, self.main = run, main
+    def __init__(self, run: RunDir, main: bool = True, skip_damaged: bool = False) -> None:
+        self.run, self.main, self.skip_damaged = run, main, skip_damaged
         self.lock = FileLock(run.lock)
         self.start: Start | None = None
         self.sentencepiece: dict[str, str] | None = None
@@ -113,6 +124,11 @@ class Checkpointer:
             raise NmtError(f"{root}: exists and is not a directory")
         if resume and not root.exists():
             raise NmtError(NOTHING_TO_RESUME.format(root=root))
+        if root.is_dir() and not self.run.is_run() and any(root.iterdir()):
+            raise NmtError(
+                f"{root}: not empty and not a run directory; train in a new or empty --run-dir "
+                "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
+            )
         root.mkdir(parents=True, exist_ok=True)
         if self.main and not self.lock.acquire():
             raise NmtError(
@@ -136,19 +152,19 @@ class Checkpointer:
             for path in (run.last, *reversed(run.step_checkpoints()), run.best)
             if path.is_file()
         ]
-        problems = []
+        problems: dict[Path, str] = {}
         for path in existing:
             try:
                 payload = load_checkpoint(path)
             except NmtError as error:
-                problems.append(str(error))
+                problems[path] = str(error)
                 continue
             if "state" in payload:
                 break
-            problems.append(f"{path}: holds weights but no training state")
+            problems[path] = f"{path}: holds weights but no training state"
         else:
             if any(run.checkpoints.glob("*.pt")):  # unreadable, old, or avg.pt alone
-                why = problems[0] if problems else "no last, step or best checkpoint"
+                why = next(iter(problems.values()), "no last, step or best checkpoint")
                 raise NmtError(
                     f"{run.root}: none of its checkpoints can be resumed ({why}); "
                     f"move {run.checkpoints} away or train in another --run-dir"
@@ -168,17 +184,37 @@ class Checkpointer:
                 f"run's own settings ({run.recipe_file}) or train in another --run-dir"
             )
         state = TrainState(**payload["state"])
-        return Start(path, payload, state, stop_reason(state, recipe.train))
+        if problems and not self.skip_damaged:
+            raise NmtError(self._damaged(problems, path, state.step))
+        damaged = {newer: _aside(newer) for newer in problems}
+        return Start(path, payload, state, stop_reason(state, recipe.train), damaged)
+
+    def _damaged(self, problems: dict[Path, str], path: Path, step: int) -> str:
+        """Why newer checkpoints stop a resume, and what resuming from `path` would lose."""
+        logged = None
+        with contextlib.suppress(NmtError, OSError):
+            logged = max((row["step"] for row in parse_metrics(self.run.metrics)[0]), default=None)
+        lost = f"the updates after step {step}"
+        if logged is not None and logged > step:
+            lost += f" (metrics.jsonl logged up to step {logged})"
+        names = ", ".join(newer.name for newer in problems)
+        return (
+            f"{next(iter(problems.values()))}; resuming from {path.name} would lose {lost}: "
+            f"to do so, add --skip-damaged, which keeps {names} aside as NAME.damaged"
+        )
 
     def clear_leftovers(self) -> None:
-        """Delete what a killed save left (rank 0, once every rank has read the run)."""
+        """Delete what a killed save left and set aside the damaged checkpoints the start
+        passes over (rank 0, once every rank has read the run)."""
         if self.main:
             self.run.checkpoints.mkdir(exist_ok=True)
             remove_temporaries(self.run.checkpoints)
+            for path, aside in self.start.damaged.items():
+                path.rename(aside)
 
     def restore(self, trained: Trained, start: Start) -> str | None:
-        """Load start's checkpoint into `trained`; a note for the user when it lacks the
-        optimizer's state."""
+        """Load start's checkpoint into `trained`; a note for the user when newer ones were
+        set aside or it lacks the optimizer's state."""
         path, payload = start.path, start.payload
         load_model_state(trained.model, payload, path)
         try:
@@ -191,9 +227,12 @@ class Checkpointer:
                 f"{path}: cannot resume from it ({type(error).__name__}: {error})"
             ) from None
         trained.state = start.state
-        if "optimizer" in payload:
-            return None
-        return f"resuming from {path} (no newer last.pt): the optimizer state starts afresh"
+        notes = [
+            f"{newer} does not load: kept as {aside.name}" for newer, aside in start.damaged.items()
+        ]
+        if "optimizer" not in payload:
+            notes.append(f"resuming from {path}: the optimizer state starts afresh")
+        return "; ".join(notes) or None
 
     def save(self, trained: Trained, improved: bool) -> None:
         """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning."""

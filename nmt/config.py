@@ -13,6 +13,7 @@ import copy
 import dataclasses
 import math
 import re
+import reprlib
 import types
 import typing
 from collections.abc import Sequence
@@ -65,6 +66,15 @@ class Range:
 def ranged(default: float, allowed: str) -> Any:
     """A numeric field: its default and the range a recipe may set it to."""
     return field(default=default, metadata={"range": Range(allowed)})
+
+
+def shown(value: Any) -> str:
+    """repr(value), cut short: an error quotes a value, never a whole file."""
+    return _SHOWN.repr(value)
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 60
 
 
 def check_number(value: Any, allowed: Range, where: str) -> None:
@@ -450,7 +460,9 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if origin is Literal:
         allowed = typing.get_args(annotation)
         if value not in allowed:
-            raise RecipeError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
+            raise RecipeError(
+                f"{where}: {shown(value)} is not one of {', '.join(map(str, allowed))}"
+            )
         return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
@@ -458,31 +470,33 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _check_type(value, inner[0], where)
-    if annotation is float and not isinstance(value, bool):
-        if isinstance(value, int):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+    if annotation in (int, float) and isinstance(value, str):
+        try:  # YAML 1.1 reads 1e-3 and 1e12 (no dot) as strings
+            value = float(value)
+        except ValueError:
+            pass
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, float) and value.is_integer():
+        return int(value)  # a whole number written as 1e12
     if annotation in (int, float, str, bool) and not (
         isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))
     ):
-        raise RecipeError(f"{where}: expected {annotation.__name__}, got {value!r}")
+        raise RecipeError(f"{where}: expected {annotation.__name__}, got {shown(value)}")
     return value
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
     """cls from a YAML mapping; `where` is the dotted name errors start with."""
     if not isinstance(values, dict):
-        raise RecipeError(f"{where}: expected a mapping, got {values!r}")
+        raise RecipeError(f"{where}: expected a mapping, got {shown(values)}")
     hints = typing.get_type_hints(cls)
     names = {item.name for item in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in values.items():
         if key not in names:
-            raise RecipeError(f"{where}.{key}: unknown field (known: {', '.join(sorted(names))})")
+            known = ", ".join(sorted(names))
+            raise RecipeError(f"{where}.{key!s:.60}: unknown field (known: {known})")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, f"{where}.{key}")
@@ -523,7 +537,7 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
     if not isinstance(tree, dict):
         raise RecipeError(
             f"{source}: a recipe is a mapping of sections (data, model, train, decode), "
-            f"not {type(tree).__name__} {tree!r:.60}"
+            f"not {type(tree).__name__} {shown(tree)}"
         )
     recipe = _build_from(tree, source)
     if not overrides:
@@ -550,9 +564,38 @@ def _build_from(tree: dict, source: str) -> Recipe:
         raise RecipeError(f"{source}: {error}") from None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """The safe loader (no tags that run code), refusing a key given twice in one mapping:
-    plain YAML keeps the last one silently."""
+# What a YAML file may expand to (a recipe nests 3 levels and holds about 90 values, a
+# corpus card 5 levels and 50): aliases let a few hundred bytes stand for billions of
+# values, and a list nested 20,000 deep would overflow the parser's recursion.
+MAX_DEPTH = 20
+MAX_VALUES = 10_000
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader (no tags that run code), refusing a key given twice in one mapping
+    (plain YAML keeps the last one silently) and a document deeper or larger than the
+    bounds above, aliases counted at every use."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.depth == MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        if _values(node, {}) > MAX_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"expands to more than {MAX_VALUES:,} values", node.start_mark
+            )
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
@@ -562,15 +605,31 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 continue  # the base loader refuses it
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep)
 
 
+def _values(node: yaml.Node, counted: dict[int, float]) -> float:
+    """How many values `node` stands for, an alias counted at each use; each node is counted
+    once (time linear in the text), and one inside itself is endless."""
+    if id(node) not in counted:
+        counted[id(node)] = math.inf  # until counted: a node met again inside itself
+        if isinstance(node, yaml.SequenceNode):
+            inner = node.value
+        elif isinstance(node, yaml.MappingNode):
+            inner = [part for pair in node.value for part in pair]
+        else:
+            inner = []
+        counted[id(node)] = 1 + sum(_values(part, counted) for part in inner)
+    return counted[id(node)]
+
+
 def parse_yaml(text: str) -> Any:
-    """The tree of a YAML text, by the safe loader; a duplicate key is an error."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)
+    """The tree of a YAML text, by the safe loader; a duplicate key, or a document too deep
+    or too large, is an error."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def _yaml_problem(problem: yaml.YAMLError) -> str:

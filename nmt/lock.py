@@ -11,6 +11,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from nmt.atomic import naming
+
 
 class FileLock:
     """A lock on one file, taken without waiting."""
@@ -31,8 +33,13 @@ class FileLock:
         except BlockingIOError:
             os.close(handle)
             return False
-        os.ftruncate(handle, 0)
-        os.write(handle, f"{os.getpid()}\n".encode())
+        try:
+            with naming(self.path):  # a full disk
+                os.ftruncate(handle, 0)
+                os.write(handle, f"{os.getpid()}\n".encode())
+        except OSError:
+            os.close(handle)  # and with it the lock
+            raise
         self._handle = handle
         return True
 

@@ -7,7 +7,9 @@ so plotting needs no display and changes no global backend.
 
 from __future__ import annotations
 
+import io
 import warnings
+from numbers import Number
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nmt.atomic import write_output
 from nmt.errors import NmtError
 from nmt.rundir import parse_metrics
 
@@ -24,16 +27,25 @@ if TYPE_CHECKING:
 MAX_INCHES = 40.0  # very long sentences get smaller cells, not enormous files
 
 
+def picture_format(path: Path) -> str:
+    """The format of the picture file `path`: its suffix (png if it has none), one that
+    matplotlib writes, or an NmtError naming the file."""
+    kind = Path(path).suffix.lower().removeprefix(".") or "png"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if kind not in formats:
+        raise NmtError(f"{path}: .{kind} is not a picture format ({', '.join(sorted(formats))})")
+    return kind
+
+
 def _save(figure: Figure, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Draw the picture in memory and write it whole (nmt/atomic.py): a full disk keeps the
+    file that was there."""
     FigureCanvasAgg(figure)
+    picture = io.BytesIO()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing")  # scripts without a font
-        try:
-            figure.savefig(path, dpi=100, bbox_inches="tight")
-        except OSError as error:
-            raise NmtError(f"{path}: cannot write ({error.strerror or error})") from None
+        figure.savefig(picture, format=picture_format(path), dpi=100, bbox_inches="tight")
+    write_output(Path(path), picture.getvalue())
 
 
 def attention_heatmap(weights, src_pieces: list[str], tgt_pieces: list[str], path: Path) -> None:
@@ -80,7 +92,7 @@ def training_curves(runs: list[Path], path: Path) -> None:
         rows = read_metrics(run)
         label = Path(run).resolve().name
         for axes, key in ((loss_axes, "loss"), (bleu_axes, "valid_bleu")):
-            points = [(row["step"], row[key]) for row in rows if row.get(key) is not None]
+            points = [(row["step"], row[key]) for row in rows if isinstance(row.get(key), Number)]
             if points:
                 steps, values = zip(*points, strict=True)
                 axes.plot(steps, values, marker="." if len(points) < 30 else None, label=label)

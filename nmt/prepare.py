@@ -25,6 +25,7 @@ from typing import Any
 import datasets
 from rich.console import Console
 
+from nmt.atomic import naming
 from nmt.clean import CleanReport, clean_pairs, clean_table
 from nmt.config import DataConfig
 from nmt.corpus import (
@@ -113,7 +114,8 @@ def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
     remove_abandoned_builds(folder.parent)
     hit = (folder / META).is_file()
     if not hit:
-        _build(card, cfg, mirror, key, folder, progress)
+        with naming(folder):  # a build writes nowhere else
+            _build(card, cfg, mirror, key, folder, progress)
     prepared = open_prepared(folder, cache_hit=hit)
     if progress:
         what = "cache hit" if hit else "prepared"

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nmt.atomic import write_atomic
+from nmt.atomic import naming, write_atomic
 from nmt.errors import NmtError
 
 
@@ -89,6 +89,12 @@ class RunDir:
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 
+    def is_run(self) -> bool:
+        """Whether `nmt train` made this directory: it makes .lock on its first start (runs
+        older than the lock have checkpoints/). Training writes into no other folder but an
+        empty one, so a user's own files there are never overwritten."""
+        return self.lock.exists() or self.checkpoints.is_dir()
+
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:08d}.pt"
 
@@ -110,7 +116,10 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     Rows are written one whole line at a time, so only a process killed mid-write leaves
     a last line without its newline; a broken line anywhere else is an error naming it.
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise NmtError(f"{path}: not a metrics log (byte {error.start} is not UTF-8)") from None
     lines = text.split("\n")
     torn = None
     if lines[-1]:  # no final newline: the last write was cut short unless it parses
@@ -124,10 +133,11 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise NmtError(f"{path}: line {number} is not JSON ({error.msg})") from None
-        if not isinstance(row, dict) or "step" not in row:
-            raise NmtError(f"{path}: line {number} has no 'step' field")
+        except ValueError as error:  # a JSONDecodeError, or an integer of 5,000 digits
+            why = getattr(error, "msg", error)
+            raise NmtError(f"{path}: line {number} is not JSON ({why})") from None
+        if not isinstance(row, dict) or type(row.get("step")) is not int:
+            raise NmtError(f"{path}: line {number} has no whole-number 'step' field")
         rows.append(row)
     return rows, torn
 
@@ -151,7 +161,7 @@ class MetricsLog:
         return f"{self.path}: dropped its torn last line {torn[:40]!r} (a run killed mid-write)"
 
     def append(self, row: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as log:
+        with naming(self.path), self.path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(row) + "\n")
 
 

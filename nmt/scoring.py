@@ -4,7 +4,8 @@ Each pair is scored by teacher forcing: every target piece and the final EOS, ea
 the source and the pieces before it, in one forward pass per batch. Search adds up the same
 log-probabilities for its outputs, so scoring a search's output gives the search's own
 score: the tool for filtering noisy corpora and for reranking n-best lists. Pairs are
-scored as given (no source is truncated), in token-bucketed batches.
+scored in token-bucketed batches; as in translation, a side longer than
+decode.max_source_len pieces is cut to that length, and counted.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Scored:
 
     scores: list[Score]
     seconds: float
+    truncated: int = 0  # pairs with a side cut to decode.max_source_len pieces
 
 
 @torch.inference_mode()
@@ -79,15 +81,18 @@ def score_ids(
 def score_lines(
     model, tokenizer, sources: Sequence[str], targets: Sequence[str], decode: DecodeConfig, device
 ) -> Scored:
-    """Scores of raw text pairs, each side encoded with its run's sentencepiece model;
-    decode gives batch_tokens and length_penalty."""
+    """Scores of raw text pairs, each side encoded with its run's sentencepiece model and
+    cut to decode.max_source_len pieces; decode gives batch_tokens and length_penalty."""
     if len(sources) != len(targets):
         raise NmtError(f"score: {len(sources)} sources but {len(targets)} targets")
     start = time.perf_counter()
     src_ids = tokenizer.encode_src(list(sources)) if sources else []
     tgt_ids = tokenizer.encode_tgt(list(targets)) if targets else []
+    limit = decode.max_source_len
+    truncated = sum(max(len(s), len(t)) > limit for s, t in zip(src_ids, tgt_ids, strict=True))
+    src_ids, tgt_ids = [ids[:limit] for ids in src_ids], [ids[:limit] for ids in tgt_ids]
     scores = score_ids(model, src_ids, tgt_ids, decode.batch_tokens, decode.length_penalty, device)
-    return Scored(scores, time.perf_counter() - start)
+    return Scored(scores, time.perf_counter() - start, truncated)
 
 
 def score_file(
@@ -112,11 +117,14 @@ def score_file(
             f"not parallel: {source} has {len(sources)} lines but {target} has {len(targets)}"
         )
     paths = [Path(model_path)] if isinstance(model_path, str | Path) else list(model_path)
-    scored = Translator.load(*paths, device=device).score_lines(sources, targets, **options)
+    translator = Translator.load(*paths, device=device)
+    scored = translator.score_lines(sources, targets, **options)
     write_lines([score.line(per_token) for score in scored.scores], output)
     return Report(
         lines=len(sources),
         translated=len(sources),
+        truncated=scored.truncated,
         invalid_utf8=bad_sources + bad_targets,
+        max_source_len=options.get("max_source_len") or translator.decode.max_source_len,
         seconds=scored.seconds,
     )

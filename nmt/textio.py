@@ -9,6 +9,7 @@ and only the BOM and the newline itself are removed: inner and edge spaces stay.
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,15 @@ def read_bytes(path: str | Path) -> bytes:
         return gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as error:
         raise NmtError(f"{path}: not a valid gzip file ({error})") from None
+
+
+def standard_stream(name: str) -> BinaryIO:
+    """The bytes of sys.stdin or sys.stdout; NmtError when the shell closed it (`<&-`)."""
+    stream = getattr(sys, name)
+    if stream is None:
+        what = "input" if name == "stdin" else "output"
+        raise NmtError(f"standard {what} is closed (<&- or >&-): use a file or a pipe")
+    return stream.buffer
 
 
 @overload

@@ -60,7 +60,10 @@ def train_sentencepiece(
 def _load(path: Path) -> spm.SentencePieceProcessor:
     if not Path(path).is_file():
         raise NmtError(f"{path}: sentencepiece model not found")
-    return spm.SentencePieceProcessor(model_file=str(path))
+    try:
+        return spm.SentencePieceProcessor(model_file=str(path))
+    except RuntimeError:  # sentencepiece's only error: the file does not parse
+        raise NmtError(f"{path}: not a sentencepiece model (damaged, or another file)") from None
 
 
 class Tokenizer:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import shutil
 import signal
 import threading
 import time
@@ -315,14 +314,16 @@ class Trainer:
 
     @contextlib.contextmanager
     def _catch_stop_signals(self) -> Iterator[None]:
-        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort."""
+        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort, as
+        the signal does (exit 130 or 143), leaving the checkpoints saved before it."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum: int, frame: Any) -> None:
             if self.stop_signal is not None:
-                raise KeyboardInterrupt
+                signal.signal(signum, signal.SIG_DFL)
+                signal.raise_signal(signum)
             self.stop_signal = signum
             name = signal.Signals(signum).name
             self.reporter.message(f"{name}: stopping after this update ({name} again to abort)")
@@ -355,18 +356,22 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
             f"{target}: differs from the prepared {source}; the data settings changed since "
             "this run started (resume with the run's recipe.yaml)"
         )
-    shutil.copyfile(source, target)
+    write_atomic(target, source.read_bytes())
 
 
 def train(
-    recipe: Recipe, run_dir: Path | None = None, resume: bool = False, progress: bool = True
+    recipe: Recipe,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    skip_damaged: bool = False,
 ) -> TrainResult:
     """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
     models into the run and train. Under torchrun, rank 0 prepares and copies first and
-    the other ranks then read its cache."""
+    the other ranks then read its cache. skip_damaged: see nmt/checkpointer.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
-    checkpointer = Checkpointer(run, ctx.main)
+    checkpointer = Checkpointer(run, ctx.main, skip_damaged)
     try:
         with checkpointer.open(recipe, resume) as start:
             if start.finished is not None:  # before any work

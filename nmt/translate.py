@@ -11,7 +11,6 @@ translation is written as soon as it is ready; a line's translation is the same 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,13 +22,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nmt.alignment import END, Alignment
-from nmt.atomic import write_output
+from nmt.atomic import STANDARD_OUTPUT, naming, write_output
 from nmt.batching import collate, token_batches
 from nmt.config import DecodeConfig, Sampling, check_decode_options, check_search_options
 from nmt.constraints import Constraints
 from nmt.errors import NmtError
 from nmt.search import Hypotheses, beam_search, greedy, length_limits, sample
-from nmt.textio import decode_lines, read_lines, stream_lines
+from nmt.textio import decode_lines, read_lines, standard_stream, stream_lines
 
 if TYPE_CHECKING:
     from nmt.tokenizer import Tokenizer
@@ -59,8 +58,8 @@ class Report:
         found = []
         if self.truncated:
             found.append(
-                f"{self.truncated} line(s) longer than {self.max_source_len} pieces were "
-                "translated truncated (decode.max_source_len)"
+                f"{self.truncated} line(s) longer than {self.max_source_len} pieces were truncated "
+                "to that length (decode.max_source_len)"
             )
         if self.invalid_utf8:
             found.append(
@@ -309,21 +308,23 @@ def _heat_map(alignment: Alignment, path: Path) -> None:
 
 
 def _progress(enabled: bool) -> Progress:
+    """A bar on a terminal; elsewhere nothing (rich would leave an empty line in a log)."""
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
-        disable=not enabled,
+        disable=not (enabled and console.is_terminal),
     )
 
 
 def read_input(path: Path | None) -> tuple[list[str], int]:
     """Lines of a file or of stdin, invalid UTF-8 replaced: (lines, lines with bad bytes)."""
     if path is None:
-        return decode_lines(sys.stdin.buffer.read(), "<stdin>", errors="replace")
+        return decode_lines(standard_stream("stdin").read(), "<stdin>", errors="replace")
     return read_lines(path, errors="replace")
 
 
@@ -331,15 +332,17 @@ def write_lines(lines: list[str], path: Path | None) -> None:
     """One line each to stdout, or to `path` in one atomic step (an old file survives a
     failure whole, and no reader sees half of the new one)."""
     if path is None:
-        write_now(lines, sys.stdout.buffer)
+        write_now(lines, standard_stream("stdout"))
     else:
         write_output(path, _as_bytes(lines))
 
 
 def write_now(lines: list[str], stream: BinaryIO) -> None:
-    """One line each to `stream`, flushed: a reader at the other end has them at once."""
-    stream.write(_as_bytes(lines))
-    stream.flush()
+    """One line each to `stream` (standard output), flushed: a reader at the other end has
+    them at once."""
+    with naming(STANDARD_OUTPUT):
+        stream.write(_as_bytes(lines))
+        stream.flush()
 
 
 def _as_bytes(lines: list[str]) -> bytes:

@@ -1,10 +1,11 @@
-"""Shared fixtures: the local corpus mirror, found beside the repository."""
+"""Shared fixtures: the local corpus mirror, found beside the repository, and a tiny recipe."""
 
 import os
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 # Tests never touch the network. Set here, before any test module imports datasets or
 # huggingface_hub: both read these variables once, at import time.
@@ -38,3 +39,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_recipe(tmp_path_factory) -> Path:
+    """A recipe that trains in a second on a toy corpus (prepared once for the module)."""
+    from test_prepare import CARD, toy_pairs, write_split
+
+    root = tmp_path_factory.mktemp("gate")
+    mirror = root / "mirror"
+    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
+        write_split(mirror, split, toy_pairs(60 if split == "train" else 8, seed))
+    card = root / "toy.yaml"
+    card.write_text(yaml.safe_dump(CARD), encoding="utf-8")
+    tree = {
+        "name": "gate",
+        "data": {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(root / "cache")}
+        | {"src": "de", "tgt": "en", "vocab_size": 60},
+        "model": {"embed_dim": 8, "encoder_hidden": 4, "decoder_hidden": 8, "attention_dim": 8}
+        | {"encoder_layers": 1, "decoder_layers": 1},
+        "train": {"batch_tokens": 150, "max_epochs": 1, "max_updates": 3, "validate_every": 0}
+        | {"device": "cpu", "log_every": 1},
+        "decode": {"beam": 2, "max_len_b": 4},
+    }
+    path = root / "gate.yaml"
+    path.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    return path

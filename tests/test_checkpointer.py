@@ -40,6 +40,25 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
     assert make_trainer(run, max_updates=more).fit(resume=True).step == more  # no stale lock
 
 
+def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    recipe = folder / "recipe.yaml"
+    recipe.write_text("# my notes\n" + tiny_recipe.read_text(encoding="utf-8"), encoding="utf-8")
+    (folder / "src.model").write_text("my own model", encoding="utf-8")
+    before = snapshot(folder)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {folder}: not empty and not a run directory; train in a new or empty --run-dir "
+        "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
+    ]
+    assert snapshot(folder) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(empty)]).exit_code == 0
+
+
 def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_path):
     run = RunDir(tmp_path)
     make_trainer(tmp_path, max_updates=10).fit()
@@ -68,6 +87,31 @@ def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
         assert "none of its checkpoints can be resumed" in str(error.value)
         assert "train in another --run-dir" in str(error.value)
         assert "--resume" not in str(error.value)
+
+
+def test_a_damaged_newer_checkpoint_stops_a_resume_until_it_is_set_aside(tmp_path):
+    run = RunDir(tmp_path)
+    make_trainer(tmp_path, max_updates=8).fit()  # step-5, step-8 and last.pt (step 8)
+    damaged = {path: path.read_bytes()[:1000] for path in (run.last, run.step_checkpoint(8))}
+    for path, truncated in damaged.items():
+        path.write_bytes(truncated)
+    before = snapshot(tmp_path)
+    with pytest.raises(NmtError) as error:
+        make_trainer(tmp_path, max_updates=10).fit(resume=True)
+    message = str(error.value)
+    assert message.startswith(f"{run.last}: not a readable checkpoint, truncated or damaged")
+    assert (
+        "resuming from step-00000005.pt would lose the updates after step 5 (metrics.jsonl "
+        "logged up to step 8): to do so, add --skip-damaged, which keeps last.pt, "
+        "step-00000008.pt aside as NAME.damaged"
+    ) in message
+    assert snapshot(tmp_path) == before
+    skipping = make_trainer(tmp_path, max_updates=10)
+    skipping.checkpointer.skip_damaged = True
+    assert skipping.fit(resume=True).step == 10
+    for path, truncated in damaged.items():
+        assert path.with_name(f"{path.name}.damaged").read_bytes() == truncated
+    assert load_checkpoint(run.last)["step"] == 10
 
 
 def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_path):

@@ -4,7 +4,6 @@ import typing
 from pathlib import Path
 
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from nmt.config import (
@@ -53,6 +52,51 @@ def test_float_fields_accept_yaml_exponents(tmp_path):
     recipe = load_recipe(write(tmp_path, "train:\n  lr: 1e-3\n  clip_norm: 5\n"))
     assert recipe.train.lr == pytest.approx(1e-3)
     assert recipe.train.clip_norm == 5.0
+
+
+def test_whole_number_fields_accept_their_range_as_written(tmp_path):
+    path = write(tmp_path, "train:\n  max_updates: 1e12\n  max_epochs: 2.0e+1\n")
+    recipe = load_recipe(path, ["train.keep_last=1e1"])
+    assert (recipe.train.max_updates, recipe.train.max_epochs, recipe.train.keep_last) == (
+        10**12,
+        20,
+        10,
+    )
+    assert type(recipe.train.max_updates) is int
+    with pytest.raises(RecipeError, match=r"recipe\.train\.max_epochs: expected int, got 2\.5"):
+        load_recipe(write(tmp_path, "train:\n  max_epochs: 2.5\n"))
+
+
+def bomb(levels: int) -> str:
+    """A recipe of a few hundred bytes whose name stands for 9**levels strings."""
+    text = "&a0 [x, x, x, x, x, x, x, x, x]"
+    for level in range(1, levels):
+        text = f"&a{level} [{text}" + f", *a{level - 1}" * 8 + "]"
+    return f"name: {text}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (bomb(9), "line 1, column 1: expands to more than 10,000 values"),
+        (bomb(7), "line 1, column 1: expands to more than 10,000 values"),
+        ("name: &a [x, *a]\n", "line 1, column 1: expands to more than 10,000 values"),
+        ("name: " + "[" * 20_000 + "]" * 20_000, "line 1, column 26: nested deeper than 20 levels"),
+    ],
+)
+def test_what_a_recipe_may_expand_to_is_bounded(tmp_path, text, problem):
+    path = write(tmp_path, text)
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert str(error.value) == f"{path}: not valid YAML ({problem})"
+
+
+def test_an_error_quotes_a_value_cut_short(tmp_path):
+    with pytest.raises(RecipeError) as error:
+        load_recipe(write(tmp_path, "name: [" + ", ".join(["x" * 500] * 200) + "]\n"))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path}/r.yaml: recipe.name: expected str, got ['xxx")
+    assert len(message) < 500
 
 
 def test_overrides(tmp_path):
@@ -193,32 +237,6 @@ def test_every_numeric_field_has_a_range_that_holds_its_default():
         item = {f.name: f for f in dataclasses.fields(SECTIONS[section])}[name]
         assert "range" in item.metadata, f"{section}.{name}"
         assert item.default in item.metadata["range"], f"{section}.{name}"
-
-
-@pytest.fixture(scope="module")
-def tiny_recipe(tmp_path_factory) -> Path:
-    """A recipe that trains in a second on a toy corpus (prepared once for the module)."""
-    from test_prepare import CARD, toy_pairs, write_split
-
-    root = tmp_path_factory.mktemp("gate")
-    mirror = root / "mirror"
-    for split, seed in (("train", 0), ("valid", 1), ("test", 2)):
-        write_split(mirror, split, toy_pairs(60 if split == "train" else 8, seed))
-    card = root / "toy.yaml"
-    card.write_text(yaml.safe_dump(CARD), encoding="utf-8")
-    tree = {
-        "name": "gate",
-        "data": {"corpus": str(card), "data_dir": str(mirror), "cache_dir": str(root / "cache")}
-        | {"src": "de", "tgt": "en", "vocab_size": 60},
-        "model": {"embed_dim": 8, "encoder_hidden": 4, "decoder_hidden": 8, "attention_dim": 8}
-        | {"encoder_layers": 1, "decoder_layers": 1},
-        "train": {"batch_tokens": 150, "max_epochs": 1, "max_updates": 3, "validate_every": 0}
-        | {"device": "cpu", "log_every": 1},
-        "decode": {"beam": 2, "max_len_b": 4},
-    }
-    path = root / "gate.yaml"
-    path.write_text(yaml.safe_dump(tree), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(

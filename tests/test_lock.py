@@ -1,10 +1,14 @@
 """OS file locks: one holder, its pid for the message, gone with its process."""
 
+import errno
 import os
 import signal
 import subprocess
 import sys
 
+import pytest
+
+from nmt import lock
 from nmt.lock import FileLock
 
 HOLDER = """
@@ -25,6 +29,20 @@ def test_one_holder_at_a_time_and_its_pid(tmp_path):
     assert second.acquire()
     second.release()
     assert second.holder() == "unknown"
+
+
+def test_a_pid_that_does_not_fit_on_the_disk_names_the_file_and_frees_the_lock(
+    tmp_path, monkeypatch
+):
+    def full(handle: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(lock.os, "write", full)
+    with pytest.raises(OSError) as error:
+        FileLock(tmp_path / "lock").acquire()
+    assert error.value.filename == str(tmp_path / "lock")
+    monkeypatch.undo()
+    assert FileLock(tmp_path / "lock").acquire()
 
 
 def test_the_lock_of_a_killed_process_is_free(tmp_path):

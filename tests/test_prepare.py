@@ -1,5 +1,6 @@
 """The prepare pipeline on a tiny fake mirror, the cache, the CLI, and Multi30k for real."""
 
+import errno
 import gzip
 import json
 import os
@@ -10,6 +11,7 @@ import sentencepiece
 import yaml
 from typer.testing import CliRunner
 
+from nmt import prepare as prepare_module
 from nmt.config import load_recipe
 from nmt.errors import NmtError
 from nmt.prepare import open_prepared, prepare, raw_splits
@@ -243,3 +245,16 @@ def test_multi30k_de_en_from_the_real_mirror(mirror, tmp_path):
     tokenizer = prepared.tokenizer()
     assert tokenizer.decode_tgt(test["tgt_ids"][:]) == test["tgt"][:]
     assert [tokenizer.src.decode(ids) for ids in test["src_ids"][:]] == test["src"][:]
+
+
+def test_a_full_disk_while_building_names_the_cache_and_leaves_nothing(setup, monkeypatch):
+    recipe, _, cache = setup
+
+    def full(path, tree) -> None:  # a write to an open file names no file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(prepare_module, "_write_json", full)
+    with pytest.raises(OSError) as error:
+        prepare(load_recipe(recipe).data, progress=False)
+    assert error.value.filename.startswith(f"{cache}/toy-de-en-")
+    assert [path.name for path in cache.iterdir()] == []

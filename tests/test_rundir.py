@@ -1,6 +1,7 @@
 """metrics.jsonl: a torn last line (a kill mid-write) is dropped and said; others are errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,10 @@ def test_a_broken_line_before_the_last_names_file_and_line(tmp_path):
     write(path, "{oops\n")
     with pytest.raises(NmtError, match=r"metrics\.jsonl: line 4 is not JSON"):
         parse_metrics(path)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_row_that_does_not_fit_on_the_disk_names_the_file():
+    with pytest.raises(OSError) as error:
+        MetricsLog(Path("/dev/full")).append({"step": 1})
+    assert error.value.filename == "/dev/full"

@@ -114,3 +114,21 @@ def test_cli_refuses_unequal_line_counts_in_one_line(tmp_path, run):
     assert result.output.strip().splitlines() == [
         f"error: not parallel: {src} has 3 lines but {tgt} has 2"
     ]
+
+
+def test_a_side_longer_than_the_source_limit_is_cut_and_said(tmp_path, run):
+    long = "ein haus " * 2000  # thousands of pieces: a 5 MB line took minutes and gigabytes
+    src = write(tmp_path / "in.de", [long, "ein haus", "der hund"])
+    tgt = write(tmp_path / "in.en", ["der hund", long, "ein haus"])
+    out = tmp_path / "scores.tsv"
+    command = ["score", str(run), "-s", str(src), "-t", str(tgt), "-o", str(out), "--per-token"]
+    for limit, cut in ((None, 256), ("10", 10)):
+        options = [] if limit is None else ["--max-source-len", limit]
+        result = CliRunner().invoke(app, [*command, *options])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip().splitlines()[-1] == (
+            f"warning: 2 line(s) longer than {cut} pieces were truncated to that length "
+            "(decode.max_source_len)"
+        )
+        rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
+        assert len(rows[1][2].split()) == cut + 1  # the target's pieces and EOS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from fastapi.testclient import TestClient
 from test_translate import make_run, sentences
 
 from nmt import Translator
-from nmt.serve.app import create_app
+from nmt.errors import NmtError
+from nmt.serve.app import Batching, create_app
 from nmt.serve.limits import Limits
 from nmt.serve.models import ServedModel, load_models
 
@@ -38,7 +40,7 @@ def models(runs) -> list[ServedModel]:
 
 @pytest.fixture(scope="module")
 def client(models) -> Iterator[TestClient]:
-    with TestClient(create_app(models, LIMITS)) as client:
+    with TestClient(create_app(models, LIMITS), base_url="http://localhost") as client:
         yield client
 
 
@@ -134,7 +136,7 @@ def test_a_transformer_is_described_and_gives_its_attention(tmp_path, runs):
     Translator's alignments give it."""
     run = make_run(tmp_path / "transformer", spm_dir=runs[0], arch="transformer")
     (model,) = load_models([run], "cpu")
-    with TestClient(create_app([model], LIMITS)) as client:
+    with TestClient(create_app([model], LIMITS), base_url="http://localhost") as client:
         (info,) = client.get("/v1/models").json()["models"]
         found = translate(client, text=LINES[:2], beam=3, attention=True)
     assert info["architecture"] == "transformer" and info["attention"] is True
@@ -210,6 +212,14 @@ BAD = [
      "9 sentences"),
     ("a negative length penalty", S,
      '{"sources": ["a"], "targets": ["a"], "length_penalty": -1}', 422, "length_penalty"),
+    ("a lone surrogate in text", T, r'{"text": ["a\ud800"]}', 422,
+     r"text.0: Value error, a lone surrogate ('\ud800' at 1) is not a character"),
+    ("a lone surrogate in prefixes", T, r'{"text": ["a"], "prefixes": ["\udc00"]}', 422,
+     "prefixes.0: Value error, a lone surrogate"),
+    ("a lone surrogate in sources", S, r'{"sources": ["\ud800"], "targets": ["a"]}', 422,
+     "sources.0: Value error, a lone surrogate"),
+    ("a lone surrogate in targets", S, r'{"sources": ["a"], "targets": ["b\udfff"]}', 422,
+     "targets.0: Value error, a lone surrogate"),
 ]  # fmt: skip
 
 
@@ -228,7 +238,7 @@ def test_bad_input_gets_a_one_line_reason_and_the_server_goes_on(
 
 
 def test_the_run_default_beam_counts_against_the_limit(models):
-    with TestClient(create_app(models, Limits(max_beam=2))) as small:
+    with TestClient(create_app(models, Limits(max_beam=2)), base_url="http://localhost") as small:
         reply = small.post("/v1/translate", json={"text": ["ein hund"]})  # the run's beam: 3
         assert reply.status_code == 422
         assert (
@@ -258,11 +268,46 @@ def test_a_failure_of_the_model_is_a_500_in_one_line_and_the_server_goes_on(mode
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(models[1].translator, "translations", broken)
-    with TestClient(create_app(models), raise_server_exceptions=False) as fresh:
+    with TestClient(
+        create_app(models), base_url="http://localhost", raise_server_exceptions=False
+    ) as fresh:
         reply = fresh.post("/v1/translate", json={"text": ["ein hund"], "model": "plain"})
         assert reply.status_code == 500
         assert reply.json() == {"error": "internal error: RuntimeError (see the server's log)"}
         assert fresh.post("/v1/translate", json={"text": ["ein hund"]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "hosts", "status"),
+    [
+        ("evil.example", (), 400),
+        ("evil.example:8000", ("127.0.0.1",), 400),
+        ("localhost:8000", (), 200),
+        ("LOCALHOST.", (), 200),
+        ("127.0.0.1:8000", (), 200),
+        ("[::1]:8000", (), 200),
+        ("192.168.1.5", ("0.0.0.0",), 200),
+        ("mt.example:8000", ("mt.example",), 200),
+        ("[mt.example", ("mt.example",), 400),
+        ("anything.example", ("*",), 200),
+    ],
+)
+def test_only_requests_that_name_the_server_are_answered(models, host, hosts, status):
+    with TestClient(create_app(models, hosts=hosts)) as served:
+        reply = served.get("/health", headers={"host": host})
+    assert reply.status_code == status, reply.text
+    if status == 400:
+        assert reply.json() == {
+            "error": f"Host {host!r}: not a name of this server; start it with --allow-host "
+            f"{host.split(':')[0]} to answer to it"
+        }
+
+
+def test_a_batch_window_is_finite_and_bounded():
+    assert Batching(window_ms=1000).window_ms == 1000
+    for window in (math.inf, math.nan, -1, 1001):
+        with pytest.raises(NmtError, match=rf"--batch-wait-ms: {window} is not in \[0, 1000\]"):
+            Batching(window_ms=window)
 
 
 def test_unknown_paths_and_methods_answer_in_one_line(client):

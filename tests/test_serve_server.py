@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -21,18 +22,19 @@ from fastapi import FastAPI
 from test_serve_app import hold_translations
 from test_translate import make_run, read_line
 
+from nmt.errors import NmtError
 from nmt.serve.app import create_app
 from nmt.serve.models import load_models
-from nmt.serve.server import bind, make_server
+from nmt.serve.server import HEAD_SECONDS, bind, make_server
 
 WAIT = 120  # seconds: a guard against a hang, never a measurement
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[tuple[str, object]]:
+def serving(app: FastAPI, head_seconds: float = HEAD_SECONDS) -> Iterator[tuple[str, object]]:
     """(base URL, uvicorn server) of `app` served from a thread until the block ends."""
     sock = bind("127.0.0.1", 0)
-    server = make_server(app)
+    server = make_server(app, head_seconds)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -77,6 +79,48 @@ def test_a_host_off_the_loopback_is_said_in_the_log(caplog):
         assert not caplog.records
         bind("0.0.0.0", 0).close()
     assert "anyone who can reach this machine" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    "sent", [b"", b"GET /health HTTP/1.1\r\nHost: localhost\r\n", b"GET /health HTTP/1.1\r\n\r\n"]
+)
+def test_a_connection_that_sends_no_whole_request_head_is_closed(run, sent):
+    with serving(create_app(load_models([run], "cpu")), head_seconds=0.5) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as connection:
+            connection.sendall(sent)
+            answer = b""
+            while chunk := connection.recv(65536):  # b"": the server closed the connection
+                answer += chunk
+    if sent.endswith(b"\r\n\r\n"):  # a whole head (missing its Host) is answered first
+        assert answer.startswith(b"HTTP/1.1 400 ")
+    else:
+        assert answer == b""
+
+
+def test_a_port_or_host_that_cannot_be_served_is_one_line_naming_it():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        refusals = {
+            ("127.0.0.1", port): f"--port {port}: in use on 127.0.0.1 by another program; "
+            "choose another port (0 picks a free one)",
+            ("127.0.0.1", 70000): "--port 70000: not a port (0 to 65535; 0 picks a free one)",
+            ("127.0.0.1", -1): "--port -1: not a port (0 to 65535; 0 picks a free one)",
+            ("a..b", 0): "--host a..b: not an address or a host name (encoding with 'idna' ",
+            ("192.0.2.1", 0): "--host 192.0.2.1: cannot listen there (Cannot assign requested",
+        }
+        for (host, number), message in refusals.items():
+            with pytest.raises(NmtError) as error:
+                bind(host, number)
+            assert str(error.value).startswith(message)
+        result = subprocess.run(
+            [sys.executable, "-m", "nmt", "serve", "no-run", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: {refusals['127.0.0.1', port]}"]
 
 
 def start_command(*arguments: str) -> tuple[subprocess.Popen, str]:

@@ -1,5 +1,6 @@
 """The training loop on a tiny attention model and a synthetic reversal task (CPU, seconds)."""
 
+import errno
 import json
 import math
 import os
@@ -14,6 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from nmt import atomic
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
 from nmt.config import load_recipe, recipe_from_dict
@@ -106,7 +108,7 @@ from test_train import make_trainer
 trainer = make_trainer(sys.argv[1], max_updates={updates})
 step = trainer.optimizer.step
 def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
-    time.sleep(0.05)
+    time.sleep({pause})
     return step(*args, **kwargs)
 trainer.optimizer.step = slow_step
 result = trainer.fit()
@@ -114,9 +116,10 @@ print(result.stop_reason, result.step)
 """
 
 
-def start_child(run: Path, updates: int) -> subprocess.Popen:
-    """A training process on `run`, slowed down, once it has written its first checkpoint."""
-    script = CHILD.format(tests=str(TESTS), updates=updates)
+def start_child(run: Path, updates: int, pause: float = 0.05) -> subprocess.Popen:
+    """A training process on `run`, slowed down to `pause` seconds an update, once it has
+    written its first checkpoint."""
+    script = CHILD.format(tests=str(TESTS), updates=updates, pause=pause)
     child = subprocess.Popen(
         [sys.executable, "-c", script, str(run)],
         stdout=subprocess.PIPE,
@@ -160,6 +163,17 @@ def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
     assert load_checkpoint(RunDir(run).last)["step"] == int(step) < 500
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
+    child = start_child(tmp_path / "run", updates=500, pause=0.3)
+    child.send_signal(stop)
+    time.sleep(0.05)  # within the update the first signal lets finish
+    child.send_signal(stop)
+    _, errors = child.communicate(timeout=120)
+    assert child.returncode == -stop, errors  # a shell reports 128 + signal: 143 or 130
+    assert "Traceback" not in errors
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path, arch):
     straight = make_trainer(tmp_path / "straight", ARCHS[arch], max_updates=12)
@@ -195,6 +209,34 @@ def test_non_finite_loss_skips_the_update_and_is_counted(tmp_path):
     assert calls.count(True) == 8  # 6 updates + 2 skipped
     assert rows(tmp_path)[-2]["bad_updates"] == 2
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+
+
+def test_a_full_disk_names_the_file_it_could_not_write_and_keeps_the_last_checkpoint(
+    tmp_path, monkeypatch
+):
+    run = RunDir(tmp_path)
+    trainer = make_trainer(tmp_path, max_updates=20)
+    full, fsync = [], atomic.os.fsync
+
+    def disk(fd: int) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(fd)
+
+    def fill_up(*_) -> None:
+        if trainer.state.step == 7:
+            full.append(True)
+
+    monkeypatch.setattr(atomic.os, "fsync", disk)
+    trainer.model.register_forward_hook(fill_up)
+    with pytest.raises(OSError) as error:
+        trainer.fit()
+    assert (error.value.errno, error.value.filename) == (errno.ENOSPC, str(run.last))
+    assert load_checkpoint(run.last)["step"] == 5
+    assert not [path.name for path in run.checkpoints.iterdir() if path.suffix == ".tmp"]
+    with pytest.raises(OSError) as error:  # --resume on the same full disk
+        make_trainer(tmp_path, max_updates=20).fit(resume=True)
+    assert error.value.filename == str(run.recipe_file)
 
 
 def test_too_many_bad_updates_in_a_row_stop_the_run(tmp_path):
@@ -311,7 +353,10 @@ def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
 
 
 def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:
-    """Write a tiny joint model as the run's two models; returns its vocabulary size."""
+    """Write a tiny joint model as the run's two models; returns its vocabulary size. The
+    directory is made a run first, as `nmt train` does before it copies models in."""
+    run.root.mkdir(parents=True, exist_ok=True)
+    run.lock.touch()
     first, second = words.split()[:3], words.split()[3:]
     lines = [f"{w} {x}" for w in first for x in second]
     spm = train_sentencepiece(lines * 20, run.root / "spm.model", 20, "unigram", 1.0)

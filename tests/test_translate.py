@@ -285,6 +285,47 @@ def test_an_output_that_cannot_be_written_is_refused_before_translating(tmp_path
     assert not (tmp_path / "folder" / "out.txt").exists()
 
 
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, run):
+    source = tmp_path / "in.de"
+    source.write_text("ein haus\n", encoding="utf-8")
+    (tmp_path / "link.de").symlink_to(source)
+    commands = [
+        ["translate", str(run), "-i", str(source), "--output", str(source)],
+        ["translate", str(run), "-i", str(source), "--output", str(tmp_path / "link.de")],
+        ["translate", str(run), "-i", str(source), "--alignments", str(source)],
+        ["score", str(run), "-s", str(source), "-t", str(source), "--output", str(source)],
+        ["eval", "--hyp", str(source), "--ref", str(source), "--output", str(source)],
+    ]
+    for command in commands:
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [
+            f"error: {command[-2]} {command[-1]}: is an input of this command; write to another "
+            "file"
+        ]
+    assert source.read_text(encoding="utf-8") == "ein haus\n"
+
+
+def test_a_damaged_sentencepiece_model_in_the_run_is_one_line(tmp_path, run):
+    damaged = tmp_path / "run"
+    shutil.copytree(run, damaged)
+    (damaged / "src.model").write_bytes(random.Random(1).randbytes(300))
+    result = CliRunner().invoke(app, ["translate", str(damaged)], input="ein haus\n")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {damaged}/src.model: not a sentencepiece model (damaged, or another file)"
+    )
+
+
+def test_attention_naming_a_file_is_one_line(tmp_path, run):
+    source = tmp_path / "in.de"
+    source.write_text("ein haus\n", encoding="utf-8")
+    command = ["translate", str(run), "-i", str(source), "--attention", str(source)]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: --attention {source}: is a file; name a folder"
+
+
 OPTIONS = {
     "--beam": int,
     "--nbest": int,

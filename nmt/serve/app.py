@@ -8,7 +8,7 @@ with {"error": "<one line>"} and the server goes on serving.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -20,12 +20,12 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nmt import __version__
-from nmt.config import search_settings
+from nmt.config import Range, check_number, search_settings
 from nmt.errors import NmtError
 from nmt.serve.batcher import Batcher
 from nmt.serve.jobs import ScoreJob, Translated, TranslateJob
 from nmt.serve.limits import Limits
-from nmt.serve.middleware import AccessLog, BodyLimit
+from nmt.serve.middleware import AccessLog, BodyLimit, HostCheck
 from nmt.serve.models import ServedModel
 from nmt.serve.schemas import (
     Attention,
@@ -49,6 +49,9 @@ DESCRIPTION = (
 )
 
 
+WINDOW_MS = Range("[0, 1000]")  # an endless window would answer no request
+
+
 @dataclass(frozen=True)
 class Batching:
     """How long the first request of a batch waits for others, and how many source
@@ -57,11 +60,18 @@ class Batching:
     window_ms: float = 5.0
     tokens: int = 4096
 
+    def __post_init__(self) -> None:
+        check_number(self.window_ms, WINDOW_MS, "--batch-wait-ms")
+
 
 def create_app(
-    models: Sequence[ServedModel], limits: Limits | None = None, batching: Batching | None = None
+    models: Sequence[ServedModel],
+    limits: Limits | None = None,
+    batching: Batching | None = None,
+    hosts: Collection[str] = (),
 ) -> FastAPI:
-    """The app serving `models` (the first is the default) within `limits`."""
+    """The app serving `models` (the first is the default) within `limits`, to requests
+    that name it by an IP address, localhost or one of `hosts` (middleware.HostCheck)."""
     limits, batching = limits or Limits(), batching or Batching()
     served = {model.name: model for model in models}
     batchers: dict[str, Batcher] = {}
@@ -85,7 +95,8 @@ def create_app(
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=limits.body_bytes())
-    app.add_middleware(AccessLog)
+    app.add_middleware(HostCheck, names=hosts)
+    app.add_middleware(AccessLog)  # the outermost: it logs the refusals of the others too
     _add_error_replies(app)
 
     def model_named(name: str | None) -> ServedModel:

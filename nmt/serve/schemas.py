@@ -5,9 +5,9 @@ gate as the command line (nmt.config.search_settings), limits by limits.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from nmt.serve.limits import Limits
 
@@ -25,6 +25,21 @@ DECODING_OPTIONS = (
 )
 
 
+def _characters(text: str) -> str:
+    """Text made of characters: JSON can escape half of a UTF-16 pair alone ("\\ud800"),
+    which is no character and which no tokenizer takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"a lone surrogate ({text[error.start]!r} at {error.start}) is not a character"
+        ) from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(_characters)]
+
+
 class RequestBody(BaseModel):
     """A request body: exact JSON types, no field the API does not know."""
 
@@ -34,7 +49,7 @@ class RequestBody(BaseModel):
 
 
 class TranslateRequest(RequestBody):
-    text: list[str] = Field(
+    text: list[Text] = Field(
         min_length=1, description="Sentences to translate (a list, even for one sentence)."
     )
     beam: int | None = Field(None, description="Beam size; 1 is greedy. Default: the run's.")
@@ -47,7 +62,7 @@ class TranslateRequest(RequestBody):
     topp: float | None = Field(None, description="Sampling: nucleus probability.")
     nsamples: int | None = Field(None, description="Sampling: samples per sentence.")
     seed: int | None = Field(None, description="Sampling: with the sentence's index, its seed.")
-    prefixes: list[str] | None = Field(
+    prefixes: list[Text] | None = Field(
         None, description="One per sentence: the text its translation must start with."
     )
     attention: bool = Field(
@@ -63,8 +78,8 @@ class TranslateRequest(RequestBody):
 
 
 class ScoreRequest(RequestBody):
-    sources: list[str] = Field(min_length=1, description="Source sentences.")
-    targets: list[str] = Field(min_length=1, description="Their translations, one per source.")
+    sources: list[Text] = Field(min_length=1, description="Source sentences.")
+    targets: list[Text] = Field(min_length=1, description="Their translations, one per source.")
     length_penalty: float | None = Field(
         None, description="alpha of normalised = total / (pieces + 1)**alpha."
     )

@@ -2,51 +2,100 @@
 
 On Ctrl-C or SIGTERM uvicorn stops accepting connections and lets the requests in flight
 finish (their batches run to the end) before the app's batchers are stopped; a second
-Ctrl-C stops at once. Our access log replaces uvicorn's, which knows no batch.
+Ctrl-C stops at once. Our access log replaces uvicorn's, which knows no batch. A
+connection that sends no whole request head for HEAD_SECONDS is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import ipaddress
 import logging
 import signal
 import socket
 
+import h11
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from nmt.errors import NmtError
 
 GRACE_SECONDS = 60  # the longest a graceful stop waits for requests in flight
+HEAD_SECONDS = 10  # for a request's headers, from a connection's opening or last answer
 
 log = logging.getLogger("nmt.serve")
 
 
-def make_server(app: FastAPI) -> uvicorn.Server:
+class _Http(H11Protocol):
+    """uvicorn's HTTP/1.1 with a deadline for every request head. uvicorn's keep-alive timer
+    runs only after an answer and stops at any byte received, so a connection that never
+    sends a request, or sends its headers a byte at a time, was held for ever; here the
+    timer also runs from the opening, and only a whole request head stops it."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def data_received(self, data: bytes) -> None:
+        deadline, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None
+        super().data_received(data)
+        if deadline is None:
+            return
+        if self.conn.their_state is h11.IDLE and self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = deadline  # no whole request head yet
+        else:
+            deadline.cancel()
+
+
+def make_server(app: FastAPI, head_seconds: float = HEAD_SECONDS) -> uvicorn.Server:
     """A uvicorn server for `app`, to run on sockets the caller binds (see bind)."""
     config = uvicorn.Config(
         app,
+        http=_Http,
         access_log=False,
         log_config=None,  # the caller's logging setup, not uvicorn's own
         timeout_graceful_shutdown=GRACE_SECONDS,
+        timeout_keep_alive=head_seconds,  # type: ignore[arg-type]  # a float works too
     )
     return uvicorn.Server(config)
 
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free port, for tests); a host that is
-    not a loopback address is served to the network, which is said in the log."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    not a loopback address is served to the network, which is said in the log. A port out
+    of range or in use, or a host that is not one of this machine's, is an NmtError naming
+    the option."""
+    if not 0 <= port <= 65535:
+        raise NmtError(f"--port {port}: not a port (0 to 65535; 0 picks a free one)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as error:  # gaierror is an OSError
+        reason = getattr(error, "strerror", None) or error
+        raise NmtError(f"--host {host}: not an address or a host name ({reason})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            raise NmtError(
+                f"--port {port}: in use on {host} by another program; choose another port "
+                "(0 picks a free one)"
+            ) from None
+        raise NmtError(f"--host {host}: cannot listen there ({error.strerror})") from None
     if not _loopback(host):
         log.warning("listening on %s: anyone who can reach this machine can use the models", host)
     return sock
 
 
-def serve(app: FastAPI, host: str, port: int) -> None:
-    """Serve until Ctrl-C or SIGTERM, then stop gracefully."""
-    sock = bind(host, port)
+def serve(app: FastAPI, sock: socket.socket) -> None:
+    """Serve on `sock` (see bind) until Ctrl-C or SIGTERM, then stop gracefully."""
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     log.info("serving on http://%s:%d (the page at /, the API at /docs)", shown, bound_port)
