@@ -103,10 +103,18 @@ class Section:
         """Rules between fields of the section; each field alone is already in range."""
 
 
+DEFAULT_CORPUS = "multi30k"
+FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
+
+
 @dataclass
 class DataConfig(Section):
     NAME: ClassVar[str] = "data"
-    corpus: str = "multi30k"  # a card name in data/ or a path to a card file
+    corpus: str = DEFAULT_CORPUS  # a card name in data/, a path to a card file, or "files"
+    # instead of a card, the corpus's own files: split -> {src: path, tgt: path}, train and
+    # valid and any test splits; in a recipe file relative to its folder (load_recipe), on
+    # the command line to the current one. Sets corpus to "files".
+    files: dict[str, dict[str, str]] | None = None
     src: str = "de"
     tgt: str = "en"
     data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
@@ -124,6 +132,45 @@ class DataConfig(Section):
     spm_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = ranged(8000, "[8, 1e6]")
     character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
+
+    def check_together(self) -> None:
+        if self.files is None:
+            if self.corpus == FILES:
+                raise RecipeError(
+                    "data.corpus: files names the recipe's own files: give data.files"
+                )
+            return
+        if self.corpus not in (FILES, DEFAULT_CORPUS):
+            raise RecipeError(
+                f"data.files: a recipe names its own files or a corpus card "
+                f"(data.corpus {self.corpus}), not both"
+            )
+        self.corpus = FILES
+        check_files(self.files)
+
+
+def check_files(files: Any) -> None:
+    """data.files: a mapping of split names (train and valid among them) to {src, tgt} paths."""
+    if not isinstance(files, dict) or not files:
+        raise RecipeError(
+            f"data.files: expected a mapping of splits to {{src: PATH, tgt: PATH}}, got "
+            f"{shown(files)}"
+        )
+    for split, pair in files.items():
+        where = f"data.files.{split!s:.60}"
+        if not isinstance(split, str):
+            raise RecipeError(f"{where}: a split name is text, got {shown(split)}")
+        if not isinstance(pair, dict) or set(pair) != {"src", "tgt"}:
+            raise RecipeError(f"{where}: expected {{src: PATH, tgt: PATH}}, got {shown(pair)}")
+        for side, path in pair.items():
+            if not isinstance(path, str) or not path:
+                raise RecipeError(f"{where}.{side}: expected a file path, got {shown(path)}")
+    missing = [split for split in ("train", "valid") if split not in files]
+    if missing:
+        raise RecipeError(
+            f"data.files: needs a {missing[0]} split (has {', '.join(map(str, files))}); "
+            "train and valid train the model, any others are test sets"
+        )
 
 
 @dataclass
@@ -655,12 +702,26 @@ def read_yaml(path: Path, what: str, error: type[NmtError] = NmtError) -> Any:
         raise error(f"{path}: cannot read ({problem})") from None
 
 
+def _files_beside(tree: dict, folder: Path) -> None:
+    """Make the paths of a recipe file's data.files absolute, relative ones taken from the
+    recipe's folder; what is not a path is left for the schema to refuse."""
+    files = tree["data"].get("files") if isinstance(tree.get("data"), dict) else None
+    pairs = files.values() if isinstance(files, dict) else ()
+    for pair in pairs:
+        if isinstance(pair, dict):
+            for side, value in pair.items():
+                if isinstance(value, str) and value:
+                    pair[side] = str((folder / Path(value).expanduser()).absolute())
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML, apply key=value overrides, validate."""
     path = Path(path)
     tree = read_yaml(path, "recipe file", RecipeError)
     if tree is None:
         raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
+    if isinstance(tree, dict):
+        _files_beside(tree, path.parent)
     recipe = recipe_from_dict(tree, str(path), overrides)
     if "name" not in tree:
         recipe.name = path.stem

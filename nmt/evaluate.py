@@ -257,11 +257,11 @@ def run_systems(
 
 def _test_splits(recipe, tests: list[str] | None) -> list[tuple[str, list[str], list[str], str]]:
     """(name, sources, references, description) of the run's corpus test splits."""
-    from nmt.corpus import load_card
+    from nmt.corpus import data_card
     from nmt.prepare import raw_splits
 
     if not tests:
-        card = load_card(recipe.data.corpus)
+        card = data_card(recipe.data)
         tests = [name for name in card.split_names if name not in ("train", "valid")]
         if not tests:
             raise NmtError(f"corpus {card.name} names no test split; use --src and --ref")

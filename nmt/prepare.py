@@ -2,7 +2,8 @@
 
 The result is cached in `{cache_dir}/{corpus}-{src}-{tgt}-{fingerprint}`. The fingerprint
 covers everything that changes the result (the card, the data settings but where files
-live, PIPELINE_VERSION, and the size and mtime of the mirror files read), so a second run
+live, PIPELINE_VERSION, and the size and mtime of the mirror files or the recipe's own
+files read), so a second run
 is a cache hit and a changed setting is a rebuild. A cache is built under a temporary
 name and renamed when complete: a killed run never leaves a half-built cache behind, and
 the next prepare removes the temporary folder it left (a build holds an OS lock on
@@ -31,7 +32,7 @@ from nmt.config import DataConfig
 from nmt.corpus import (
     Card,
     check_pair,
-    load_card,
+    data_card,
     load_splits,
     mirror_files,
     progress_bar,
@@ -79,7 +80,7 @@ def raw_splits(
 
     Nothing is cleaned or encoded: this is what `nmt eval` scores against.
     """
-    card = load_card(cfg.corpus)
+    card = data_card(cfg)
     names = card.split_names if names is None else names
     mirror = resolve_mirror(cfg.data_dir)
     return load_splits(card, cfg.src, cfg.tgt, mirror, names, cfg.split_seed, progress)
@@ -91,11 +92,27 @@ def fingerprint(card: Card, cfg: DataConfig, mirror: Path | None) -> str:
     if card.pool is None:
         settings.pop("split_seed")  # only corpora cut by us depend on it
     files = [
-        (path.relative_to(mirror).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
+        (_shown_path(path, mirror), *_stamp(path))
         for path in mirror_files(card, mirror, cfg.src, cfg.tgt, card.split_names)
     ]
     blob = {"version": PIPELINE_VERSION, "card": card.raw, "data": settings, "mirror": files}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _shown_path(path: Path, mirror: Path | None) -> str:
+    """A mirror file relative to the mirror (which may move); a recipe's own file as named."""
+    if mirror is not None and path.is_relative_to(mirror):
+        return path.relative_to(mirror).as_posix()
+    return str(path)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time of a file read; a file that is not there is named."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise NmtError(f"{path}: file not found") from None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
@@ -104,7 +121,7 @@ def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
     With progress, bars, the cleaning table and where the cache is go to stderr.
     """
     start = time.perf_counter()
-    card = load_card(cfg.corpus)
+    card = data_card(cfg)
     check_pair(card, cfg.src, cfg.tgt)
     if "train" not in card.split_names:
         raise NmtError(f"corpus {card.name} has no train split (splits: {card.split_names})")

@@ -220,3 +220,25 @@ def test_cli_metrics_option(tmp_path):
     for bad, why in (("bleu,comet", "'comet' is not one of bleu, chrf, ter"), ("ter,ter", "twice")):
         refused = CliRunner().invoke(app, [*base, "--metrics", bad])
         assert refused.exit_code == 2 and why in refused.output, refused.output
+
+
+def test_eval_reads_the_test_splits_a_recipe_names_as_files(tmp_path, runs):
+    src = write(tmp_path / "news.de", sentences(4, seed=13))
+    ref = write(tmp_path / "news.en", REFS)
+    other = write(tmp_path / "other.en", REFS[::-1])
+    pair = {"src": str(src), "tgt": str(ref)}
+    files = {"train": pair, "valid": pair, "news": pair, "other": {**pair, "tgt": str(other)}}
+    data = DataConfig(files=files)
+    run = make_run(tmp_path / "files-run", spm_dir=runs["attention"], data=data)
+    base = ["eval", str(run), "--format", "json", "--bootstrap", "0", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*base, "--test", "news"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    hyps = (run / "translations" / "news.best.beam3.lp1.txt").read_text().splitlines()
+    assert [row["test"] for row in rows] == ["news"]
+    assert rows[0]["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [REFS]).score)
+    every = CliRunner().invoke(app, base)  # every split but train and valid
+    assert every.exit_code == 0, every.output
+    assert [row["test"] for row in json.loads(every.stdout)["rows"]] == ["news", "other"]
+    missing = CliRunner().invoke(app, [*base, "--test", "test2016"])
+    assert missing.exit_code == 2 and "has no split 'test2016'" in missing.output
