@@ -1,15 +1,16 @@
 """The checkpoints of a training run: the run lock, where a run starts, saving and restoring.
 
-A checkpoint holds everything a resumed run needs to continue exactly: the weights, the
-progress (nmt/progress.py), the schedule, the random number generators and, in last.pt
-only, the optimizer's state. A save writes last.pt first, then step-N.pt (with best.pt as
-its copy), so whenever a save is cut short (a kill, a full disk) last.pt is the newest
-state. `--resume` starts from the newest checkpoint: last.pt, else the step checkpoints
-newest first, else best.pt; from one without optimizer state the optimizer starts afresh,
-and the run says so. A newer checkpoint that does not load (truncated, damaged, planted)
-stops the resume, naming it and what an older one would lose; with --skip-damaged the run
-resumes from the newest that loads and first renames the damaged ones to NAME.damaged,
-so that the run never writes over them.
+A checkpoint holds everything a resumed run needs to continue exactly: the weights (and
+their moving average, nmt/ema.py), the progress (nmt/progress.py), the schedule, the
+random number generators and, in last.pt only, the optimizer's state. A save writes
+last.pt first, then step-N.pt (with best.pt as its copy), so whenever a save is cut short
+(a kill, a full disk) last.pt is the newest state. `--resume` starts from the newest
+checkpoint: last.pt, else the step checkpoints newest first, else best.pt; from one
+without optimizer state the optimizer starts afresh, and the run says so. A newer
+checkpoint that does not load (truncated, damaged, planted) stops the resume, naming it
+and what an older one would lose; with --skip-damaged the run resumes from the newest that
+loads and first renames the damaged ones to NAME.damaged, so that the run never writes
+over them.
 
 While a run trains, rank 0 holds an OS lock on RUN/.lock (nmt/lock.py): a second `nmt
 train` on the same directory is refused at once, naming the pid of the first.
@@ -31,11 +32,11 @@ from nmt.atomic import remove_temporaries
 from nmt.checkpoint import (
     FORMAT,
     load_checkpoint,
-    load_model_state,
     save_checkpoint,
     tokenizer_fingerprint,
 )
 from nmt.config import RESUME_MAY_CHANGE, Recipe, recipe_from_dict
+from nmt.ema import EMA, checkpoint_weights, restore_weights
 from nmt.errors import NmtError
 from nmt.lock import FileLock
 from nmt.optim import Schedule
@@ -51,6 +52,7 @@ class Trained(Protocol):
     recipe: Recipe
     vocab_sizes: tuple[int, int]
     model: torch.nn.Module
+    ema: EMA | None
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     state: TrainState
@@ -216,7 +218,7 @@ class Checkpointer:
         """Load start's checkpoint into `trained`; a note for the user when newer ones were
         set aside or it lacks the optimizer's state."""
         path, payload = start.path, start.payload
-        load_model_state(trained.model, payload, path)
+        restore_weights(trained.model, trained.ema, payload, path)
         try:
             if "optimizer" in payload:
                 trained.optimizer.load_state_dict(payload["optimizer"])
@@ -260,7 +262,7 @@ class Checkpointer:
             "recipe": trained.recipe.to_dict(),
             "src_vocab": trained.vocab_sizes[0],
             "tgt_vocab": trained.vocab_sizes[1],
-            "model": trained.model.state_dict(),
+            **checkpoint_weights(trained.model, trained.ema),
             "step": state.step,
             "epoch": state.epoch,
             "best_bleu": state.best_bleu,

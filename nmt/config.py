@@ -307,6 +307,9 @@ class TrainConfig(Section):
     early_stop_patience: int = ranged(8, "[0, 1e6]")
     keep_last: int = ranged(3, "[0, 10000]")
     average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
+    # >0: validate and translate with an exponential moving average of the weights, which
+    # moves by 1 - ema_decay an update (nmt/ema.py); 0: off
+    ema_decay: float = ranged(0.0, "[0, 1)")
     # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
     # autocast, recurrent state, attention softmax and loss in fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"

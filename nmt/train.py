@@ -35,6 +35,7 @@ from nmt.checkpoint import average_run
 from nmt.checkpointer import Checkpointer
 from nmt.config import Recipe
 from nmt.device import amp_dtype, autocast, resolve_device
+from nmt.ema import EMA
 from nmt.errors import NmtError
 from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
@@ -92,6 +93,7 @@ class Trainer:
         random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(recipe.model, *vocab_sizes).to(self.device)
+        self.ema = EMA(self.model, self.cfg.ema_decay) if self.cfg.ema_decay else None
         self.net = distributed.wrap(self.model, self.dist, self.device)  # forward through this
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg, self.device)
         self.schedule = Schedule(self.cfg, self.optimizer)
@@ -162,6 +164,8 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
+        if self.ema is not None:
+            self.ema.update(self.model, self.state.step)
         self.state.tokens += n_tokens
         self.state.bad_in_a_row = 0
         self.schedule.on_update(self.state.step)
@@ -277,8 +281,9 @@ class Trainer:
             self.checkpointer.save(self, improved)
 
     def _validate(self) -> DevScores:
+        """Dev scores of the weights a checkpoint offers for translation."""
         return validate(
-            self.model,
+            self.model if self.ema is None else self.ema.model,
             self.valid_data,
             self.decode_fn,
             self.cfg.valid_batch_tokens,
