@@ -132,6 +132,10 @@ class DataConfig(Section):
     spm_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = ranged(8000, "[8, 1e6]")
     character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
+    # >0: the training pairs are segmented afresh each epoch (nmt/subword.py): a unigram
+    # model samples its 64 best segmentations with P^alpha (Kudo 2018: 0.1), BPE skips each
+    # merge with probability alpha (Provilkov et al. 2020: 0.1); dev and test never. 0: off
+    subword_alpha: float = ranged(0.0, "[0, 1)")
 
     def check_together(self) -> None:
         if self.files is None:

@@ -45,7 +45,8 @@ from nmt.lock import FileLock
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 
 PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds
-NOT_FINGERPRINTED = ("data_dir", "cache_dir")  # where things live, not what they are
+# where things live, and what training alone reads: not what the cache holds
+NOT_FINGERPRINTED = ("data_dir", "cache_dir", "subword_alpha")
 META, REPORT, SPLITS = "prepared.json", "clean_report.json", "splits"
 FEATURES = datasets.Features(
     {

@@ -4,7 +4,8 @@ Around the loop: nmt/checkpointer.py (the run lock, saving, resuming exactly),
 nmt/progress.py (where the run stands and when it stops), nmt/optim.py (learning rates),
 nmt/validate.py (dev scores) and nmt/rundir.py (metrics and the display).
 
-The batches of an epoch are rebuilt from (seed, epoch) alone and every checkpoint holds
+The batches of an epoch (and with data.subword_alpha the segmentation of its pairs,
+nmt/subword.py) are rebuilt from (seed, epoch) alone and every checkpoint holds
 the position inside the epoch and the RNG states, so a run killed at any point and resumed
 ends with the same parameters as one never interrupted.
 
@@ -40,9 +41,10 @@ from nmt.errors import NmtError
 from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
-from nmt.prepare import prepare
+from nmt.prepare import Prepared, prepare
 from nmt.progress import TrainResult, TrainState, stop_reason
 from nmt.rundir import Reporter, RunDir, default_run_dir
+from nmt.subword import SubwordSampler
 from nmt.validate import DevScores, validate
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
@@ -71,6 +73,7 @@ class Trainer:
         vocab_sizes: tuple[int, int],
         progress: bool = True,
         checkpointer: Checkpointer | None = None,
+        sampler: SubwordSampler | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
         self.micro_tokens = self.cfg.batch_tokens // self.cfg.update_freq
@@ -81,6 +84,8 @@ class Trainer:
                 "tokens (train.batch_tokens / train.update_freq)"
             )
         self.valid_data, self.decode_fn = valid_data, decode_fn
+        self.sampler = sampler
+        self.sampled: tuple[int, ParallelData] | None = None  # the epoch segmented last
         self.vocab_sizes = vocab_sizes
         self.dist = distributed.init_from_env(self.cfg.ddp_timeout_minutes)
         self.checkpointer = checkpointer or Checkpointer(RunDir(Path(run_dir)), self.dist.main)
@@ -129,11 +134,20 @@ class Trainer:
         distributed.barrier(self.dist)  # return when rank 0 has written everything
         return TrainResult.of(root, self.state, self.stop_reason, signal=self.stop_signal)
 
-    def epoch_updates(self, epoch: int) -> list[list[list[int]]]:
-        """The updates of an epoch, each a list of update_freq batches, from (seed, epoch)."""
-        batches = self.train_data.batches(
-            self.micro_tokens, shuffle=True, seed=self.cfg.seed + epoch
-        )
+    def epoch_data(self, epoch: int) -> ParallelData:
+        """The training pairs of an epoch: as prepared, or segmented afresh by the sampler
+        (those it makes longer than a micro-batch sit the epoch out)."""
+        if self.sampler is None:
+            return self.train_data
+        if self.sampled is None or self.sampled[0] != epoch:
+            self.sampled = (epoch, self.sampler.epoch(epoch).within(self.micro_tokens)[0])
+        return self.sampled[1]
+
+    def epoch_updates(self, epoch: int, data: ParallelData | None = None) -> list[list[list[int]]]:
+        """The updates of an epoch, each a list of update_freq batches, from (seed, epoch);
+        of the epoch's own pairs unless `data` is given."""
+        data = self.epoch_data(epoch) if data is None else data
+        batches = data.batches(self.micro_tokens, shuffle=True, seed=self.cfg.seed + epoch)
         size = self.cfg.update_freq
         return [batches[i : i + size] for i in range(0, len(batches), size)]
 
@@ -157,10 +171,10 @@ class Trainer:
         torchrun each rank computes its share of every batch."""
         started = time.perf_counter()
         self.model.train()
-        tgt_ids = self.train_data.tgt_ids
-        n_tokens = sum(len(tgt_ids[i]) + 1 for indices in group for i in indices)  # all ranks'
+        data = self.epoch_data(self.state.epoch)
+        n_tokens = sum(len(data.tgt_ids[i]) + 1 for indices in group for i in indices)  # all ranks'
         shards = [distributed.shard(indices, self.dist) for indices in group]
-        batches = [(self.train_data.collate(part), weight) for part, weight in shards]
+        batches = [(data.collate(part), weight) for part, weight in shards]
         sums = self._backward(batches, n_tokens)
         if sums is None or not self._clip_gradients():
             return self._skip_update()
@@ -296,7 +310,8 @@ class Trainer:
         )
 
     def _total_updates(self) -> int:
-        total = self.cfg.max_epochs * len(self.epoch_updates(1))
+        """For the progress bar: as many updates an epoch as the prepared pairs make."""
+        total = self.cfg.max_epochs * len(self.epoch_updates(1, self.train_data))
         return min(total, self.cfg.max_updates) if self.cfg.max_updates else total
 
     def _start_reporting(self, note: str | None) -> Reporter:
@@ -367,6 +382,21 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
     write_atomic(target, source.read_bytes())
 
 
+def _sampler(recipe: Recipe, prepared: Prepared) -> SubwordSampler | None:
+    """What data.subword_alpha asks for: the prepared training text segmented afresh each
+    epoch (nmt/subword.py); None when it is 0."""
+    if not recipe.data.subword_alpha:
+        return None
+    texts = prepared.splits["train"].select_columns(["src", "tgt"]).to_dict()
+    return SubwordSampler(
+        (prepared.src_spm, prepared.tgt_spm),
+        recipe.data.spm_type,
+        recipe.data.subword_alpha,
+        (texts["src"], texts["tgt"]),
+        recipe.train.seed,
+    )
+
+
 def train(
     recipe: Recipe,
     run_dir: Path | None = None,
@@ -403,6 +433,7 @@ def train(
                 (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
                 progress=progress and ctx.main,
                 checkpointer=checkpointer,
+                sampler=_sampler(recipe, prepared),
             )
             return trainer.fit(resume)
     finally:
