@@ -53,6 +53,7 @@ class Trained(Protocol):
     vocab_sizes: tuple[int, int]
     model: torch.nn.Module
     ema: EMA | None
+    started_from: dict[str, Any] | None  # nmt/finetune.py's Origin.record()
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     state: TrainState
@@ -229,6 +230,7 @@ class Checkpointer:
                 f"{path}: cannot resume from it ({type(error).__name__}: {error})"
             ) from None
         trained.state = start.state
+        trained.started_from = payload.get("init_from")
         notes = [
             f"{newer} does not load: kept as {aside.name}" for newer, aside in start.damaged.items()
         ]
@@ -270,6 +272,8 @@ class Checkpointer:
             "schedule": trained.schedule.state_dict(),
             "rng": rng_state(),
         }
+        if trained.started_from is not None:
+            payload["init_from"] = trained.started_from
         if self.run.src_model.is_file() and self.run.tgt_model.is_file():
             if self.sentencepiece is None:
                 self.sentencepiece = tokenizer_fingerprint(self.run)

@@ -287,6 +287,10 @@ TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions",
 class TrainConfig(Section):
     NAME: ClassVar[str] = "train"
     seed: int = ranged(1, "[0, 4294967295]")
+    # a run directory (its best checkpoint) or a .pt file to start from, with its
+    # sentencepiece models; the optimizer, schedule and step count start afresh
+    # (nmt/finetune.py). Relative to the current folder, as --run-dir is.
+    init_from: str | None = None
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
     update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
     max_epochs: int = ranged(30, "[1, 1e6]")

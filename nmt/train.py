@@ -32,12 +32,13 @@ import yaml
 from nmt import distributed
 from nmt.atomic import write_atomic
 from nmt.batching import Batch, ParallelData
-from nmt.checkpoint import average_run
+from nmt.checkpoint import average_run, load_model_state
 from nmt.checkpointer import Checkpointer
 from nmt.config import Recipe
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.ema import EMA
 from nmt.errors import NmtError
+from nmt.finetune import Origin, load_origin
 from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
@@ -74,6 +75,7 @@ class Trainer:
         progress: bool = True,
         checkpointer: Checkpointer | None = None,
         sampler: SubwordSampler | None = None,
+        origin: Origin | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
         self.micro_tokens = self.cfg.batch_tokens // self.cfg.update_freq
@@ -98,6 +100,9 @@ class Trainer:
         random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(recipe.model, *vocab_sizes).to(self.device)
+        if origin is not None:  # weights of another run; the rest starts afresh
+            load_model_state(self.model, origin.payload, origin.checkpoint)
+        self.started_from = None if origin is None else origin.record()
         self.ema = EMA(self.model, self.cfg.ema_decay) if self.cfg.ema_decay else None
         self.net = distributed.wrap(self.model, self.dist, self.device)  # forward through this
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg, self.device)
@@ -332,6 +337,12 @@ class Trainer:
             )
         for text in filter(None, notes):
             reporter.message(text)
+        if self.started_from is not None and self.state.step == 0:  # the first row says so
+            origin = self.started_from
+            reporter.log(
+                {"step": 0, "epoch": 1, "init_from": origin["checkpoint"]}
+                | {"init_step": origin["step"]}
+            )
         reporter.start(self._total_updates(), self.state.step, self.state.epoch)
         return reporter
 
@@ -382,6 +393,20 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
     write_atomic(target, source.read_bytes())
 
 
+def _kept_vocabulary(
+    recipe: Recipe, run: RunDir, origin: Origin | None, main: bool
+) -> tuple[Path, Path] | None:
+    """The sentencepiece models a run started from another (train.init_from) prepares its
+    data with: that run's, copied into this one when it starts (by rank 0); None when the
+    models are to be trained."""
+    if not recipe.train.init_from:
+        return None
+    if origin is not None and main:
+        write_atomic(run.src_model, origin.run.src_model.read_bytes())
+        write_atomic(run.tgt_model, origin.run.tgt_model.read_bytes())
+    return run.src_model, run.tgt_model
+
+
 def _sampler(recipe: Recipe, prepared: Prepared) -> SubwordSampler | None:
     """What data.subword_alpha asks for: the prepared training text segmented afresh each
     epoch (nmt/subword.py); None when it is 0."""
@@ -405,7 +430,8 @@ def train(
     skip_damaged: bool = False,
 ) -> TrainResult:
     """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
-    models into the run and train. Under torchrun, rank 0 prepares and copies first and
+    models into the run and train; with train.init_from, from another run's weights and
+    sentencepiece models (nmt/finetune.py). Under torchrun, rank 0 prepares and copies first and
     the other ranks then read its cache. skip_damaged: see nmt/checkpointer.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
@@ -414,8 +440,11 @@ def train(
         with checkpointer.open(recipe, resume) as start:
             if start.finished is not None:  # before any work
                 return TrainResult.of(run.root, start.state, start.finished, already_finished=True)
+            fresh = recipe.train.init_from and start.payload is None
+            origin = load_origin(recipe) if fresh else None
             with distributed.main_first(ctx):
-                prepared = prepare(recipe.data, progress=progress and ctx.main)
+                vocabulary = _kept_vocabulary(recipe, run, origin, ctx.main)
+                prepared = prepare(recipe.data, progress and ctx.main, vocabulary)
                 if "valid" not in prepared.splits:
                     raise NmtError(
                         f"{recipe.data.corpus}: the corpus has no valid split to validate on"
@@ -434,6 +463,7 @@ def train(
                 progress=progress and ctx.main,
                 checkpointer=checkpointer,
                 sampler=_sampler(recipe, prepared),
+                origin=origin,
             )
             return trainer.fit(resume)
     finally:
