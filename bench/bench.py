@@ -13,7 +13,7 @@ then --updates timed between two device synchronisations, --repeats times over t
 updates (the row has the median; details the spread). On a CPU each training row runs in a
 fresh process and its memory figure is that process's peak RSS (bench/memory.py).
 
-Decoding: test2016 (1,000 sentences) through `translate_lines`, the code of `nmt translate`:
+Decoding: test2016 (1,000 sentences) through nmt.Translator, the code of `nmt translate`:
 greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
 comparison), always in fp32, so its figures stand on the fp32 row of each architecture.
 Models come from --run DIRS (trained; BLEU means something) or are the freshly initialised
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import tempfile
 import time
@@ -36,11 +35,11 @@ import torch
 
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
-from nmt.config import Recipe, load_recipe
 from nmt.model import build_model
 from nmt.prepare import prepare
+from nmt.recipe import Recipe, load_recipe
 from nmt.train import Trainer
-from nmt.translate import translate_lines
+from nmt.translator import Translator
 
 from memory import measure_row
 from results import append_rows, repeat_summary
@@ -176,14 +175,13 @@ def decode_rows(run: Path | None, arch: str, args: argparse.Namespace) -> dict:
         "decode_beam5_sent_per_s": (dict(beam=5), 0),
         "decode_beam5_fixed30_sent_per_s": (dict(beam=5, max_len_a=0.0, max_len_b=30), 30),
     }
+    translator = Translator(model, tokenizer, recipe, device)
     for key, (settings, min_len) in modes.items():
-        decode = dataclasses.replace(recipe.decode, batch_tokens=args.decode_tokens, **settings)
-        translate_lines(model, tokenizer, sources[:64], decode, device, progress=False)  # warm-up
+        options = translator.options(batch_tokens=args.decode_tokens, min_len=min_len, **settings)
+        translator.translations(sources[:64], options)  # warm-up
         sync(device)
         start = time.perf_counter()
-        out = translate_lines(
-            model, tokenizer, sources, decode, device, min_len=min_len, progress=False
-        )
+        out = translator.translations(sources, options)
         sync(device)
         row[key] = round(len(sources) / (time.perf_counter() - start), 1)
         if key == "decode_beam5_sent_per_s":

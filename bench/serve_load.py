@@ -33,8 +33,8 @@ from pathlib import Path
 
 import httpx
 
-from nmt.api import Translator
 from nmt.textio import read_lines
+from nmt.translator import Translator
 
 MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr.de.gz"

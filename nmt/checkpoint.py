@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from nmt.atomic import write_atomic
-from nmt.config import Recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.model import build_model
+from nmt.recipe import Recipe, recipe_from_dict
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
 
@@ -150,7 +150,7 @@ def check_tokenizer(payload: dict[str, Any], path: Path, run: RunDir, tokenizer:
 
 
 def training_record(path: Path) -> dict[str, Any]:
-    """Where training stood when `path` was saved (nmt/progress.py's TrainState as a dict:
+    """Where training stood when `path` was saved (nmt/train_state.py's TrainState as a dict:
     step, tokens, seconds, ...); empty for a checkpoint without it (an average)."""
     return load_checkpoint(path).get("state", {})
 

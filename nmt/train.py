@@ -1,7 +1,7 @@
 """The training loop: teacher forcing, gradient accumulation, clipping, the optimizer step.
 
-Around the loop: nmt/checkpointer.py (the run lock, saving, resuming exactly),
-nmt/progress.py (where the run stands and when it stops), nmt/optim.py (learning rates),
+Around the loop: nmt/resume.py (the run lock, saving, resuming exactly),
+nmt/train_state.py (where the run stands and when it stops), nmt/optim.py (learning rates),
 nmt/validate.py (dev scores) and nmt/rundir.py (metrics and the display).
 
 The batches of an epoch are rebuilt from (seed, epoch) alone and every checkpoint holds
@@ -32,16 +32,16 @@ from nmt import distributed
 from nmt.atomic import write_atomic
 from nmt.batching import Batch, ParallelData
 from nmt.checkpoint import average_run
-from nmt.checkpointer import Checkpointer
-from nmt.config import Recipe
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.errors import NmtError
 from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
 from nmt.prepare import prepare
-from nmt.progress import TrainResult, TrainState, stop_reason
+from nmt.recipe import Recipe
+from nmt.resume import Checkpointer
 from nmt.rundir import Reporter, RunDir, default_run_dir
+from nmt.train_state import TrainResult, TrainState, stop_reason
 from nmt.validate import DevScores, validate
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
@@ -368,7 +368,7 @@ def train(
 ) -> TrainResult:
     """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
     models into the run and train. Under torchrun, rank 0 prepares and copies first and
-    the other ranks then read its cache. skip_damaged: see nmt/checkpointer.py."""
+    the other ranks then read its cache. skip_damaged: see nmt/resume.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
     checkpointer = Checkpointer(run, ctx.main, skip_damaged)

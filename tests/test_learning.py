@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nmt.batching import ParallelData
-from nmt.config import recipe_from_dict
+from nmt.recipe import recipe_from_dict
 from nmt.search import greedy, length_limits
 from nmt.train import Trainer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_search import random_sources, tiny_real_model, tiny_transformer
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt.batching import collate

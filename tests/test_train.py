@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from nmt import atomic
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
-from nmt.config import load_recipe, recipe_from_dict
 from nmt.errors import NmtError
+from nmt.recipe import load_recipe, recipe_from_dict
 from nmt.rundir import RunDir, safe_name
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 from nmt.train import Trainer

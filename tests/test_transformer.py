@@ -13,9 +13,9 @@ from test_train import TRANSFORMER, make_trainer
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.checkpoint import average_checkpoints
-from nmt.config import ModelConfig, load_recipe
 from nmt.errors import NmtError
 from nmt.model import build_model, count_parameters
+from nmt.recipe import ModelConfig, load_recipe
 from nmt.rundir import RunDir
 from nmt.transformer import MultiHeadAttention, sinusoids
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from nmt.config import load_recipe
 from nmt.errors import NmtError
 from nmt.prepare import Prepared, prepare
+from nmt.recipe import load_recipe
 from nmt.tokenizer import UNK
 
 N_SPECIALS = 4  # PAD, UNK, BOS, EOS hold ids 0-3 in every model we train

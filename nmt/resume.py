@@ -1,7 +1,7 @@
 """The checkpoints of a training run: the run lock, where a run starts, saving and restoring.
 
 A checkpoint holds everything a resumed run needs to continue exactly: the weights, the
-progress (nmt/progress.py), the schedule, the random number generators and, in last.pt
+progress (nmt/train_state.py), the schedule, the random number generators and, in last.pt
 only, the optimizer's state. A save writes last.pt first, then step-N.pt (with best.pt as
 its copy), so whenever a save is cut short (a kill, a full disk) last.pt is the newest
 state. `--resume` starts from the newest checkpoint: last.pt, else the step checkpoints
@@ -18,6 +18,7 @@ train` on the same directory is refused at once, naming the pid of the first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import random
 from collections.abc import Iterator
@@ -35,14 +36,40 @@ from nmt.checkpoint import (
     save_checkpoint,
     tokenizer_fingerprint,
 )
-from nmt.config import RESUME_MAY_CHANGE, Recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.lock import FileLock
 from nmt.optim import Schedule
-from nmt.progress import TrainState, stop_reason
+from nmt.recipe import DecodeConfig, Recipe, recipe_from_dict
 from nmt.rundir import RunDir, parse_metrics
+from nmt.train_state import TrainState, stop_reason
 
 NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
+
+# What `--resume` may change: what does not enter the updates (limits, logging, validation,
+# decoding, checkpoints kept, where the run runs and where files live). Anything else would
+# make the resumed run a different run than the checkpoint's.
+RESUME_MAY_CHANGE = frozenset(
+    {"name", "data.data_dir", "data.cache_dir"}
+    | {f"decode.{item.name}" for item in dataclasses.fields(DecodeConfig)}
+    | {
+        f"train.{name}"
+        for name in (
+            "max_epochs",
+            "max_updates",
+            "early_stop_patience",
+            "validate_every",
+            "valid_batch_tokens",
+            "keep_last",
+            "average_last",
+            "precision",
+            "device",
+            "max_bad_updates",
+            "tensorboard",
+            "log_every",
+            "ddp_timeout_minutes",
+        )
+    }
+)
 
 
 class Trained(Protocol):
@@ -93,7 +120,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
     """The fields `recipe` changes from the checkpoint's recipe that a resume cannot honour
-    (all but config.RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
+    (all but RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
     before, now = recipe_from_dict(saved, source).flat(), recipe.flat()
     return [
         f"{name} ({before[name]!r} -> {value!r})"

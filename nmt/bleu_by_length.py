@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
+from sacrebleu.metrics import BLEU, CHRF
+
+from nmt.bleu import System, with_ci
 from nmt.errors import NmtError
-
-if TYPE_CHECKING:  # the command line imports this module for its defaults: keep it light
-    from nmt.evaluate import System
 
 DEFAULT_EDGES = (10, 15, 20, 25)  # words: buckets 0-10, 11-15, 16-20, 21-25, 26+
 
@@ -42,8 +41,6 @@ class LengthTable:
     headers = ["system", "architecture", "test", "source words", "sentences", "BLEU", "chrF"]
 
     def cells(self, row: LengthRow) -> list[str]:
-        from nmt.evaluate import with_ci
-
         return [
             row.system,
             row.architecture,
@@ -94,8 +91,6 @@ def by_length(
     systems: list[System], edges: tuple[int, ...] = DEFAULT_EDGES, bootstrap: int = 1000
 ) -> LengthTable:
     """One row per system and non-empty bucket of its test set's sources."""
-    from sacrebleu.metrics import BLEU, CHRF
-
     metrics = {"BLEU": BLEU(), "chrF": CHRF()}
     rows = []
     for system in systems:

@@ -1,0 +1,304 @@
+"""The recipe: four sections (data, model, train, decode), every default and every range.
+
+A recipe is a YAML file of these sections. Loading checks every field (nmt/schema.py), so
+a typo, a wrong type or a value out of range is a one-line error that names the file, the
+field, the value and what is allowed, before any work starts.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+
+from nmt.schema import RecipeError, Section, build, ranged, shown
+from nmt.yamlio import parse_yaml, read_yaml, yaml_problem
+
+
+@dataclass
+class DataConfig(Section):
+    NAME: ClassVar[str] = "data"
+    corpus: str = "multi30k"  # a card name in data/ or a path to a card file
+    src: str = "de"
+    tgt: str = "en"
+    data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
+    cache_dir: str = "prepared"  # where encoded splits and sentencepiece models are cached
+    # cleaning (train only; dev and test are never filtered); 0 turns a rule off
+    max_words: int = ranged(100, "[0, 1e6]")  # drop pairs with a side of more whitespace words
+    max_chars: int = ranged(1000, "[0, 1e8]")  # ... or of more characters (one-word lines)
+    max_ratio: float = ranged(3.0, "0 or [1, 1e6]")  # ... or whose word-length ratio exceeds it
+    dedupe: bool = True
+    split_seed: int = ranged(1234, "[0, 4294967295]")  # for corpora without an official split
+    # >1: also train on consecutive pairs joined in groups of 2..join_max (nmt/joining.py)
+    join_max: int = ranged(1, "[1, 64]")
+    # sentencepiece
+    joint_vocab: bool = True
+    spm_type: Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = ranged(8000, "[8, 1e6]")
+    character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
+
+
+@dataclass
+class ModelConfig(Section):
+    NAME: ClassVar[str] = "model"
+    # rnn: the recurrent encoder-decoder of seq2seq, bilstm and attention (nmt/model.py);
+    # transformer: Vaswani et al. 2017 (nmt/transformer.py). Each has fields of its own
+    # (RNN_ONLY, TRANSFORMER_ONLY below), which the other refuses to have set.
+    arch: Literal["rnn", "transformer"] = "rnn"
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"
+    embed_dim: int = ranged(256, "[1, 65536]")
+    encoder_layers: int = ranged(2, "[1, 64]")
+    encoder_hidden: int = ranged(256, "[1, 65536]")  # per direction
+    bidirectional: bool = True
+    reverse_source: bool = False  # Sutskever et al. 2014 read the source backwards
+    decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
+    decoder_hidden: int = ranged(512, "[1, 65536]")
+    # how the encoder's final states start the decoder (nmt/model.py, Bridge): identity
+    # hands each layer's [forward; backward] states over unchanged, so decoder_hidden must
+    # be directions * encoder_hidden; linear learns a map from them to any width
+    bridge: Literal["identity", "linear"] = "identity"
+    attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"
+    # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
+    # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
+    attention_order: Literal["bahdanau", "luong"] = "bahdanau"
+    attention_dim: int = ranged(512, "[1, 65536]")
+    dropout: float = ranged(0.2, "[0, 1)")
+    tie_embeddings: bool = False  # share target embedding and output projection
+    init: Literal["uniform", "xavier"] = "xavier"
+    init_range: float = ranged(0.1, "(0, 10]")  # for init: uniform
+    orthogonal_recurrent: bool = True
+    # transformer (encoder_layers, decoder_layers, dropout and tie_embeddings serve both)
+    d_model: int = ranged(512, "[1, 65536]")  # the width of every layer and embedding
+    heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
+    ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    max_positions: int = ranged(1024, "[1, 1e6]")  # learned positions: the longest sequence
+    # one embedding matrix for source, target (and, with tie_embeddings, output): needs
+    # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
+    share_embeddings: bool = False
+
+    def check_together(self) -> None:
+        foreign = RNN_ONLY if self.arch == "transformer" else TRANSFORMER_ONLY
+        defaults = {item.name: item.default for item in dataclasses.fields(ModelConfig)}
+        for name in foreign:
+            if getattr(self, name) != defaults[name]:
+                other = "rnn" if self.arch == "transformer" else "transformer"
+                raise RecipeError(
+                    f"model.{name}: applies to model.arch {other} only (this is {self.arch})"
+                )
+        if self.arch == "transformer":
+            self._check_transformer()
+        else:
+            self._check_rnn()
+
+    def _check_transformer(self) -> None:
+        if self.d_model % self.heads:
+            raise RecipeError(
+                f"model.d_model ({self.d_model}) must be divisible by model.heads "
+                f"({self.heads}): each head reads an equal share of the features"
+            )
+        if self.positions == "sinusoidal" and self.d_model % 2:
+            raise RecipeError(
+                f"model.d_model ({self.d_model}) must be even for sinusoidal positions "
+                "(each frequency is a sine and a cosine)"
+            )
+
+    def _check_rnn(self) -> None:
+        if self.encoder_layers != self.decoder_layers:
+            raise RecipeError(
+                f"model.decoder_layers ({self.decoder_layers}) must equal model.encoder_layers "
+                f"({self.encoder_layers}): each encoder layer's final state starts one decoder "
+                "layer"
+            )
+        memory_dim = self.encoder_hidden * (2 if self.bidirectional else 1)
+        if self.bridge == "identity" and memory_dim != self.decoder_hidden:
+            raise RecipeError(
+                f"model.bridge: identity hands the encoder's final states ({memory_dim} units "
+                f"with both directions) to the decoder unchanged, but model.decoder_hidden is "
+                f"{self.decoder_hidden}; make them equal or set model.bridge: linear"
+            )
+        if self.attention == "dot" and memory_dim != self.decoder_hidden:
+            raise RecipeError(
+                f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
+                f"model.decoder_hidden ({self.decoder_hidden}); use general or bahdanau"
+            )
+
+
+# The fields each architecture alone reads; the other refuses them set to anything but
+# their default, so that a recipe never carries a setting that does nothing.
+RNN_ONLY = (
+    "cell",
+    "embed_dim",
+    "encoder_hidden",
+    "bidirectional",
+    "reverse_source",
+    "decoder_hidden",
+    "bridge",
+    "attention",
+    "attention_order",
+    "attention_dim",
+    "init",
+    "init_range",
+    "orthogonal_recurrent",
+)
+TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions", "share_embeddings")
+
+
+@dataclass
+class TrainConfig(Section):
+    NAME: ClassVar[str] = "train"
+    seed: int = ranged(1, "[0, 4294967295]")
+    batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
+    update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
+    max_epochs: int = ranged(30, "[1, 1e6]")
+    max_updates: int = ranged(0, "[0, 1e12]")  # 0: no limit
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = ranged(1e-3, "[0, 100]")
+    schedule: Literal["constant", "plateau", "inverse_sqrt", "halving"] = "plateau"
+    warmup_updates: int = ranged(0, "[0, 1e9]")  # for inverse_sqrt
+    lr_decay: float = ranged(0.5, "(0, 1]")  # plateau and halving factor
+    plateau_patience: int = ranged(2, "[1, 1e6]")  # validations without a better valid_metric
+    # the dev score that marks the best checkpoint and drives plateau and early stopping:
+    # greedy BLEU, or perplexity, which keeps falling where a weak model's BLEU stalls
+    valid_metric: Literal["bleu", "ppl"] = "bleu"
+    halving_start_epoch: int = ranged(5, "[1, 1e6]")  # halving: decay once per epoch from here
+    min_lr: float = ranged(1e-6, "[0, 100]")
+    clip_norm: float = ranged(1.0, "[0, 1e6]")  # 0: no clipping
+    label_smoothing: float = ranged(0.0, "[0, 1)")
+    # updates; 0: at every epoch end instead. The last update is validated too.
+    validate_every: int = ranged(500, "[0, 1e9]")
+    valid_batch_tokens: int = ranged(2048, "[1, 1e8]")
+    # validations without a better valid_metric; 0: never stop early
+    early_stop_patience: int = ranged(8, "[0, 1e6]")
+    keep_last: int = ranged(3, "[0, 10000]")
+    average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
+    # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
+    # autocast, recurrent state, attention softmax and loss in fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
+    max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
+    tensorboard: bool = False
+    log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
+    # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
+    # validating) before the job fails with a timeout error; must exceed a validation
+    ddp_timeout_minutes: float = ranged(10.0, "(0, 10080]")
+
+    def check_together(self) -> None:
+        if self.update_freq > self.batch_tokens:
+            raise RecipeError(
+                f"train.update_freq ({self.update_freq}) must be at most train.batch_tokens "
+                f"({self.batch_tokens}): each of its micro-batches needs a token"
+            )
+
+
+@dataclass(frozen=True)
+class DecodeConfig(Section):
+    NAME: ClassVar[str] = "decode"
+    beam: int = ranged(5, "[1, 1024]")
+    length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / len**alpha; 0: off
+    max_len_a: float = ranged(1.5, "[0, 1000]")  # output is at most a * source_length + b pieces
+    max_len_b: int = ranged(10, "[0, 1e6]")
+    batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch
+    max_source_len: int = ranged(256, "[1, 1e6]")  # longer inputs are truncated (and counted)
+
+
+@dataclass
+class Recipe:
+    name: str = "recipe"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.share_embeddings and not self.data.joint_vocab:
+            raise RecipeError(
+                "model.share_embeddings: needs data.joint_vocab: true (one sentencepiece "
+                "model, so that an id means the same piece on both sides)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """Every field by its dotted name: {"train.lr": 0.001, ...}."""
+        flat = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                flat.update({f"{key}.{name}": inner for name, inner in value.items()})
+            else:
+                flat[key] = value
+        return flat
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"{part} is not a section")
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split 'train.lr=3e-4' into ('train.lr', 0.0003), typing the value as YAML does."""
+    if "=" not in text:
+        raise RecipeError(f"--set {text!r}: expected key=value, e.g. train.lr=0.0003")
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), (parse_yaml(raw) if raw else "")
+    except yaml.YAMLError as problem:
+        problem_text = yaml_problem(problem)
+        raise RecipeError(f"--set {text}: the value is not YAML ({problem_text})") from None
+
+
+def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
+    """Build and check a recipe from its YAML tree with the key=value overrides applied
+    (together, so that fields that must agree can be changed at once); an error names
+    `source`, and the overrides of the fields it names."""
+    if not isinstance(tree, dict):
+        raise RecipeError(
+            f"{source}: a recipe is a mapping of sections (data, model, train, decode), "
+            f"not {type(tree).__name__} {shown(tree)}"
+        )
+    recipe = _build_from(tree, source)
+    if not overrides:
+        return recipe
+    tree = copy.deepcopy(tree)
+    for text in overrides:
+        key, value = parse_override(text)
+        try:
+            _set_dotted(tree, key, value)
+        except RecipeError as error:
+            raise RecipeError(f"{source} with --set {text}: {error}") from None
+    try:
+        return build(Recipe, tree, "recipe")
+    except RecipeError as error:
+        named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
+        causes = ", ".join(f"--set {text}" for text in named or overrides)
+        raise RecipeError(f"{source} with {causes}: {error}") from None
+
+
+def _build_from(tree: dict, source: str) -> Recipe:
+    try:
+        return build(Recipe, tree, "recipe")
+    except RecipeError as error:
+        raise RecipeError(f"{source}: {error}") from None
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe YAML, apply key=value overrides, validate."""
+    path = Path(path)
+    tree = read_yaml(path, "recipe file", RecipeError)
+    if tree is None:
+        raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
+    recipe = recipe_from_dict(tree, str(path), overrides)
+    if "name" not in tree:
+        recipe.name = path.stem
+    return recipe
