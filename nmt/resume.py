@@ -45,23 +45,28 @@ from nmt.train_state import TrainState, stop_reason
 
 NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
 
-# What `--resume` may change: what does not enter the updates (limits, logging, validation,
-# decoding, checkpoints kept, where the run runs and where files live). Anything else would
-# make the resumed run a different run than the checkpoint's.
+# What `--resume` may change: what does not enter the updates. That is the limits (a run
+# stops sooner or goes on), logging, the checkpoints kept, where the run runs (another
+# device computes the same updates up to floating-point order) and where files live, and
+# the decoding settings validation does not read. Not train.precision (bf16 rounds every
+# product), train.validate_every and decode.max_len_a/b: validations and the dev BLEU of
+# their greedy outputs drive the plateau schedule, early stopping and best.pt.
 RESUME_MAY_CHANGE = frozenset(
     {"name", "data.data_dir", "data.cache_dir"}
-    | {f"decode.{item.name}" for item in dataclasses.fields(DecodeConfig)}
+    | {
+        f"decode.{item.name}"
+        for item in dataclasses.fields(DecodeConfig)
+        if item.name not in ("max_len_a", "max_len_b")
+    }
     | {
         f"train.{name}"
         for name in (
             "max_epochs",
             "max_updates",
             "early_stop_patience",
-            "validate_every",
             "valid_batch_tokens",
             "keep_last",
             "average_last",
-            "precision",
             "device",
             "max_bad_updates",
             "tensorboard",

@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 
 from nmt.checkpoint import load_checkpoint
 from nmt.errors import NmtError
+from nmt.recipe import Recipe, recipe_from_dict
+from nmt.resume import changed_fields
 from nmt.rundir import RunDir
 from nmt_cli.app import app
 
@@ -124,8 +126,28 @@ def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_pat
     assert "\n" not in message and message.startswith(f"{tmp_path}/checkpoints/last.pt: ")
     assert "train.optimizer ('adam' -> 'sgd')" in message and "train.lr (0.01 -> 0.5)" in message
     assert snapshot(tmp_path) == before
-    allowed = make_trainer(tmp_path, max_updates=10, keep_last=5, validate_every=2, log_every=1)
+    allowed = make_trainer(tmp_path, max_updates=10, keep_last=5, log_every=1)
     assert allowed.fit(resume=True).step == 10
+
+
+@pytest.mark.parametrize(
+    ("setting", "refused"),
+    [
+        ("train.precision=fp32", "train.precision ('auto' -> 'fp32')"),
+        ("train.validate_every=2", "train.validate_every (500 -> 2)"),
+        ("decode.max_len_a=2.0", "decode.max_len_a (1.5 -> 2.0)"),
+        ("decode.max_len_b=3", "decode.max_len_b (10 -> 3)"),
+        ("decode.beam=2", None),
+        ("train.keep_last=1", None),
+        ("train.device=cpu", None),
+    ],
+)
+def test_resume_may_change_only_what_does_not_enter_the_updates(setting, refused):
+    """bf16 rounds every update; validations (how often, and the greedy output lengths
+    their dev BLEU is of) drive the plateau schedule, early stopping and best.pt."""
+    saved = Recipe().to_dict()
+    changes = changed_fields(saved, recipe_from_dict(saved, "r.yaml", [setting]), "last.pt")
+    assert changes == ([] if refused is None else [refused])
 
 
 @pytest.mark.parametrize(
