@@ -100,7 +100,11 @@ def score_lines(
     start = time.perf_counter()
     src_ids = tokenizer.encode_src(list(sources)) if sources else []
     tgt_ids = _target_ids(tokenizer, targets) if pieces else tokenizer.encode_tgt(list(targets))
-    scored = [i for i, (src, tgt) in enumerate(zip(src_ids, tgt_ids, strict=True)) if src or tgt]
+    scored = [
+        i
+        for i, (source, src, tgt) in enumerate(zip(sources, src_ids, tgt_ids, strict=True))
+        if (source.strip() and src) or tgt
+    ]
     limit = options.max_source_len
     truncated = sum(max(len(src_ids[i]), len(tgt_ids[i])) > limit for i in scored)
     found = score_ids(
