@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import random
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +26,53 @@ from nmt.model import build_model
 from nmt.recipe import Recipe, recipe_from_dict
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
+from nmt.train_state import TrainState
 
 FORMAT = 3  # bump when the payload layout or what the weights mean changes
 # 2: the bridge maps the encoder cell state linearly (1 squashed it through a tanh)
 # 3: model.bridge, identity by default (2 mapped bidirectional states linearly)
+
+
+def training_payload(
+    recipe: Recipe,
+    vocab_sizes: tuple[int, int],
+    model: torch.nn.Module,
+    schedule: dict[str, Any],
+    state: TrainState,
+) -> dict[str, Any]:
+    """What a training checkpoint holds but the optimizer's state: what translation needs
+    (weights, recipe, vocabulary) and what a resume needs (state, schedule, RNGs)."""
+    return {
+        "format": FORMAT,
+        "recipe": recipe.to_dict(),
+        "src_vocab": vocab_sizes[0],
+        "tgt_vocab": vocab_sizes[1],
+        "model": model.state_dict(),
+        "step": state.step,
+        "epoch": state.epoch,
+        "best_bleu": state.best_bleu,
+        "state": asdict(state),
+        "schedule": schedule,
+        "rng": rng_state(),
+    }
+
+
+def rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any], copies: Sequence[Path] = ()) -> None:

@@ -20,20 +20,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import random
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from nmt.atomic import remove_temporaries
 from nmt.checkpoint import (
-    FORMAT,
     load_checkpoint,
     load_model_state,
     save_checkpoint,
+    set_rng_state,
     tokenizer_fingerprint,
 )
 from nmt.errors import NmtError
@@ -77,17 +76,6 @@ RESUME_MAY_CHANGE = frozenset(
 )
 
 
-class Trained(Protocol):
-    """What a checkpoint is taken of (the Trainer)."""
-
-    recipe: Recipe
-    vocab_sizes: tuple[int, int]
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    schedule: Schedule
-    state: TrainState
-
-
 @dataclass
 class Start:
     """Where a run starts: afresh (no payload), or from the checkpoint `path`."""
@@ -103,24 +91,6 @@ def _aside(path: Path) -> Path:
     """A free name beside `path` to keep a damaged checkpoint under: NAME.damaged[-N]."""
     names = (f"{path.name}.damaged" + ("" if n == 1 else f"-{n}") for n in itertools.count(1))
     return next(path.with_name(name) for name in names if not path.with_name(name).exists())
-
-
-def rng_state() -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": cuda,
-        "python": [version, list(internal), gauss],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
@@ -244,21 +214,27 @@ class Checkpointer:
             for path, aside in self.start.damaged.items():
                 path.rename(aside)
 
-    def restore(self, trained: Trained, start: Start) -> str | None:
-        """Load start's checkpoint into `trained`; a note for the user when newer ones were
+    def restore(
+        self,
+        start: Start,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+    ) -> str | None:
+        """Load start's checkpoint into the model, the optimizer, the schedule and the RNGs
+        (start.state is the run's state); a note for the user when newer checkpoints were
         set aside or it lacks the optimizer's state."""
         path, payload = start.path, start.payload
-        load_model_state(trained.model, payload, path)
+        load_model_state(model, payload, path)
         try:
             if "optimizer" in payload:
-                trained.optimizer.load_state_dict(payload["optimizer"])
-            trained.schedule.load_state_dict(payload["schedule"])
+                optimizer.load_state_dict(payload["optimizer"])
+            schedule.load_state_dict(payload["schedule"])
             set_rng_state(payload["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise NmtError(
                 f"{path}: cannot resume from it ({type(error).__name__}: {error})"
             ) from None
-        trained.state = start.state
         notes = [
             f"{newer} does not load: kept as {aside.name}" for newer, aside in start.damaged.items()
         ]
@@ -266,42 +242,25 @@ class Checkpointer:
             notes.append(f"resuming from {path}: the optimizer state starts afresh")
         return "; ".join(notes) or None
 
-    def save(self, trained: Trained, improved: bool) -> None:
-        """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning."""
-        weights = self.save_last(trained)
-        keep = max(trained.recipe.train.keep_last, trained.recipe.train.average_last)
+    def save(
+        self, payload: dict[str, Any], optimizer: dict[str, Any], improved: bool, keep: int
+    ) -> None:
+        """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning to the
+        `keep` newest step checkpoints; `payload` is checkpoint.training_payload's."""
+        payload = self.save_last(payload, optimizer)
         copies = [self.run.best] if improved else []
         if keep > 0:
-            save_checkpoint(self.run.step_checkpoint(trained.state.step), weights, copies)
+            save_checkpoint(self.run.step_checkpoint(payload["step"]), payload, copies)
         elif copies:
-            save_checkpoint(self.run.best, weights)
+            save_checkpoint(self.run.best, payload)
         self.run.prune(keep)
 
-    def save_last(self, trained: Trained) -> dict[str, Any]:
-        """last.pt, the full state; returns it without the optimizer's."""
-        weights = self._weights(trained)
-        save_checkpoint(self.run.last, {**weights, "optimizer": trained.optimizer.state_dict()})
-        return weights
-
-    def _weights(self, trained: Trained) -> dict[str, Any]:
-        """What translation needs (weights, recipe, vocabulary and the sentencepiece models'
-        fingerprint) and what a resume needs but the optimizer's state."""
-        state = trained.state
-        payload = {
-            "format": FORMAT,
-            "recipe": trained.recipe.to_dict(),
-            "src_vocab": trained.vocab_sizes[0],
-            "tgt_vocab": trained.vocab_sizes[1],
-            "model": trained.model.state_dict(),
-            "step": state.step,
-            "epoch": state.epoch,
-            "best_bleu": state.best_bleu,
-            "state": asdict(state),
-            "schedule": trained.schedule.state_dict(),
-            "rng": rng_state(),
-        }
+    def save_last(self, payload: dict[str, Any], optimizer: dict[str, Any]) -> dict[str, Any]:
+        """last.pt, the full state; returns the payload with the fingerprint of the run's
+        sentencepiece models (what translation checks), without the optimizer's state."""
         if self.run.src_model.is_file() and self.run.tgt_model.is_file():
             if self.sentencepiece is None:
                 self.sentencepiece = tokenizer_fingerprint(self.run)
-            payload["sentencepiece"] = self.sentencepiece
+            payload = {**payload, "sentencepiece": self.sentencepiece}
+        save_checkpoint(self.run.last, {**payload, "optimizer": optimizer})
         return payload
