@@ -5,8 +5,8 @@ from nmt.errors import NmtError
 
 
 def missing(extra: str, error: ModuleNotFoundError) -> NmtError:
-    """One line naming the module not found and the extra that installs it."""
+    """One line naming the package not found and the extra that installs it."""
+    package = (error.name or "a module").split(".")[0]
     return NmtError(
-        f"{error.name} is not installed; it comes with nmt's {extra} extra: "
-        f"pip install 'nmt[{extra}]'"
+        f"{package} is not installed; it comes with nmt's {extra} extra: pip install 'nmt[{extra}]'"
     )
