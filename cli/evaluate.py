@@ -6,7 +6,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from nmt.bleu_by_length import DEFAULT_EDGES, parse_edges
 from nmt.errors import NmtError
 from nmt_cli.common import stderr, user_errors
 
@@ -18,7 +17,7 @@ Buckets = Annotated[
         "open last one."
     ),
 ]
-DEFAULT_BUCKETS = ",".join(map(str, DEFAULT_EDGES))
+DEFAULT_BUCKETS = "10,15,20,25"  # source words: buckets 0-10, 11-15, 16-20, 21-25, 26+
 
 
 def register(app: typer.Typer) -> None:
@@ -164,6 +163,7 @@ def register(app: typer.Typer) -> None:
             systems += file_systems(hyp, ref, src)
         if by_length:
             from nmt.bleu_by_length import by_length as bleu_by_length
+            from nmt.bleu_by_length import parse_edges
 
             table = bleu_by_length(systems, parse_edges(buckets), bootstrap)
         else:
@@ -222,6 +222,7 @@ def register(app: typer.Typer) -> None:
         picture_format(picture)  # before --by-length translates
         if by_length:
             from nmt.bleu_by_length import by_length as bleu_by_length
+            from nmt.bleu_by_length import parse_edges
             from nmt.evaluate import run_systems
             from nmt.plot import length_curves
 

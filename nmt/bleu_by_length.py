@@ -17,8 +17,6 @@ from sacrebleu.metrics import BLEU, CHRF
 from nmt.bleu import System, with_ci
 from nmt.errors import NmtError
 
-DEFAULT_EDGES = (10, 15, 20, 25)  # words: buckets 0-10, 11-15, 16-20, 21-25, 26+
-
 
 @dataclass
 class LengthRow:
@@ -87,10 +85,9 @@ def partition(sources: list[str], edges: tuple[int, ...]) -> list[list[int]]:
     return members
 
 
-def by_length(
-    systems: list[System], edges: tuple[int, ...] = DEFAULT_EDGES, bootstrap: int = 1000
-) -> LengthTable:
-    """One row per system and non-empty bucket of its test set's sources."""
+def by_length(systems: list[System], edges: tuple[int, ...], bootstrap: int = 1000) -> LengthTable:
+    """One row per system and non-empty bucket of its test set's sources; `edges` as
+    parse_edges gives them."""
     metrics = {"BLEU": BLEU(), "chrF": CHRF()}
     rows = []
     for system in systems:
