@@ -1,6 +1,6 @@
 """Write the peers' data folder from our prepared cache, so every system sees the same pieces.
 
-    python bench/peers/export_data.py recipes/multi30k-de-en/attention.yaml bench/scratch/data
+    python -m bench.peers.export_data recipes/multi30k-de-en/attention.yaml bench/scratch/data
 
 Layout written (split names as the peers' configs expect them):
     raw/{train,dev,test}.{SRC,TGT}   text (our cleaned train; dev and test as published)

@@ -1,7 +1,7 @@
 """Our rows of the speed benchmark (bench/PROTOCOL.md): training and decoding throughput.
 
-    python bench/bench.py --device cuda --out bench/results/DATE-DEVICE.json
-    python bench/bench.py --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
+    python -m bench.speed.ours --device cuda --out bench/results/DATE-DEVICE.json
+    python -m bench.speed.ours --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
 
 Training: each architecture at the bench sizes (embeddings 256, 2 layers, encoder 256 per
 direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing; the transformer
@@ -11,7 +11,7 @@ Multi30k de-en batches of about 4,096 target tokens, through `Trainer.update`, t
 `nmt train` runs (forward, backward, clipping, optimizer step). Steady state: --skip updates,
 then --updates timed between two device synchronisations, --repeats times over the same
 updates (the row has the median; details the spread). On a CPU each training row runs in a
-fresh process and its memory figure is that process's peak RSS (bench/memory.py).
+fresh process and its memory figure is that process's peak RSS (bench/speed/memory.py).
 
 Decoding: test2016 (1,000 sentences) through nmt.Translator, the code of `nmt translate`:
 greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
@@ -33,6 +33,8 @@ from pathlib import Path
 import sacrebleu
 import torch
 
+from bench.speed.memory import measure_row
+from bench.speed.results import append_rows, repeat_summary
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
 from nmt.model import build_model
@@ -40,9 +42,6 @@ from nmt.prepare import prepare
 from nmt.recipe import Recipe, load_recipe
 from nmt.train import Trainer
 from nmt.translator import Translator
-
-from memory import measure_row
-from results import append_rows, repeat_summary
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en"
 RECIPE = RECIPES / "attention.yaml"
@@ -94,7 +93,7 @@ def bench_trainer(
     arch: str, precision: str, device: str, batch_tokens: int
 ) -> Iterator[tuple[Trainer, list]]:
     """A Trainer of the bench model for `arch` on Multi30k de-en, with its first epoch's
-    update groups (also used by bench/profile_update.py)."""
+    update groups (also used by bench/speed/profile_update.py)."""
     overrides = [
         f"train.precision={precision}",
         f"train.device={device}",

@@ -1,6 +1,6 @@
 """Load on `nmt serve` against `nmt translate` of a file (the speed target of issue 15).
 
-    OMP_NUM_THREADS=1 python bench/serve_load.py RUN [--clients 16] [--seconds 30]
+    OMP_NUM_THREADS=1 python -m bench.load.serve_load RUN [--clients 16] [--seconds 30]
 
 Starts `nmt serve RUN` on 127.0.0.1 (a free port; nothing else is contacted), then
 --clients threads each send 1-sentence POST /v1/translate requests, one after the other,
