@@ -33,10 +33,11 @@ from pathlib import Path
 
 import httpx
 
+from bench import ROOT
 from nmt.textio import read_lines
 from nmt.translator import Translator
 
-MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
+MIRROR = Path(os.environ.get("NMT_DATA", ROOT.parent / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr.de.gz"
 TARGET = 0.70  # the server's sentences/s over the file's
 START_WAIT = 300  # seconds for the server to load the run and listen

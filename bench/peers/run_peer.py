@@ -29,10 +29,10 @@ import sacrebleu
 import sentencepiece as spm
 import yaml
 
+from bench import ROOT
 from bench.speed.results import append_rows
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 
 SCRATCH = ROOT / "bench" / "scratch"
 PACKAGES = {"joey": "joeynmt", "onmt": "OpenNMT-py"}

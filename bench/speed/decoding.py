@@ -30,11 +30,12 @@ from typing import Any
 
 import torch
 
+from bench import ROOT
 from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.textio import read_lines
 
-MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
+MIRROR = Path(os.environ.get("NMT_DATA", ROOT.parent / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr"
 
 

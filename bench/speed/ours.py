@@ -33,6 +33,7 @@ from pathlib import Path
 import sacrebleu
 import torch
 
+from bench import ROOT
 from bench.speed.memory import measure_row
 from bench.speed.results import append_rows, repeat_summary
 from nmt.batching import ParallelData
@@ -43,7 +44,7 @@ from nmt.recipe import Recipe, load_recipe
 from nmt.train import Trainer
 from nmt.translator import Translator
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en"
+RECIPES = ROOT / "recipes/multi30k-de-en"
 RECIPE = RECIPES / "attention.yaml"
 BENCH_TRAIN = [
     "model.dropout=0.2",
