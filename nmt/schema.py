@@ -5,6 +5,13 @@ Building one checks every range and then the rules between fields (`check_togeth
 a section made in code (`dataclasses.replace`) is held to the same rules as one read from
 a file or a request; `build` first checks the types of a tree read from YAML. Every error
 is one line naming the field; each kind of section says how (`Section.refuse`).
+
+Why dataclasses and not pydantic, which the serve extra brings: the core installs without
+it; an error stays one line naming the file, the field and the range as written ("[1,
+64]", "0 or [1, 1e6]"), where pydantic writes its own wording over several lines; and
+`dataclasses.replace` goes through the same checks as loading. The server keeps pydantic
+for the JSON shape of a request and its OpenAPI description; a request's decoding
+options are checked here, as the command line's are (nmt/decoding.py).
 """
 
 from __future__ import annotations
