@@ -14,6 +14,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rich.table import Table as RichTable
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
@@ -226,8 +227,6 @@ def render(table: Table, fmt: str) -> str:
 
 def rich_table(table: Table):
     """The terminal view: a rich Table, with the signatures as its caption."""
-    from rich.table import Table as RichTable
-
     view = RichTable(caption="\n".join(table.notes()), caption_justify="left")
     for header in table.headers:
         view.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")

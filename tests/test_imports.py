@@ -98,3 +98,50 @@ def test_no_import_of_ours_hides_inside_a_function():
 def test_the_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+# The inference road: only these reach search, translation and scoring through anything
+# but nmt.Translator (training validates by greedy search; the server's jobs name the
+# types of what they return).
+BELOW_TRANSLATOR = {"nmt.search", "nmt.translations", "nmt.scoring"}
+ABOVE_TRANSLATOR = ("nmt_cli", "nmt.serve", "nmt.evaluate")
+
+
+def test_inference_has_one_road_through_the_translator():
+    edges, _ = graph()
+    importers = {name for name, targets in edges.items() if "nmt.translator" in targets}
+    assert all(name == "nmt" or name.startswith(ABOVE_TRANSLATOR) for name in importers)
+    around = {
+        name: sorted(targets & BELOW_TRANSLATOR)
+        for name, targets in edges.items()
+        if name.startswith(ABOVE_TRANSLATOR) and targets & BELOW_TRANSLATOR
+    }
+    assert around == {"nmt.serve.jobs": ["nmt.scoring"]}
+
+
+def test_one_class_per_name():
+    """Two classes of one name (there were two Hypothesis and two Attention) make a
+    reader ask which one is meant."""
+    seen: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                seen.setdefault(node.name, []).append(name)
+    assert {name: where for name, where in seen.items() if len(where) > 1} == {}
+
+
+def test_bench_scripts_import_each_other_by_whole_name():
+    """bench/ is a package: `from bench.speed.results import ...`, never `from results`."""
+    bench = ROOT / "bench"
+    local = {path.stem for path in bench.rglob("*.py")} | {path.name for path in bench.iterdir()}
+    bare = []
+    for path in bench.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                tops = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                tops = [node.module.split(".")[0]]
+            else:
+                continue
+            bare += [f"{path.relative_to(ROOT)}: {top}" for top in tops if top in local - {"bench"}]
+    assert bare == []

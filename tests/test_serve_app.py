@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from test_translations import make_run, sentences
 
 from nmt import Translator
+from nmt.decoding import DecodingOptions
 from nmt.errors import NmtError
 from nmt.serve.app import Batching, create_app
 from nmt.serve.limits import Limits
@@ -369,3 +370,15 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(
     ]
     # the 15 that queued behind the first: 7 greedy and 8 with attention, one call each
     assert sorted(int(ride[1]) for ride in rides) == [1] + [7] * 7 + [8] * 8
+
+
+def test_a_request_checks_its_options_once(client, monkeypatch):
+    """The route builds the options; the batcher's job and the Translator pass them on
+    (they were checked in the route, then again in the job's call)."""
+    checked = []
+    check = DecodingOptions.check_together
+    monkeypatch.setattr(
+        DecodingOptions, "check_together", lambda self: (checked.append(self), check(self))
+    )
+    translate(client, text=LINES[:2], beam=2, nbest=2, no_repeat_ngram=2)
+    assert len(checked) == 1

@@ -441,3 +441,18 @@ def test_stream_refuses_files_in_one_line(run, option):
         f"error: {option[0].replace('-i', '--input').replace('-o', '--output')}: not with "
         "--stream, which reads stdin and writes stdout"
     ]
+
+
+def test_one_translate_checks_its_options_once(run, monkeypatch):
+    """Built once where the command reads its flags, passed down whole (they were
+    checked five times: the command, translate_file, twice in search_settings and in
+    translate_lines)."""
+    checked = []
+    check = DecodingOptions.check_together
+    monkeypatch.setattr(
+        DecodingOptions, "check_together", lambda self: (checked.append(self), check(self))
+    )
+    command = ["translate", str(run), "--beam", "2", "--nbest", "2", "--no-repeat-ngram", "2"]
+    result = CliRunner().invoke(app, command, input="ein haus\nder hund\n")
+    assert result.exit_code == 0, result.output
+    assert [(options.beam, options.nbest) for options in checked] == [(2, 2)]
