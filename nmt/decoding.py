@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from nmt.errors import NmtError, OptionError
 from nmt.recipe import DecodeConfig
@@ -31,7 +31,6 @@ class _Options(Section):
 class Sampling(_Options):
     """Draw every piece instead of searching (nmt/sampling.py)."""
 
-    NAME: ClassVar[str] = "sampling"
     temperature: float = ranged(1.0, "(0, 1e6]")  # divides the log-probabilities; -> 0: greedy
     topk: int = ranged(0, "[0, 1e6]")  # draw among the k most probable pieces; 0: among all
     topp: float = ranged(1.0, "(0, 1]")  # ... among the fewest whose probabilities reach p
@@ -46,7 +45,6 @@ SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
 class DecodingOptions(_Options, DecodeConfig):
     """The run's decode settings with a call's options (see the module docstring)."""
 
-    NAME: ClassVar[str] = "options"
     nbest: int = ranged(1, "[1, 1024]")  # hypotheses kept per input, best first
     min_len: int = ranged(0, "[0, 1e6]")  # no output shorter (benchmarks)
     no_repeat_ngram: int = ranged(0, "[0, 1e6]")  # no n-gram of pieces twice; 0: off
