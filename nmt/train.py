@@ -139,8 +139,11 @@ class Trainer:
     # The update loop: one screen, from the epoch's batches to the optimizer step.
 
     def _run_epoch(self) -> None:
-        updates = self.epoch_updates(self.state.epoch)
-        while self.stop_reason is None and self.state.position < len(updates):
+        """The epoch's updates from its position on, until the epoch ends (its last update
+        starts the next one, which has batches of its own) or the run stops."""
+        epoch = self.state.epoch
+        updates = self.epoch_updates(epoch)
+        while self.stop_reason is None and self.state.epoch == epoch:
             self.state.position += 1
             self.update(updates[self.state.position - 1])
             self.reporter.advance(self.state.step, self.state.epoch)

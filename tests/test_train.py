@@ -444,3 +444,29 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
     result = fit(make_trainer(tmp_path, max_updates=10), resume=True)
     assert result.step == 10
     assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10]
+
+
+def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path):
+    data = reversal(40, 1)
+    straight = make_trainer(tmp_path / "straight", train_data=data, max_updates=10)
+    per_epoch = len(straight.epoch_updates(1))
+    assert per_epoch < 5 and straight.epoch_updates(2) != straight.epoch_updates(1)
+    seen = []
+    update = straight.update
+    straight.update = lambda group: seen.append((straight.state.epoch, group)) or update(group)
+    straight.fit()
+    for epoch in (1, 2):
+        assert [group for at, group in seen if at == epoch] == straight.epoch_updates(epoch)
+    interrupted = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
+    calls = []
+
+    def press_ctrl_c(module, inputs, output):
+        calls.append(module.training)
+        if calls.count(True) == per_epoch + 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    interrupted.model.register_forward_hook(press_ctrl_c)
+    assert interrupted.fit().step == per_epoch + 1
+    resumed = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
+    assert resumed.fit(resume=True).step == 10
+    assert_same_weights(straight.model, resumed.model)
