@@ -12,15 +12,22 @@ from rich.console import Console
 from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 
 stderr = Console(stderr=True)
+# The options whose flag is not their Python name with dashes.
+FLAGS = {"prefixes": "--prefix", "attention_dir": "--attention"}
+
+
+def flag(option: str) -> str:
+    """The command-line spelling of a decoding option: no_repeat_ngram -> --no-repeat-ngram."""
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
 def user_errors(command: Callable) -> Callable:
-    """Print an NmtError (exit 2) or an OSError (exit 1) as one `error: ...` line on stderr,
-    without a traceback. Standard output is flushed before the command returns, so that one
-    which cannot be written fails here, not in Python's exit."""
+    """Print an NmtError (exit 2; an option named by its flag) or an OSError (exit 1) as one
+    `error: ...` line on stderr, without a traceback. Standard output is flushed before the
+    command returns, so that one which cannot be written fails here, not in Python's exit."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -30,6 +37,8 @@ def user_errors(command: Callable) -> Callable:
                 if sys.stdout is not None:
                     sys.stdout.flush()
             return result
+        except OptionError as error:
+            _fail(error.spelled(flag), 2)
         except NmtError as error:
             _fail(str(error), 2)
         except OSError as error:

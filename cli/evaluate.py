@@ -7,7 +7,6 @@ import typer
 from rich.console import Console
 
 from nmt.errors import NmtError
-from nmt.lengths import DEFAULT_EDGES, parse_edges
 from nmt_cli.common import stderr, user_errors
 
 RECIPE = "the run's recipe"
@@ -18,7 +17,7 @@ Buckets = Annotated[
         "open last one."
     ),
 ]
-DEFAULT_BUCKETS = ",".join(map(str, DEFAULT_EDGES))
+DEFAULT_BUCKETS = "10,15,20,25"  # source words: buckets 0-10, 11-15, 16-20, 21-25, 26+
 
 
 def register(app: typer.Typer) -> None:
@@ -137,9 +136,9 @@ def register(app: typer.Typer) -> None:
 
           nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """
-        from nmt import evaluate as ev
+        from nmt import bleu
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
-        from nmt.config import check_decode_options
+        from nmt.evaluate import file_systems, run_systems
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -157,10 +156,9 @@ def register(app: typer.Typer) -> None:
             raise NmtError("use either --test splits or --src/--ref files, not both")
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
-        overrides = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
-        check_decode_options(overrides)
-        chosen = ev.parse_metrics(metrics)
-        if by_length and chosen != ev.DEFAULT_METRICS:
+        options = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        chosen = bleu.parse_metrics(metrics)
+        if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
@@ -169,28 +167,29 @@ def register(app: typer.Typer) -> None:
             raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []
         for group in [runs] if ensemble else [[run] for run in runs]:
-            systems += ev.run_systems(
-                group, test, src, ref, overrides, device, use_cache=cache, progress=True
+            systems += run_systems(
+                group, test, src, ref, options, device, use_cache=cache, progress=True
             )
         if hyp:
-            systems += ev.file_systems(hyp, ref, src)
+            systems += file_systems(hyp, ref, src)
         if by_length:
-            from nmt.lengths import by_length as score_by_length
+            from nmt.bleu_by_length import by_length as bleu_by_length
+            from nmt.bleu_by_length import parse_edges
 
-            table = score_by_length(systems, parse_edges(buckets), bootstrap)
+            table = bleu_by_length(systems, parse_edges(buckets), bootstrap)
         else:
-            table = ev.score(systems, bootstrap, against, chosen)
+            table = bleu.compare(systems, bootstrap, against, chosen)
 
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
-            write_output(table_file, ev.render(table, fmt).encode("utf-8"))
+            write_output(table_file, bleu.render(table, fmt).encode("utf-8"))
         with naming(STANDARD_OUTPUT):
             if format is not None and output is None:
-                standard_stream("stdout").write(ev.render(table, format).encode("utf-8"))
+                standard_stream("stdout").write(bleu.render(table, format).encode("utf-8"))
             elif Console().is_terminal:
-                Console().print(ev.rich_table(table))
+                Console().print(bleu.rich_table(table))
             elif output is None:
-                standard_stream("stdout").write(ev.render(table, "md").encode("utf-8"))
+                standard_stream("stdout").write(bleu.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
     @user_errors
@@ -233,15 +232,16 @@ def register(app: typer.Typer) -> None:
         picture = output_file(output, "--output")
         picture_format(picture)  # before --by-length translates
         if by_length:
+            from nmt.bleu_by_length import by_length as bleu_by_length
+            from nmt.bleu_by_length import parse_edges
             from nmt.evaluate import run_systems
-            from nmt.lengths import by_length as score_by_length
             from nmt.plot import length_curves
 
             edges = parse_edges(buckets)
             systems = []
             for run in runs:
                 systems += run_systems(run, [test], None, None, {}, device, progress=True)
-            length_curves(score_by_length(systems, edges), picture)
+            length_curves(bleu_by_length(systems, edges), picture)
         else:
             from nmt.plot import training_curves
 

@@ -12,8 +12,8 @@ from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt_cli.common import user_errors
 
 if TYPE_CHECKING:  # imported when run: datasets takes a second to load, --help should not
-    from nmt.config import DataConfig
     from nmt.prepare import Prepared
+    from nmt.recipe import DataConfig
 
 stdout = Console()
 PREPARE_HELP = (
@@ -50,8 +50,8 @@ def prepare_command(
 ) -> None:
     """Prepare a recipe's data (see PREPARE_HELP)."""
     start = time.perf_counter()
-    from nmt.config import load_recipe
     from nmt.prepare import prepare
+    from nmt.recipe import load_recipe
 
     cfg = load_recipe(recipe, overrides or []).data
     if data_dir is not None:

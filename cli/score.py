@@ -49,6 +49,15 @@ def register(app: typer.Typer) -> None:
                 help="Add a third column: the log-probability of every target piece, EOS last.",
             ),
         ] = False,
+        pieces: Annotated[
+            bool,
+            typer.Option(
+                "--pieces",
+                help="The targets are target sentencepiece pieces, space-separated (`nmt "
+                "translate --pieces`), scored as they are; without it each target is text, "
+                "scored as the target model encodes it.",
+            ),
+        ] = False,
         length_penalty: Annotated[
             float | None,
             typer.Option(
@@ -76,23 +85,21 @@ def register(app: typer.Typer) -> None:
         Each target line is scored given its source line by teacher forcing, to filter noisy
         corpora or rerank. One output line per pair, tab-separated: the total
         log-probability of the target pieces and EOS, then total / (pieces + 1)**alpha (the
-        score search gives the same output). Example:
+        score search gives the same output; for a sampled output, score its --pieces). A
+        blank source with an empty target scores 0, as translation does. Example:
 
           nmt score runs/attention -s test.de -t test.en -o scores.tsv --per-token
         """
         from nmt.atomic import output_file
-        from nmt.config import check_decode_options
 
-        options = {
-            "length_penalty": length_penalty,
-            "batch_tokens": batch_tokens,
-            "max_source_len": max_source_len,
-        }
-        check_decode_options(options)  # before torch
         scores = None if output is None else output_file(output, "--output", (source, target))
-        from nmt.scoring import score_file
+        from nmt.translator import Translator
 
-        report = score_file(models, source, target, scores, options, device, per_token)
+        translator = Translator.load(*models, device=device)
+        options = translator.score_options(
+            length_penalty=length_penalty, batch_tokens=batch_tokens, max_source_len=max_source_len
+        )
+        report = translator.score_file(source, target, scores, options, per_token, pieces)
         rate = report.lines / max(report.seconds, 1e-9)
         took = f"{report.seconds:.1f} s ({rate:.1f} pairs/s)"
         stderr.print(f"scored {report.lines} pairs in {took}", highlight=False)

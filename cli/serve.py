@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
+from nmt.extras import missing
 from nmt_cli.common import user_errors
 
 LIMITS = "Limits per request"
+SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "h11")  # pip install 'nmt[serve]'
 BATCHING = "Batching"
 
 
@@ -94,11 +96,16 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
         )
-        from nmt.serve.app import Batching, create_app
-        from nmt.serve.limits import Limits
-        from nmt.serve.models import load_models
-        from nmt.serve.server import bind
-        from nmt.serve.server import serve as run_server
+        try:
+            from nmt.serve.app import Batching, create_app
+            from nmt.serve.limits import Limits
+            from nmt.serve.models import load_models
+            from nmt.serve.server import bind
+            from nmt.serve.server import serve as run_server
+        except ModuleNotFoundError as error:
+            if error.name not in SERVE_EXTRA:
+                raise
+            raise missing("serve", error) from None
 
         batching = Batching(batch_wait_ms, batch_tokens)
         sock = bind(host, port)  # a port in use fails before the models load

@@ -59,7 +59,7 @@ def train_command(
 
     Ctrl-C or SIGTERM saves RUN/checkpoints/last.pt and stops (exit 130 or 143).
     """
-    from nmt.config import load_recipe
+    from nmt.recipe import load_recipe
 
     if skip_damaged and not resume:
         raise NmtError("--skip-damaged: goes with --resume")

@@ -182,6 +182,15 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel=WHERE,
             ),
         ] = None,
+        pieces: Annotated[
+            bool,
+            typer.Option(
+                "--pieces",
+                help="Write each output as its target sentencepiece pieces, space-separated: "
+                "what `nmt score --pieces` scores exactly as search did.",
+                rich_help_panel=WHERE,
+            ),
+        ] = False,
         alignments_json: Annotated[
             str | None,
             typer.Option(
@@ -204,24 +213,7 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file, output_folder
-        from nmt.config import check_decode_options
 
-        options = {
-            "beam": beam,
-            "length_penalty": length_penalty,
-            "batch_tokens": batch_tokens,
-            "max_len_a": max_len_a,
-            "max_len_b": max_len_b,
-            "max_source_len": max_source_len,
-            "no_repeat_ngram": no_repeat_ngram,
-            "sample": sample,
-            "temperature": temperature,
-            "topk": topk,
-            "topp": topp,
-            "nsamples": nsamples,
-            "seed": seed,
-        }
-        check_decode_options({**options, "nbest": nbest, "min_len": min_len})  # before torch
         if attention is not None:
             attention = output_folder(str(attention), "--attention")
         if stream:
@@ -237,45 +229,53 @@ def register(app: typer.Typer) -> None:
                     raise NmtError(
                         f"{name}: not with --stream, which reads stdin and writes stdout"
                     )
-            from nmt.textio import standard_stream
-            from nmt.translate import translate_stream
-
-            report = translate_stream(
-                models,
-                standard_stream("stdin"),
-                standard_stream("stdout"),
-                options,
-                device,
-                nbest,
-                min_len,
-                attention,
+        else:
+            outputs = {
+                "--output": output,
+                "--alignments": alignments,
+                "--alignments-json": alignments_json,
+            }
+            target, hard, soft = (
+                None if text is None else output_file(text, option, reads=(input, prefix))
+                for option, text in outputs.items()
             )
-            warn(report)
-            return
-        outputs = {
-            "--output": output,
-            "--alignments": alignments,
-            "--alignments-json": alignments_json,
-        }
-        target, hard, soft = (
-            None if text is None else output_file(text, option, reads=(input, prefix))
-            for option, text in outputs.items()
-        )
-        from nmt.translate import translate_file
+        from nmt.textio import standard_stream
+        from nmt.translator import Translator
 
-        report = translate_file(
-            models,
-            input,
-            target,
-            options,
-            device=device,
+        translator = Translator.load(*models, device=device)
+        options = translator.options(
+            beam=beam,
+            length_penalty=length_penalty,
             nbest=nbest,
+            batch_tokens=batch_tokens,
+            max_len_a=max_len_a,
+            max_len_b=max_len_b,
             min_len=min_len,
-            attention_dir=attention,
-            prefix_file=prefix,
-            alignments=hard,
-            alignments_json=soft,
+            max_source_len=max_source_len,
+            no_repeat_ngram=no_repeat_ngram,
+            sample=sample,
+            temperature=temperature,
+            topk=topk,
+            topp=topp,
+            nsamples=nsamples,
+            seed=seed,
         )
+        if stream:
+            source, sink = standard_stream("stdin"), standard_stream("stdout")
+            report = translator.translate_stream(
+                source, sink, options, attention_dir=attention, pieces=pieces
+            )
+        else:
+            report = translator.translate_file(
+                input,
+                target,
+                options,
+                prefix_file=prefix,
+                alignments=hard,
+                alignments_json=soft,
+                attention_dir=attention,
+                pieces=pieces,
+            )
         if input is not None:
             rate = report.translated / max(report.seconds, 1e-9)
             took = f"{report.seconds:.1f} s ({rate:.1f} sentences/s)"

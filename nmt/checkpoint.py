@@ -11,23 +11,80 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import random
 import warnings
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nmt.atomic import write_atomic
-from nmt.config import Recipe, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.model import build_model
+from nmt.recipe import Recipe, recipe_from_dict
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
+from nmt.train_state import TrainState
 
 FORMAT = 3  # bump when the payload layout or what the weights mean changes
 # 2: the bridge maps the encoder cell state linearly (1 squashed it through a tanh)
 # 3: model.bridge, identity by default (2 mapped bidirectional states linearly)
+
+
+def training_payload(
+    recipe: Recipe,
+    vocab_sizes: tuple[int, int],
+    model: torch.nn.Module,
+    schedule: dict[str, Any],
+    state: TrainState,
+    average: torch.nn.Module | None = None,
+    init_from: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a training checkpoint holds but the optimizer's state: what translation needs
+    (weights, recipe, vocabulary) and what a resume needs (state, schedule, RNGs).
+
+    With `average` (the moving average of the weights, train.ema_decay), "model" holds the
+    average, the weights to translate with, and "raw_model" the model's own, the weights
+    training goes on from. init_from: where a run started from another one (nmt/finetune.py).
+    """
+    payload = {
+        "format": FORMAT,
+        "recipe": recipe.to_dict(),
+        "src_vocab": vocab_sizes[0],
+        "tgt_vocab": vocab_sizes[1],
+        "model": (model if average is None else average).state_dict(),
+        "step": state.step,
+        "epoch": state.epoch,
+        "best_bleu": state.best_bleu,
+        "state": asdict(state),
+        "schedule": schedule,
+        "rng": rng_state(),
+    }
+    if average is not None:
+        payload["raw_model"] = model.state_dict()
+    if init_from is not None:
+        payload["init_from"] = init_from
+    return payload
+
+
+def rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": cuda,
+        "python": [version, list(internal), gauss],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any], copies: Sequence[Path] = ()) -> None:
@@ -81,6 +138,19 @@ def load_model_state(model: torch.nn.Module, payload: dict[str, Any], path: Path
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError) as error:
         raise NmtError(f"{path}: does not fit this model ({_first_line(error)})") from None
+
+
+def load_training_weights(
+    model: torch.nn.Module,
+    average: torch.nn.Module | None,
+    payload: dict[str, Any],
+    path: Path,
+) -> None:
+    """Load what training_payload saved into the model training goes on with and, when
+    there is one, the moving average of its weights."""
+    load_model_state(model, {"model": payload.get("raw_model", payload["model"])}, path)
+    if average is not None:
+        load_model_state(average, payload, path)
 
 
 def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
@@ -150,7 +220,7 @@ def check_tokenizer(payload: dict[str, Any], path: Path, run: RunDir, tokenizer:
 
 
 def training_record(path: Path) -> dict[str, Any]:
-    """Where training stood when `path` was saved (nmt/progress.py's TrainState as a dict:
+    """Where training stood when `path` was saved (nmt/train_state.py's TrainState as a dict:
     step, tokens, seconds, ...); empty for a checkpoint without it (an average)."""
     return load_checkpoint(path).get("state", {})
 

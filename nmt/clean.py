@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import datasets
 from rich.table import Table
 
-from nmt.config import DataConfig
+from nmt.recipe import DataConfig
 
 REASONS = ("empty", "too_long", "too_many_chars", "ratio", "duplicate")
 

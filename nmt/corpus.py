@@ -28,10 +28,11 @@ import datasets
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from nmt.config import FILES, DataConfig, read_yaml
 from nmt.errors import NmtError
 from nmt.joining import LONG_GROUP_SIZES, LONG_SUFFIX, join_groups, long_base
+from nmt.recipe import FILES, DataConfig
 from nmt.textio import decode_lines, read_parallel
+from nmt.yamlio import read_yaml
 
 
 def _cards_dir() -> Path:

@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from nmt.checkpoint import load_for_inference, resolve_checkpoint, tokenizer_fingerprint
-from nmt.config import Recipe
 from nmt.errors import NmtError
+from nmt.recipe import Recipe
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
 

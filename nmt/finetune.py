@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from nmt.checkpoint import check_tokenizer, load_checkpoint, resolve_checkpoint
-from nmt.config import ModelConfig, Recipe, recipe_from_dict
 from nmt.errors import NmtError
+from nmt.recipe import ModelConfig, Recipe, recipe_from_dict
 from nmt.rundir import RunDir
 from nmt.tokenizer import Tokenizer
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.config import ModelConfig
 from nmt.decoder import AttentionDecoder, DecoderState, Encoded, RecurrentCell, RnnDecoder
 from nmt.encoder import Encoder
+from nmt.recipe import ModelConfig
 from nmt.transformer import Transformer, init_transformer
 
 

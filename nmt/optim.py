@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import torch
 
-from nmt.config import TrainConfig
+from nmt.recipe import TrainConfig
 
 
 def build_optimizer(
@@ -31,7 +31,7 @@ class Schedule:
     plateau       multiply by lr_decay when the dev score (train.valid_metric) has not
                   improved for plateau_patience validations in a row (the counter restarts
                   after each decay). Whether a validation improved is the trainer's to say
-                  (nmt/progress.py keeps the best scores), so there is one record of it.
+                  (nmt/train_state.py keeps the best scores), so there is one record of it.
     halving       multiply by lr_decay at the end of every epoch >= halving_start_epoch, so
                   epoch halving_start_epoch + 1 is the first at a lower rate (Sutskever et
                   al. halved every half epoch after 5 epochs; tf-nmt decays per epoch).

@@ -2,7 +2,9 @@
 BLEU by source sentence length.
 
 Figures are drawn with matplotlib's object API on the Agg canvas, never through pyplot,
-so plotting needs no display and changes no global backend.
+so plotting needs no display and changes no global backend. matplotlib is the plot extra
+(`pip install 'nmt[plot]'`): without it this module still imports, and drawing is a
+one-line error that says so.
 """
 
 from __future__ import annotations
@@ -14,22 +16,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from nmt.atomic import write_output
 from nmt.errors import NmtError
+from nmt.extras import missing
 from nmt.rundir import parse_metrics
 
+try:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ModuleNotFoundError as error:
+    FigureCanvasAgg = Figure = None
+    _NOT_INSTALLED: NmtError | None = missing("plot", error)
+else:
+    _NOT_INSTALLED = None
+
 if TYPE_CHECKING:
-    from nmt.lengths import LengthTable
+    from nmt.bleu_by_length import LengthTable
 
 MAX_INCHES = 40.0  # very long sentences get smaller cells, not enormous files
 
 
 def picture_format(path: Path) -> str:
     """The format of the picture file `path`: its suffix (png if it has none), one that
-    matplotlib writes, or an NmtError naming the file."""
+    matplotlib writes, or an NmtError naming the file (or the extra to install)."""
+    if _NOT_INSTALLED is not None:
+        raise _NOT_INSTALLED
     kind = Path(path).suffix.lower().removeprefix(".") or "png"
     formats = FigureCanvasAgg.get_supported_filetypes()
     if kind not in formats:

@@ -28,7 +28,6 @@ from rich.console import Console
 
 from nmt.atomic import naming
 from nmt.clean import CleanReport, clean_pairs, clean_table
-from nmt.config import DataConfig
 from nmt.corpus import (
     Card,
     check_pair,
@@ -42,6 +41,7 @@ from nmt.corpus import (
 from nmt.errors import NmtError
 from nmt.joining import with_joined
 from nmt.lock import FileLock
+from nmt.recipe import DataConfig
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 
 PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from nmt.config import Sampling
+from nmt.decoding import Sampling
 
 
 def uniforms(seed: int, lines: Sequence[int], nsamples: int, steps: int) -> Tensor:

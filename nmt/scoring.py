@@ -3,9 +3,16 @@
 Each pair is scored by teacher forcing: every target piece and the final EOS, each given
 the source and the pieces before it, in one forward pass per batch. Search adds up the same
 log-probabilities for its outputs, so scoring a search's output gives the search's own
-score: the tool for filtering noisy corpora and for reranking n-best lists. Pairs are
-scored in token-bucketed batches; as in translation, a side longer than
-decode.max_source_len pieces is cut to that length, and counted.
+score: the tool for filtering noisy corpora and for reranking n-best lists. As in
+translation, a blank source is not the model's to score (its translation is the empty
+line, scored 0), and a side longer than max_source_len pieces is cut to that length, and
+counted.
+
+A target is text, encoded by the target sentencepiece model, or (pieces=True) the pieces
+themselves, space-separated. Search picks pieces, and sampling can draw pieces that encode
+a text other than sentencepiece would (`▁a b` for `▁ab`): its score is of the pieces
+drawn, which only `pieces=True` (`nmt translate --pieces` into `nmt score --pieces`) gives
+back exactly.
 """
 
 from __future__ import annotations
@@ -13,17 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import torch
 
 from nmt.batching import collate, token_batches
-from nmt.config import DecodeConfig, check_decode_options
+from nmt.decoding import DecodingOptions
 from nmt.errors import NmtError
-from nmt.textio import read_lines
-from nmt.tokenizer import PAD
-from nmt.translate import Report, write_lines
+from nmt.tokenizer import PAD, Tokenizer
 
 
 @dataclass
@@ -40,13 +43,16 @@ class Score:
         return text + ("\t" + " ".join(f"{v:.4f}" for v in self.tokens) if per_token else "")
 
 
+BLANK = Score(0.0, 0.0, [])  # a blank source with an empty target, as translation gives it
+
+
 @dataclass
 class Scored:
     """The scores of many pairs, in input order, and how long they took."""
 
     scores: list[Score]
     seconds: float
-    truncated: int = 0  # pairs with a side cut to decode.max_source_len pieces
+    truncated: int = 0  # pairs with a side cut to max_source_len pieces
 
 
 @torch.inference_mode()
@@ -79,52 +85,48 @@ def score_ids(
 
 
 def score_lines(
-    model, tokenizer, sources: Sequence[str], targets: Sequence[str], decode: DecodeConfig, device
+    model,
+    tokenizer: Tokenizer,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    options: DecodingOptions,
+    device: torch.device,
+    pieces: bool = False,
 ) -> Scored:
-    """Scores of raw text pairs, each side encoded with its run's sentencepiece model and
-    cut to decode.max_source_len pieces; decode gives batch_tokens and length_penalty."""
+    """Scores of text pairs (see the module docstring); options give batch_tokens,
+    length_penalty and max_source_len."""
     if len(sources) != len(targets):
         raise NmtError(f"score: {len(sources)} sources but {len(targets)} targets")
     start = time.perf_counter()
     src_ids = tokenizer.encode_src(list(sources)) if sources else []
-    tgt_ids = tokenizer.encode_tgt(list(targets)) if targets else []
-    limit = decode.max_source_len
-    truncated = sum(max(len(s), len(t)) > limit for s, t in zip(src_ids, tgt_ids, strict=True))
-    src_ids, tgt_ids = [ids[:limit] for ids in src_ids], [ids[:limit] for ids in tgt_ids]
-    scores = score_ids(model, src_ids, tgt_ids, decode.batch_tokens, decode.length_penalty, device)
+    tgt_ids = _target_ids(tokenizer, targets) if pieces else tokenizer.encode_tgt(list(targets))
+    scored = [
+        i
+        for i, (source, src, tgt) in enumerate(zip(sources, src_ids, tgt_ids, strict=True))
+        if (source.strip() and src) or tgt
+    ]
+    limit = options.max_source_len
+    truncated = sum(max(len(src_ids[i]), len(tgt_ids[i])) > limit for i in scored)
+    found = score_ids(
+        model,
+        [src_ids[i][:limit] for i in scored],
+        [tgt_ids[i][:limit] for i in scored],
+        options.batch_tokens,
+        options.length_penalty,
+        device,
+    )
+    scores = [BLANK] * len(sources)
+    for i, score in zip(scored, found, strict=True):
+        scores[i] = score
     return Scored(scores, time.perf_counter() - start, truncated)
 
 
-def score_file(
-    model_path: Path | Sequence[Path],
-    source: Path,
-    target: Path,
-    output: Path | None,
-    options: dict[str, Any],
-    device: str = "auto",
-    per_token: bool = False,
-) -> Report:
-    """The whole `nmt score`: read both sides (their line counts must match), load the run
-    (several: an ensemble), write one line per pair (Score.line) to `output` in one atomic
-    step, or to stdout."""
-    from nmt.api import Translator
-
-    check_decode_options(options)
-    sources, bad_sources = read_lines(source, errors="replace")
-    targets, bad_targets = read_lines(target, errors="replace")
-    if len(sources) != len(targets):
-        raise NmtError(
-            f"not parallel: {source} has {len(sources)} lines but {target} has {len(targets)}"
-        )
-    paths = [Path(model_path)] if isinstance(model_path, str | Path) else list(model_path)
-    translator = Translator.load(*paths, device=device)
-    scored = translator.score_lines(sources, targets, **options)
-    write_lines([score.line(per_token) for score in scored.scores], output)
-    return Report(
-        lines=len(sources),
-        translated=len(sources),
-        truncated=scored.truncated,
-        invalid_utf8=bad_sources + bad_targets,
-        max_source_len=options.get("max_source_len") or translator.decode.max_source_len,
-        seconds=scored.seconds,
-    )
+def _target_ids(tokenizer: Tokenizer, targets: Sequence[str]) -> list[list[int]]:
+    """The ids of targets written as space-separated pieces; an error names the line."""
+    ids = []
+    for number, line in enumerate(targets, 1):
+        try:
+            ids.append(tokenizer.tgt_ids_from_pieces(line.split(" ") if line else []))
+        except NmtError as error:
+            raise NmtError(f"target line {number}: {error}") from None
+    return ids

@@ -7,11 +7,12 @@ finished is read back to the host every step on the CPU, and every SYNC_EVERY st
 an accelerator so that the host can queue kernels ahead of the device; a sentence found
 finished stops changing at once (on the device) and leaves the batch at the next read.
 
-Scores are sums of log-probabilities of the output tokens and the final EOS. Beam search
-and sampling normalise them as score / length**alpha (length counts the EOS; alpha =
-length_penalty, 0 turns it off), so each score equals what teacher forcing gives the same
-output. Constraints (forced prefixes, n-gram blocking: nmt/constraints.py) only forbid
-tokens and sampling only changes how a token is chosen: the scores stay the model's.
+Scores are sums of log-probabilities of the output tokens and the final EOS, normalised in
+every mode as score / length**alpha (length counts the EOS; alpha = length_penalty, 0
+turns it off), so each score equals what teacher forcing gives the same output. `search`
+picks the mode from a call's DecodingOptions: sampling, greedy for beam 1, else beam.
+Constraints (forced prefixes, n-gram blocking: nmt/constraints.py) only forbid tokens and
+sampling only changes how a token is chosen: the scores stay the model's.
 
 Beam stop rule (exact, not a heuristic): a sentence ends when its N best finished
 hypotheses are known AND no open hypothesis in its beam can still beat the N-th of them.
@@ -30,8 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nmt.config import Sampling
 from nmt.constraints import Constraints
+from nmt.decoding import DecodingOptions, Sampling
 from nmt.sampling import draw, uniforms
 from nmt.tokenizer import BOS, EOS, PAD
 
@@ -194,14 +195,18 @@ def greedy(
     min_len: int = 0,
     return_attention: bool = False,
     constraints: Constraints | None = None,
+    length_penalty: float = 0.0,
 ) -> Hypotheses:
-    """Pick the most probable token at every step; scores are raw log-probabilities."""
+    """Pick the most probable token at every step; scores / length**length_penalty (0, the
+    default: raw log-probabilities)."""
     if src.size(0) == 0:
         return _empty(return_attention)
-    found = _one_per_row(
+    tokens, lengths, scores, attention = _one_per_row(
         model, src, src_lengths, 1, max_len, min_len, return_attention, constraints, _most_probable
     )
-    return _unpack(*found, src_lengths)
+    return _unpack(
+        tokens, lengths, _normalised(scores, lengths, length_penalty), attention, src_lengths
+    )
 
 
 @torch.inference_mode()
@@ -243,12 +248,17 @@ def sample(
         constraints,
         choose,
     )
-    if length_penalty:
-        scores = scores / (lengths + 1).float() ** length_penalty
-    scores, order = scores.topk(nbest, dim=1)
+    scores, order = _normalised(scores, lengths, length_penalty).topk(nbest, dim=1)
     tokens, lengths = _gather_beams(tokens, order), lengths.gather(1, order)
     attention = None if attention is None else _gather_beams(attention, order)
     return _unpack(tokens, lengths, scores, attention, src_lengths)
+
+
+def _normalised(scores: Tensor, lengths: Tensor, length_penalty: float) -> Tensor:
+    """Raw scores / (pieces + EOS)**length_penalty."""
+    if not length_penalty:
+        return scores
+    return scores / (lengths + 1).float() ** length_penalty
 
 
 @dataclass
@@ -363,8 +373,8 @@ def beam_search(
     """Batched beam search; returns the nbest hypotheses per sentence, best first.
 
     With length_penalty 0 and beam 1 it returns what greedy returns. The options are the
-    caller's to check (1 <= nbest <= beam, length_penalty >= 0: nmt/config.py does it for
-    what users give).
+    caller's to check (1 <= nbest <= beam, length_penalty >= 0: DecodingOptions does it
+    for what users give).
     """
     batch, device, k = src.size(0), src.device, beam
     if batch == 0:
@@ -460,3 +470,33 @@ def _store(results: _Finished, rows: Tensor, done: _Finished) -> None:
     results.lengths[rows] = done.lengths
     if results.attention is not None:
         results.attention[rows] = done.attention
+
+
+def search(
+    model,
+    src: Tensor,
+    src_lengths: Tensor,
+    options: DecodingOptions,
+    lines: Sequence[int] = (),
+    return_attention: bool = False,
+    constraints: Constraints | None = None,
+) -> Hypotheses:
+    """Search a batch as `options` say: sampling (each sentence seeded by its number in
+    `lines`), greedy for beam 1 and one hypothesis, else beam search; every score
+    length-normalised."""
+    max_len = length_limits(src_lengths, options.max_len_a, options.max_len_b)
+    common = {
+        "min_len": options.min_len,
+        "return_attention": return_attention,
+        "constraints": constraints,
+        "length_penalty": options.length_penalty,
+    }
+    if options.sampling is not None:
+        return sample(
+            model, src, src_lengths, max_len, options.sampling, lines, nbest=options.nbest, **common
+        )
+    if options.beam == 1 and options.nbest == 1:
+        return greedy(model, src, src_lengths, max_len, **common)
+    return beam_search(
+        model, src, src_lengths, options.beam, max_len, nbest=options.nbest, **common
+    )

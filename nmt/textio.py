@@ -1,4 +1,4 @@
-"""Reading text files line by line, exactly as written.
+"""Reading text files line by line, exactly as written; writing lines whole.
 
 Corpus files and user input arrive as plain or gzip files, sometimes with a BOM and
 no final newline. Lines are split on "\\n" only (never on the other characters that
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, overload
 
+from nmt.atomic import STANDARD_OUTPUT, naming, write_output
 from nmt.errors import NmtError
 
 BOM = "\ufeff"
@@ -118,3 +119,31 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str]
             f"not parallel: {src_path} has {len(src)} lines but {tgt_path} has {len(tgt)}"
         )
     return src, tgt
+
+
+def read_input(path: Path | None) -> tuple[list[str], int]:
+    """Lines of a file or of stdin, invalid UTF-8 replaced: (lines, lines with bad bytes)."""
+    if path is None:
+        return decode_lines(standard_stream("stdin").read(), "<stdin>", errors="replace")
+    return read_lines(path, errors="replace")
+
+
+def write_lines(lines: list[str], path: Path | None) -> None:
+    """One line each to stdout, or to `path` in one atomic step (an old file survives a
+    failure whole, and no reader sees half of the new one)."""
+    if path is None:
+        write_now(lines, standard_stream("stdout"))
+    else:
+        write_output(path, _as_bytes(lines))
+
+
+def write_now(lines: list[str], stream: BinaryIO) -> None:
+    """One line each to `stream` (standard output), flushed: a reader at the other end has
+    them at once."""
+    with naming(STANDARD_OUTPUT):
+        stream.write(_as_bytes(lines))
+        stream.flush()
+
+
+def _as_bytes(lines: list[str]) -> bytes:
+    return "".join(line + "\n" for line in lines).encode("utf-8")

@@ -100,6 +100,14 @@ class Tokenizer:
         """One piece per id, so the pieces line up with the rows of an attention map."""
         return [self.tgt.id_to_piece(int(i)) for i in ids]
 
+    def tgt_ids_from_pieces(self, pieces: list[str]) -> list[int]:
+        """The id of each target piece; NmtError for one the model does not have."""
+        ids = [self.tgt.piece_to_id(piece) for piece in pieces]
+        for piece, i in zip(pieces, ids, strict=True):
+            if self.tgt.id_to_piece(i) != piece:
+                raise NmtError(f"{piece!r} is not a piece of the target sentencepiece model")
+        return ids
+
 
 def _content(seq: list[int]) -> list[int]:
     out = []

@@ -1,7 +1,7 @@
 """The training loop: teacher forcing, gradient accumulation, clipping, the optimizer step.
 
-Around the loop: nmt/checkpointer.py (the run lock, saving, resuming exactly),
-nmt/progress.py (where the run stands and when it stops), nmt/optim.py (learning rates),
+Around the loop: nmt/resume.py (the run lock, saving, resuming exactly),
+nmt/train_state.py (where the run stands and when it stops), nmt/optim.py (learning rates),
 nmt/validate.py (dev scores) and nmt/rundir.py (metrics and the display).
 
 The batches of an epoch (and with data.subword_alpha the segmentation of its pairs,
@@ -32,9 +32,7 @@ import yaml
 from nmt import distributed
 from nmt.atomic import write_atomic
 from nmt.batching import Batch, ParallelData
-from nmt.checkpoint import average_run, load_model_state
-from nmt.checkpointer import Checkpointer
-from nmt.config import Recipe
+from nmt.checkpoint import average_run, load_model_state, training_payload
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.ema import EMA
 from nmt.errors import NmtError
@@ -43,9 +41,11 @@ from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
 from nmt.prepare import Prepared, prepare
-from nmt.progress import TrainResult, TrainState, stop_reason
+from nmt.recipe import Recipe
+from nmt.resume import Checkpointer, Start
 from nmt.rundir import Reporter, RunDir, default_run_dir
 from nmt.subword import SubwordSampler
+from nmt.train_state import TrainResult, TrainState, stop_reason
 from nmt.validate import DevScores, validate
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
@@ -115,28 +115,33 @@ class Trainer:
         self.stop_signal: int | None = None  # the signal that asked the run to stop
         self.clock = time.perf_counter()  # when state.seconds was last brought up to date
 
-    def fit(self, resume: bool = False) -> TrainResult:
-        """Train until a limit of the recipe, early stopping, Ctrl-C or SIGTERM."""
-        root = self.checkpointer.run.root
-        with self.checkpointer.open(self.recipe, resume) as start:
-            if start.finished is not None:
-                return TrainResult.of(root, start.state, start.finished, already_finished=True)
-            distributed.barrier(self.dist)  # every rank has read the run before rank 0 writes
-            self.checkpointer.clear_leftovers()
-            note = None if start.payload is None else self.checkpointer.restore(self, start)
-            if self.dist.rank > 0:  # rank 0's RNG came from the seed or the checkpoint
-                torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
-            self.reporter = self._start_reporting(note)
-            self.clock = time.perf_counter()  # state.seconds counts from here
-            try:
-                with self._catch_stop_signals():
-                    while self.stop_reason is None:
-                        self._run_epoch()
-            finally:
-                self.reporter.close()
-            if self.dist.main:
-                self._finish()
+    def fit(self, start: Start) -> TrainResult:
+        """Train from `start` (the run opened by run_training) until a limit of the recipe,
+        early stopping, Ctrl-C or SIGTERM."""
+        distributed.barrier(self.dist)  # every rank has read the run before rank 0 writes
+        self.checkpointer.clear_leftovers()
+        note = None
+        if start.payload is not None:
+            average = None if self.ema is None else self.ema.model
+            note = self.checkpointer.restore(
+                start, self.model, self.optimizer, self.schedule, average
+            )
+            self.state = start.state
+            self.started_from = start.payload.get("init_from")
+        if self.dist.rank > 0:  # rank 0's RNG came from the seed or the checkpoint
+            torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
+        self.reporter = self._start_reporting(note)
+        self.clock = time.perf_counter()  # state.seconds counts from here
+        try:
+            with self._catch_stop_signals():
+                while self.stop_reason is None:
+                    self._run_epoch()
+        finally:
+            self.reporter.close()
+        if self.dist.main:
+            self._finish()
         distributed.barrier(self.dist)  # return when rank 0 has written everything
+        root = self.checkpointer.run.root
         return TrainResult.of(root, self.state, self.stop_reason, signal=self.stop_signal)
 
     def epoch_data(self, epoch: int) -> ParallelData:
@@ -273,7 +278,7 @@ class Trainer:
         if due and (epoch_done or self.stop_signal is None):
             self._validate_and_save(state.epoch - 1 if epoch_done else state.epoch)
         elif self.stop_signal is not None and self.dist.main:
-            self.checkpointer.save_last(self)
+            self.checkpointer.save_last(self._checkpoint(), self.optimizer.state_dict())
         self.stop_reason = "interrupted" if self.stop_signal else stop_reason(state, self.cfg)
 
     def _validate_and_save(self, epoch: int) -> None:
@@ -300,7 +305,20 @@ class Trainer:
                     }
                 )
         if main:
-            self.checkpointer.save(self, improved)
+            keep = max(self.cfg.keep_last, self.cfg.average_last)
+            self.checkpointer.save(self._checkpoint(), self.optimizer.state_dict(), improved, keep)
+
+    def _checkpoint(self) -> dict[str, Any]:
+        """What a checkpoint holds of this run, but the optimizer's state."""
+        return training_payload(
+            self.recipe,
+            self.vocab_sizes,
+            self.model,
+            self.schedule.state_dict(),
+            self.state,
+            average=None if self.ema is None else self.ema.model,
+            init_from=self.started_from,
+        )
 
     def _validate(self) -> DevScores:
         """Dev scores of the weights a checkpoint offers for translation."""
@@ -422,6 +440,23 @@ def _sampler(recipe: Recipe, prepared: Prepared) -> SubwordSampler | None:
     )
 
 
+def run_training(
+    checkpointer: Checkpointer,
+    recipe: Recipe,
+    resume: bool,
+    trainer: Callable[[Start], Trainer],
+) -> TrainResult:
+    """Open the run once (the lock, where it starts, what --resume may change) and train it
+    from there; a run already finished returns before `trainer` builds anything. `trainer`
+    is given where the run starts (a run started from another loads that one's weights only
+    when it starts afresh)."""
+    with checkpointer.open(recipe, resume) as start:
+        if start.finished is not None:
+            root = checkpointer.run.root
+            return TrainResult.of(root, start.state, start.finished, already_finished=True)
+        return trainer(start).fit(start)
+
+
 def train(
     recipe: Recipe,
     run_dir: Path | None = None,
@@ -429,42 +464,42 @@ def train(
     progress: bool = True,
     skip_damaged: bool = False,
 ) -> TrainResult:
-    """Lock and check the run directory, prepare the data (cached), copy the sentencepiece
-    models into the run and train; with train.init_from, from another run's weights and
-    sentencepiece models (nmt/finetune.py). Under torchrun, rank 0 prepares and copies first and
-    the other ranks then read its cache. skip_damaged: see nmt/checkpointer.py."""
+    """Open the run directory, prepare the data (cached), copy the sentencepiece models into
+    the run and train; with train.init_from, from another run's weights and sentencepiece
+    models (nmt/finetune.py). Under torchrun, rank 0 prepares and copies first and the other
+    ranks then read its cache. skip_damaged: see nmt/resume.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
     checkpointer = Checkpointer(run, ctx.main, skip_damaged)
+
+    def trainer(start: Start) -> Trainer:
+        fresh = recipe.train.init_from and start.payload is None
+        origin = load_origin(recipe) if fresh else None
+        with distributed.main_first(ctx):
+            vocabulary = _kept_vocabulary(recipe, run, origin, ctx.main)
+            prepared = prepare(recipe.data, progress and ctx.main, vocabulary)
+            if "valid" not in prepared.splits:
+                raise NmtError(
+                    f"{recipe.data.corpus}: the corpus has no valid split to validate on"
+                )
+            if ctx.main:
+                _copy_model(prepared.src_spm, run.src_model, resume)
+                _copy_model(prepared.tgt_spm, run.tgt_model, resume)
+        tokenizer = prepared.tokenizer()
+        return Trainer(
+            recipe,
+            ParallelData.from_dataset(prepared.splits["train"]),
+            ParallelData.from_dataset(prepared.splits["valid"]),
+            tokenizer.decode_tgt,
+            run.root,
+            (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
+            progress=progress and ctx.main,
+            checkpointer=checkpointer,
+            sampler=_sampler(recipe, prepared),
+            origin=origin,
+        )
+
     try:
-        with checkpointer.open(recipe, resume) as start:
-            if start.finished is not None:  # before any work
-                return TrainResult.of(run.root, start.state, start.finished, already_finished=True)
-            fresh = recipe.train.init_from and start.payload is None
-            origin = load_origin(recipe) if fresh else None
-            with distributed.main_first(ctx):
-                vocabulary = _kept_vocabulary(recipe, run, origin, ctx.main)
-                prepared = prepare(recipe.data, progress and ctx.main, vocabulary)
-                if "valid" not in prepared.splits:
-                    raise NmtError(
-                        f"{recipe.data.corpus}: the corpus has no valid split to validate on"
-                    )
-                if ctx.main:
-                    _copy_model(prepared.src_spm, run.src_model, resume)
-                    _copy_model(prepared.tgt_spm, run.tgt_model, resume)
-            tokenizer = prepared.tokenizer()
-            trainer = Trainer(
-                recipe,
-                ParallelData.from_dataset(prepared.splits["train"]),
-                ParallelData.from_dataset(prepared.splits["valid"]),
-                tokenizer.decode_tgt,
-                run.root,
-                (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
-                progress=progress and ctx.main,
-                checkpointer=checkpointer,
-                sampler=_sampler(recipe, prepared),
-                origin=origin,
-            )
-            return trainer.fit(resume)
+        return run_training(checkpointer, recipe, resume, trainer)
     finally:
         distributed.shutdown()

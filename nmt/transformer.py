@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.config import ModelConfig
 from nmt.decoder import output_layer
 from nmt.errors import NmtError
+from nmt.recipe import ModelConfig
 from nmt.tokenizer import PAD
 
 

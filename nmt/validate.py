@@ -13,9 +13,9 @@ import sacrebleu
 import torch
 
 from nmt.batching import ParallelData
-from nmt.config import DecodeConfig
 from nmt.device import autocast
 from nmt.loss import loss_sums, perplexity
+from nmt.recipe import DecodeConfig
 from nmt.search import greedy, length_limits
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
@@ -39,7 +39,8 @@ def translator(tmp_path_factory, request) -> Translator:
     "options", [{"beam": 1}, {"beam": 3, "nbest": 3}, {"sample": True, "nsamples": 2}]
 )
 def test_one_alignment_per_output_with_every_index_in_bounds(translator, options):
-    found = translator.translations(LINES, alignments=True, max_source_len=12, **options)
+    options = translator.options(max_source_len=12, **options)
+    found = translator.translations(LINES, options, alignments=True)
     outputs = found.outputs()
     hard, soft = found.alignment_lines(), found.alignment_json_lines()
     assert len(hard) == len(soft) == len(found.output_lines()) == len(outputs)

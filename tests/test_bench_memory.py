@@ -1,18 +1,13 @@
-"""bench/memory.py: a CPU row's memory is the peak RSS of a process that did only its work."""
-
-from pathlib import Path
+"""bench/speed/memory.py: a CPU row's memory is the peak RSS of a process that did only its work."""
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+from bench.speed import memory as bench_memory
 
 
 @pytest.fixture
-def memory(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))  # the spawned child imports it by name too
-    import memory
-
-    return memory
+def memory():
+    return bench_memory
 
 
 def test_a_measured_row_gets_the_peak_rss_of_a_fresh_process(memory):

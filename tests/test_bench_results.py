@@ -1,14 +1,9 @@
-"""bench/results.py: one results file from several scripts, and the targets as ratios."""
+"""bench/speed/results.py: one results file from several scripts, and the targets as ratios."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-spec = importlib.util.spec_from_file_location("bench_results", BENCH / "results.py")
-results = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(results)
+from bench.speed import results
 
 
 def row(system, arch, precision, tok_s, mem=None, fixed=None):

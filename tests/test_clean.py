@@ -4,7 +4,7 @@ import datasets
 from rich.console import Console
 
 from nmt.clean import CleanReport, clean_pairs, clean_table, drop_reason
-from nmt.config import DataConfig
+from nmt.recipe import DataConfig
 
 RULES = DataConfig(max_words=5, max_chars=30, max_ratio=2)
 

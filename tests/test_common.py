@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_plot import full_disk
-from test_translate import make_run
+from test_translations import make_run
 from typer.testing import CliRunner
 
 from nmt import atomic

@@ -7,8 +7,8 @@ import torch
 from test_search import FakeModel, random_sources, teacher_forced_score
 
 from nmt.batching import collate
-from nmt.config import Sampling
 from nmt.constraints import Constraints
+from nmt.decoding import Sampling
 from nmt.search import beam_search, greedy, sample
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import ARCHS, TESTS, make_trainer, rows
+from test_train import ARCHS, TESTS, fit, make_trainer, rows
 
 from nmt import distributed
 from nmt.checkpoint import load_checkpoint
@@ -25,8 +25,9 @@ import sys, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from test_distributed import make_run
+from test_train import fit
 from nmt import distributed
-make_run(sys.argv[1], {updates}, {arch!r}).fit()
+fit(make_run(sys.argv[1], {updates}, {arch!r}))
 distributed.shutdown()
 """
 
@@ -81,7 +82,7 @@ def assert_close(first: dict, second: dict) -> None:
 @pytest.mark.parametrize("arch", ARCHS)
 def test_two_ranks_equal_one_and_resume_on_one_rank(tmp_path, arch):
     single = make_run(tmp_path / "one", 12, arch)
-    single.fit()
+    fit(single)
     train_two_ranks(tmp_path / "two", 6, arch)
     one, two = RunDir(tmp_path / "one"), RunDir(tmp_path / "two")
     assert [p.name for p in two.step_checkpoints()] == [
@@ -98,7 +99,7 @@ def test_two_ranks_equal_one_and_resume_on_one_rank(tmp_path, arch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
     assert sorted(p.name for p in two.root.iterdir()) == sorted(p.name for p in one.root.iterdir())
     resumed = make_run(two.root, 12, arch)
-    assert resumed.fit(resume=True).step == 12
+    assert fit(resumed, resume=True).step == 12
     assert_close(resumed.model.state_dict(), single.model.state_dict())
 
 

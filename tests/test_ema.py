@@ -5,7 +5,7 @@ import signal
 
 import pytest
 import torch
-from test_train import assert_same_weights, make_trainer, rows, sentencepiece_models
+from test_train import assert_same_weights, fit, make_trainer, rows, sentencepiece_models
 
 from nmt.checkpoint import load_checkpoint, load_for_inference
 from nmt.ema import EMA
@@ -32,7 +32,7 @@ def test_checkpoints_offer_the_average_and_keep_the_raw_weights(tmp_path):
     run = RunDir(tmp_path)
     vocab = sentencepiece_models(run)
     trainer = make_trainer(tmp_path, vocab=vocab, ema_decay=0.9, max_updates=10)
-    trainer.fit()
+    fit(trainer)
     last = load_checkpoint(run.last)
     assert_same_weights_dict(last["model"], trainer.ema.model.state_dict())
     assert_same_weights_dict(last["raw_model"], trainer.model.state_dict())
@@ -53,13 +53,13 @@ def test_checkpoints_offer_the_average_and_keep_the_raw_weights(tmp_path):
 
 def test_without_an_average_a_checkpoint_holds_one_set_of_weights(tmp_path):
     trainer = make_trainer(tmp_path, max_updates=5)
-    trainer.fit()
+    fit(trainer)
     assert trainer.ema is None and "raw_model" not in load_checkpoint(RunDir(tmp_path).last)
 
 
 def test_resume_restores_the_weights_and_their_average_exactly(tmp_path):
     straight = make_trainer(tmp_path / "straight", ema_decay=0.8, max_updates=12)
-    straight.fit()
+    fit(straight)
     interrupted = make_trainer(tmp_path / "run", ema_decay=0.8, max_updates=12)
     calls = []
 
@@ -69,9 +69,9 @@ def test_resume_restores_the_weights_and_their_average_exactly(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     interrupted.model.register_forward_hook(press_ctrl_c)
-    assert interrupted.fit().step == 7
+    assert fit(interrupted).step == 7
     resumed = make_trainer(tmp_path / "run", ema_decay=0.8, max_updates=12)
-    assert resumed.fit(resume=True).step == 12
+    assert fit(resumed, resume=True).step == 12
     assert_same_weights(straight.model, resumed.model)
     assert_same_weights(straight.ema.model, resumed.ema.model)
 

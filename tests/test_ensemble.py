@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from test_search import random_sources, tiny_real_model, tiny_transformer
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
 from nmt.batching import collate
 from nmt.checkpoint import load_for_inference
+from nmt.decoding import DecodingOptions
 from nmt.ensemble import Ensemble
 from nmt.errors import NmtError
 from nmt.tokenizer import train_sentencepiece
-from nmt.translate import translate_lines
 from nmt_cli.app import app
 
 CPU = torch.device("cpu")
@@ -46,9 +45,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("beam", [1, 3])
 def test_an_ensemble_of_one_run_is_that_run(runs, beam):
     model, recipe, tokenizer = load_for_inference(runs["first"], CPU)
-    decode = replace(recipe.decode, beam=beam)
-    alone = translate_lines(model, tokenizer, LINES, decode, CPU, nbest=beam)
-    one = translate_lines(Ensemble([model]).eval(), tokenizer, LINES, decode, CPU, nbest=beam)
+    options = DecodingOptions.build(recipe.decode, beam=beam, nbest=beam)
+    alone = Translator(model, tokenizer, recipe, CPU).translations(LINES, options)
+    one = Translator(Ensemble([model]).eval(), tokenizer, recipe, CPU).translations(LINES, options)
     assert one.texts == alone.texts
     for got, want in zip(one.scores, alone.scores, strict=True):
         assert got == pytest.approx(want, abs=1e-5)
@@ -56,10 +55,11 @@ def test_an_ensemble_of_one_run_is_that_run(runs, beam):
 
 @pytest.mark.parametrize("options", [{"beam": 1}, {"beam": 3, "nbest": 3}, {"sample": True}])
 def test_an_ensemble_of_two_copies_of_a_run_is_that_run(runs, options):
-    single = Translator.load(runs["first"], device="cpu").translations(LINES, **options)
+    single = Translator.load(runs["first"], device="cpu")
+    single = single.translations(LINES, single.options(**options))
     pair = Translator.load(runs["first"], runs["copy"], device="cpu")
     assert isinstance(pair.model, Ensemble)
-    double = pair.translations(LINES, **options)
+    double = pair.translations(LINES, pair.options(**options))
     assert double.texts == single.texts
     for got, want in zip(double.scores, single.scores, strict=True):
         assert got == pytest.approx(want, abs=1e-5)
@@ -110,7 +110,7 @@ def test_a_recurrent_run_and_a_transformer_translate_score_and_align_as_one(runs
     """Mixed members share the sentencepiece models; the alignment is their mean attention
     (search's scores against scoring's, member by member: test_scoring.py)."""
     pair = Translator.load(runs["first"], runs["transformer"], device="cpu")
-    found = pair.translations(LINES, beam=3, alignments=True)
+    found = pair.translations(LINES, pair.options(beam=3), alignments=True)
     assert len(found.alignment_lines()) == len(LINES)
     for ranked in found.alignments[:-1]:  # the last line is empty
         weights = ranked[0].weights
@@ -122,8 +122,8 @@ def test_a_recurrent_run_and_a_transformer_translate_score_and_align_as_one(runs
 
 def test_alignments_need_attention_in_every_member(runs):
     mixed = Translator.load(runs["first"], runs["plain"], device="cpu")
-    with pytest.raises(NmtError, match="--alignments: this model has no attention"):
-        mixed.translations(LINES, alignments=True)
+    with pytest.raises(NmtError, match="^alignments: this model has no attention"):
+        mixed.translations(LINES, mixed.options(), alignments=True)
 
 
 def test_cli_ensembles_translate_score_and_eval(tmp_path, runs):

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
+from nmt.bleu import compare, render
 from nmt.checkpoint import load_for_inference
-from nmt.config import DataConfig
 from nmt.errors import NmtError
-from nmt.evaluate import file_systems, render, run_systems, score
+from nmt.evaluate import file_systems, run_systems
 from nmt.model import count_parameters
+from nmt.recipe import DataConfig
 from nmt_cli.app import app
 
 REFS = ["the cat sits on the mat .", "a dog runs in the park", "two men play football", "hello"]
@@ -44,7 +45,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 def test_hypothesis_files_score_like_sacrebleu(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     hyps = [write(tmp_path / "a.en", HYP_A), write(tmp_path / "b.en", HYP_B)]
-    table = score(file_systems(hyps, ref), bootstrap=200)
+    table = compare(file_systems(hyps, ref), bootstrap=200)
     assert [row.system for row in table.rows] == ["a.en", "b.en"]
     for row, lines in zip(table.rows, (HYP_A, HYP_B), strict=True):
         assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(lines, [REFS]).score)
@@ -53,7 +54,7 @@ def test_hypothesis_files_score_like_sacrebleu(tmp_path):
     assert table.rows[0].bleu_p is None and table.rows[1].bleu_p is not None
     assert table.signatures["BLEU"].startswith("nrefs:1|bs:200|seed:12345|case:mixed")
     assert "version:" + sacrebleu.__version__ in table.signatures["chrF"]
-    plain = score(file_systems(hyps, ref), bootstrap=0)
+    plain = compare(file_systems(hyps, ref), bootstrap=0)
     assert [row.bleu for row in plain.rows] == pytest.approx([row.bleu for row in table.rows])
     assert plain.rows[1].bleu_p is None and "bs:" not in plain.signatures["BLEU"]
 
@@ -62,9 +63,9 @@ def test_against_previous_compares_each_row_with_the_row_above(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     hyp_c = ["the cat sits .", "a dog runs", "two men play football", "hello"]
     a, b, c = (write(tmp_path / name, h) for name, h in (("a", HYP_B), ("b", hyp_c), ("c", HYP_A)))
-    first = score(file_systems([a, b, c], ref), bootstrap=200)
-    chain = score(file_systems([a, b, c], ref), bootstrap=200, against="previous")
-    pair = score(file_systems([b, c], ref), bootstrap=200)
+    first = compare(file_systems([a, b, c], ref), bootstrap=200)
+    chain = compare(file_systems([a, b, c], ref), bootstrap=200, against="previous")
+    pair = compare(file_systems([b, c], ref), bootstrap=200)
     assert chain.rows[1].bleu_p == first.rows[1].bleu_p
     assert chain.rows[2].bleu_p == pair.rows[1].bleu_p != first.rows[2].bleu_p
     assert chain.rows[2].chrf_p == pair.rows[1].chrf_p
@@ -88,7 +89,7 @@ def test_runs_table_rows_cache_and_formats(tmp_path, runs):
     systems = []
     for name in ("seq2seq", "attention"):
         systems += run_systems(runs[name], None, src, ref, {}, "cpu")
-    table = score(systems, bootstrap=100)
+    table = compare(systems, bootstrap=100)
     assert [(r.system, r.architecture, r.test) for r in table.rows] == [
         ("seq2seq", "seq2seq", "test.de"),
         ("attention", "attention", "test.de"),
@@ -177,7 +178,7 @@ def test_cli_refuses_hyp_without_ref(tmp_path):
 def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     hyps = [write(tmp_path / "a.en", HYP_A), write(tmp_path / "b.en", HYP_B)]
-    table = score(file_systems(hyps, ref), bootstrap=200, metrics=("bleu", "chrf", "ter"))
+    table = compare(file_systems(hyps, ref), bootstrap=200, metrics=("bleu", "chrf", "ter"))
     for row, lines in zip(table.rows, (HYP_A, HYP_B), strict=True):
         assert row.ter == pytest.approx(sacrebleu.corpus_ter(lines, [REFS]).score)
         assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(lines, [REFS]).score)
@@ -192,7 +193,7 @@ def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):
     assert rows[1]["ter_signature"] == table.signatures["TER"] and rows[1]["ter_ci"]
     tree = json.loads(render(table, "json"))
     assert tree["rows"][1]["ter_p"] == table.rows[1].ter_p and "TER" in tree["signatures"]
-    plain = score(file_systems(hyps, ref), bootstrap=0, metrics=("ter",))
+    plain = compare(file_systems(hyps, ref), bootstrap=0, metrics=("ter",))
     assert [row.ter for row in plain.rows] == pytest.approx([row.ter for row in table.rows])
     assert plain.rows[0].bleu is None and list(plain.signatures) == ["TER"]
     assert "bs:" not in plain.signatures["TER"]
@@ -200,7 +201,7 @@ def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):
 
 def test_the_default_table_has_no_ter_columns(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
-    table = score(file_systems([write(tmp_path / "a.en", HYP_A)], ref), bootstrap=0)
+    table = compare(file_systems([write(tmp_path / "a.en", HYP_A)], ref), bootstrap=0)
     assert table.rows[0].ter is None and "TER" not in render(table, "md")
     header = render(table, "csv").splitlines()[0].split(",")
     assert not [name for name in header if name.startswith("ter")]

@@ -9,7 +9,7 @@ from test_prepare import toy_pairs, write_files
 from typer.testing import CliRunner
 
 from nmt.checkpoint import load_checkpoint
-from nmt.config import load_recipe
+from nmt.recipe import load_recipe
 from nmt.rundir import RunDir
 from nmt_cli.app import app
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from nmt.batching import ParallelData
-from nmt.config import recipe_from_dict
+from nmt.recipe import recipe_from_dict
 from nmt.search import greedy, length_limits
-from nmt.train import Trainer
+from nmt.train import Trainer, run_training
 
 SYMBOLS = 10
 VOCAB = 4 + SYMBOLS
@@ -79,7 +79,7 @@ def test_architecture_learns_task(tmp_path, architecture, kind, updates, lr):
     trainer = Trainer(
         recipe, task(kind, 20_000, seed=1), dev, words, tmp_path, (VOCAB, VOCAB), progress=False
     )
-    result = trainer.fit()
+    result = run_training(trainer.checkpointer, recipe, False, lambda _start: trainer)
     assert result.step == updates
     assert exact_match(trainer.model, dev) >= 0.9
     assert result.best_bleu > 80

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from nmt.config import TrainConfig
 from nmt.optim import Schedule, build_optimizer
+from nmt.recipe import TrainConfig
 
 CPU = torch.device("cpu")
 

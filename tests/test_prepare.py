@@ -13,9 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from nmt import prepare as prepare_module
-from nmt.config import load_recipe
 from nmt.errors import NmtError
 from nmt.prepare import open_prepared, prepare, raw_splits
+from nmt.recipe import load_recipe
 from nmt.tokenizer import BOS, EOS, PAD
 from nmt_cli.app import app
 

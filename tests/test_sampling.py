@@ -10,7 +10,7 @@ import torch
 from test_search import FakeModel, random_sources, teacher_forced_score
 
 from nmt.batching import collate
-from nmt.config import Sampling
+from nmt.decoding import Sampling
 from nmt.sampling import draw, uniforms
 from nmt.search import greedy, length_limits, sample
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from test_search import random_sources, tiny_real_model, tiny_transformer
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt.batching import collate
@@ -132,3 +132,60 @@ def test_a_side_longer_than_the_source_limit_is_cut_and_said(tmp_path, run):
         )
         rows = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
         assert len(rows[1][2].split()) == cut + 1  # the target's pieces and EOS
+
+
+def nbest_rows(text: str) -> list[tuple[int, str, float]]:
+    """(line, hypothesis, score) of `nmt translate --nbest` output."""
+    rows = [line.split(" ||| ") for line in text.splitlines()]
+    return [(int(line), hypothesis, float(score)) for line, hypothesis, score in rows]
+
+
+def test_nmt_score_of_a_blank_line_is_what_translate_reported(tmp_path, run):
+    """A blank line never reaches the model: translate gives "" scored 0, and scoring the
+    pair gives 0 too (it gave the model's log-probability of EOS, -7.4 on a trained run)."""
+    src = write(tmp_path / "in.de", ["ein haus", "", "  "])
+    out = tmp_path / "nbest.txt"
+    command = ["translate", str(run), "-i", str(src), "-o", str(out), "--beam", "2"]
+    assert CliRunner().invoke(app, [*command, "--nbest", "2", "--pieces"]).exit_code == 0
+    rows = nbest_rows(out.read_text(encoding="utf-8"))
+    tgt = write(tmp_path / "out.en", [hypothesis for _, hypothesis, _ in rows])
+    pairs = write(tmp_path / "pairs.de", [["ein haus", "", "  "][line] for line, _, _ in rows])
+    command = ["score", str(run), "-s", str(pairs), "-t", str(tgt), "--pieces"]
+    scored = CliRunner().invoke(app, command)
+    assert scored.exit_code == 0, scored.output
+    normalised = [float(line.split("\t")[1]) for line in scored.stdout.splitlines()]
+    assert normalised == pytest.approx([score for _, _, score in rows], abs=2e-4)
+    assert normalised[2:] == [0.0] * 4
+
+
+def test_sampled_outputs_scored_by_their_pieces_give_the_search_scores(tmp_path, run):
+    """Sampling may draw pieces that sentencepiece would not make of their text; its score
+    is of the pieces drawn, and `--pieces` on both sides scores exactly those."""
+    lines = sentences(12, 38) + [""]
+    src = write(tmp_path / "in.de", lines)
+    out = tmp_path / "samples.txt"
+    sampling = ["--sample", "--nsamples", "10", "--temperature", "1.5", "--seed", "3"]
+    command = ["translate", str(run), "-i", str(src), "-o", str(out), *sampling, "--pieces"]
+    assert CliRunner().invoke(app, command).exit_code == 0
+    rows = nbest_rows(out.read_text(encoding="utf-8"))
+    assert len(rows) == 10 * len(lines)
+    tgt = write(tmp_path / "pieces.en", [hypothesis for _, hypothesis, _ in rows])
+    pairs = write(tmp_path / "pairs.de", [lines[line] for line, _, _ in rows])
+    scored = CliRunner().invoke(
+        app, ["score", str(run), "-s", str(pairs), "-t", str(tgt), "--pieces"]
+    )
+    assert scored.exit_code == 0, scored.output
+    normalised = [float(line.split("\t")[1]) for line in scored.stdout.splitlines()]
+    assert normalised == pytest.approx([score for _, _, score in rows], abs=2e-4)
+
+
+def test_a_target_of_unknown_pieces_is_one_line_naming_it(tmp_path, run):
+    src = write(tmp_path / "in.de", ["ein haus", "der hund"])
+    tgt = write(tmp_path / "in.en", ["", "nopiece"])
+    result = CliRunner().invoke(
+        app, ["score", str(run), "-s", str(src), "-t", str(tgt), "--pieces"]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: target line 2: 'nopiece' is not a piece of the target sentencepiece model"
+    )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from test_translate import TINY_TRANSFORMER
+from test_translations import TINY_TRANSFORMER
 from torch import Tensor, nn
 
 from nmt.batching import collate
@@ -203,8 +203,8 @@ def test_attention_rows_cover_output_and_source(fake):
 
 
 def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm"):
-    from nmt.config import ModelConfig
     from nmt.model import build_model
+    from nmt.recipe import ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -225,8 +225,8 @@ def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm")
 
 def tiny_transformer(seed: int = 0):
     """A Transformer of the vocabularies of tiny_real_model, so that the two can ensemble."""
-    from nmt.config import ModelConfig
     from nmt.model import build_model
+    from nmt.recipe import ModelConfig
 
     torch.manual_seed(seed)
     return build_model(ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True), 15, 13).eval()

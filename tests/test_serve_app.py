@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 
 from nmt import Translator
+from nmt.decoding import DecodingOptions
 from nmt.errors import NmtError
 from nmt.serve.app import Batching, create_app
 from nmt.serve.limits import Limits
@@ -119,7 +120,7 @@ def test_prefixes_sampling_and_the_other_model(client, runs):
 def test_attention_comes_with_its_pieces(client, runs):
     tr = Translator.load(runs[0], device="cpu")
     found = translate(client, text=[LINES[0], ""], attention=True)
-    expected = tr.translations([LINES[0]], alignments=True).alignments[0][0]
+    expected = tr.translations([LINES[0]], tr.options(), alignments=True).alignments[0][0]
     attention = found["translations"][0]["attention"]
     assert attention["source"] == expected.source and attention["source"][-1] == "</s>"
     assert attention["target"] == expected.target and attention["target"][-1] == "</s>"
@@ -140,7 +141,8 @@ def test_a_transformer_is_described_and_gives_its_attention(tmp_path, runs):
         (info,) = client.get("/v1/models").json()["models"]
         found = translate(client, text=LINES[:2], beam=3, attention=True)
     assert info["architecture"] == "transformer" and info["attention"] is True
-    expected = Translator.load(run, device="cpu").translations(LINES[:2], alignments=True)
+    tr = Translator.load(run, device="cpu")
+    expected = tr.translations(LINES[:2], tr.options(), alignments=True)
     for translation, ranked in zip(found["translations"], expected.alignments, strict=True):
         attention = translation["attention"]
         assert attention["target"] == ranked[0].target and attention["target"][-1] == "</s>"
@@ -368,3 +370,15 @@ def test_concurrent_requests_are_batched_and_each_gets_its_own_answer(
     ]
     # the 15 that queued behind the first: 7 greedy and 8 with attention, one call each
     assert sorted(int(ride[1]) for ride in rides) == [1] + [7] * 7 + [8] * 8
+
+
+def test_a_request_checks_its_options_once(client, monkeypatch):
+    """The route builds the options; the batcher's job and the Translator pass them on
+    (they were checked in the route, then again in the job's call)."""
+    checked = []
+    check = DecodingOptions.check_together
+    monkeypatch.setattr(
+        DecodingOptions, "check_together", lambda self: (checked.append(self), check(self))
+    )
+    translate(client, text=LINES[:2], beam=2, nbest=2, no_repeat_ngram=2)
+    assert len(checked) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_translate import make_run
+from test_translations import make_run
 
 from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.errors import NmtError

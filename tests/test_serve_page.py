@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from test_serve_server import WAIT, serving
-from test_translate import make_run
+from test_translations import make_run
 
 from nmt.serve.app import create_app
 from nmt.serve.models import load_models

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from test_serve_app import hold_translations
-from test_translate import make_run, read_line
+from test_translations import make_run, read_line
 
 from nmt.errors import NmtError
 from nmt.serve.app import create_app

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_prepare import toy_pairs
-from test_train import assert_same_weights, make_trainer
+from test_train import assert_same_weights, fit, make_trainer
 
 from nmt.batching import ParallelData
 from nmt.subword import BPEDropout, SubwordSampler, UnigramSampler, sampler_for
@@ -111,7 +111,7 @@ def test_training_resegments_each_epoch_and_resumes_exactly(tmp_path, models):
     first, second = straight.epoch_data(1), straight.epoch_data(2)
     assert first.src_ids != second.src_ids and first.refs == second.refs
     assert straight.epoch_data(2) is second  # sampled once an epoch
-    straight.fit()
+    fit(straight)
     interrupted = sampled_trainer(tmp_path / "run", models["unigram"], max_updates=20)
     calls = []
 
@@ -121,16 +121,16 @@ def test_training_resegments_each_epoch_and_resumes_exactly(tmp_path, models):
             os.kill(os.getpid(), signal.SIGINT)
 
     interrupted.model.register_forward_hook(press_ctrl_c)
-    assert interrupted.fit().step == per_epoch + 2
+    assert fit(interrupted).step == per_epoch + 2
     resumed = sampled_trainer(tmp_path / "run", models["unigram"], max_updates=20)
-    assert resumed.fit(resume=True).step == 20
+    assert fit(resumed, resume=True).step == 20
     assert_same_weights(straight.model, resumed.model)
 
 
 def test_nmt_train_samples_without_preparing_the_data_again(tiny_recipe, tmp_path):
     from typer.testing import CliRunner
 
-    from nmt.config import load_recipe
+    from nmt.recipe import load_recipe
     from nmt_cli.app import app
 
     cache = Path(load_recipe(tiny_recipe).data.cache_dir)

@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 from nmt import atomic
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
-from nmt.config import load_recipe, recipe_from_dict
 from nmt.errors import NmtError
+from nmt.recipe import load_recipe, recipe_from_dict
 from nmt.rundir import RunDir, safe_name
 from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.train import Trainer
+from nmt.train import Trainer, run_training
+from nmt.train_state import TrainResult
 from nmt_cli.app import app
 
 VOCAB = 14
@@ -89,6 +90,11 @@ def make_trainer(
     return Trainer(recipe, data, reversal(20, 2), words, run_dir, (vocab, vocab), progress=False)
 
 
+def fit(trainer: Trainer, resume: bool = False) -> TrainResult:
+    """Train as `nmt train` does: the run opened once, trained from where it starts."""
+    return run_training(trainer.checkpointer, trainer.recipe, resume, lambda _start: trainer)
+
+
 def rows(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -104,14 +110,14 @@ CHILD = """
 import sys, time, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
-from test_train import make_trainer
+from test_train import fit, make_trainer
 trainer = make_trainer(sys.argv[1], max_updates={updates})
 step = trainer.optimizer.step
 def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
     time.sleep({pause})
     return step(*args, **kwargs)
 trainer.optimizer.step = slow_step
-result = trainer.fit()
+result = fit(trainer)
 print(result.stop_reason, result.step)
 """
 
@@ -136,7 +142,7 @@ def start_child(run: Path, updates: int, pause: float = 0.05) -> subprocess.Pope
 def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     updates = 30
     straight = make_trainer(tmp_path / "straight", max_updates=updates)
-    straight.fit()
+    fit(straight)
     run = tmp_path / "killed"
     child = start_child(run, updates)
     child.send_signal(signal.SIGKILL)
@@ -145,7 +151,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     assert RunDir(run).lock.read_text().strip() == str(child.pid)  # its lock, dead with it
     assert load_checkpoint(RunDir(run).last)["step"] < updates
     resumed = make_trainer(run, max_updates=updates)
-    result = resumed.fit(resume=True)
+    result = fit(resumed, resume=True)
     assert result.step == updates
     assert_same_weights(straight.model, resumed.model)
     train_steps = [row["step"] for row in rows(run) if "loss" in row]
@@ -177,7 +183,7 @@ def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path, arch):
     straight = make_trainer(tmp_path / "straight", ARCHS[arch], max_updates=12)
-    straight.fit()
+    fit(straight)
     interrupted = make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12)
     calls = []
 
@@ -187,11 +193,11 @@ def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path, arch):
             os.kill(os.getpid(), signal.SIGINT)
 
     interrupted.model.register_forward_hook(press_ctrl_c)
-    result = interrupted.fit()
+    result = fit(interrupted)
     assert (result.stop_reason, result.step) == ("interrupted", 7)
     assert load_checkpoint(RunDir(tmp_path / "run").last)["step"] == 7
     resumed = make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12)
-    assert resumed.fit(resume=True).step == 12
+    assert fit(resumed, resume=True).step == 12
     assert_same_weights(straight.model, resumed.model)
 
 
@@ -204,7 +210,7 @@ def test_non_finite_loss_skips_the_update_and_is_counted(tmp_path):
         return output * math.nan if calls.count(True) in (2, 3) else output
 
     trainer.model.register_forward_hook(poison)
-    result = trainer.fit()
+    result = fit(trainer)
     assert result.step == 6
     assert calls.count(True) == 8  # 6 updates + 2 skipped
     assert rows(tmp_path)[-2]["bad_updates"] == 2
@@ -230,12 +236,12 @@ def test_a_full_disk_names_the_file_it_could_not_write_and_keeps_the_last_checkp
     monkeypatch.setattr(atomic.os, "fsync", disk)
     trainer.model.register_forward_hook(fill_up)
     with pytest.raises(OSError) as error:
-        trainer.fit()
+        fit(trainer)
     assert (error.value.errno, error.value.filename) == (errno.ENOSPC, str(run.last))
     assert load_checkpoint(run.last)["step"] == 5
     assert not [path.name for path in run.checkpoints.iterdir() if path.suffix == ".tmp"]
     with pytest.raises(OSError) as error:  # --resume on the same full disk
-        make_trainer(tmp_path, max_updates=20).fit(resume=True)
+        fit(make_trainer(tmp_path, max_updates=20), resume=True)
     assert error.value.filename == str(run.recipe_file)
 
 
@@ -243,7 +249,7 @@ def test_too_many_bad_updates_in_a_row_stop_the_run(tmp_path):
     trainer = make_trainer(tmp_path, max_updates=6, max_bad_updates=3)
     trainer.model.register_forward_hook(lambda module, inputs, output: output * math.nan)
     with pytest.raises(NmtError, match="3 updates in a row had a NaN or infinite loss"):
-        trainer.fit()
+        fit(trainer)
 
 
 def gradient_norms(trainer: Trainer) -> list[float]:
@@ -256,7 +262,7 @@ def gradient_norms(trainer: Trainer) -> list[float]:
         return step(*args, **kwargs)
 
     trainer.optimizer.step = record
-    trainer.fit()
+    fit(trainer)
     return norms
 
 
@@ -268,7 +274,7 @@ def test_gradient_clipping_bounds_the_norm(tmp_path):
 
 
 def test_run_directory_layout_metrics_and_averaging(tmp_path):
-    result = make_trainer(tmp_path, max_updates=20, average_last=3).fit()
+    result = fit(make_trainer(tmp_path, max_updates=20, average_last=3))
     assert result.stop_reason == "max_updates"
     run = RunDir(tmp_path)
     assert [p.name for p in run.step_checkpoints()][-1] == "step-00000020.pt"
@@ -295,14 +301,14 @@ def test_validates_every_n_updates_and_at_the_end_not_also_at_epoch_ends(tmp_pat
     trainer = make_trainer(tmp_path, validate_every=6, max_updates=26)
     per_epoch = len(trainer.epoch_updates(1))
     assert per_epoch % 6 and per_epoch < 26  # an epoch ends between validations
-    trainer.fit()
+    fit(trainer)
     validated = [row["step"] for row in rows(tmp_path) if "valid_bleu" in row]
     assert validated == [6, 12, 18, 24, 26]
 
 
 def test_checkpoints_count_the_target_tokens_and_the_time_trained(tmp_path):
     trainer = make_trainer(tmp_path, max_updates=6)
-    trainer.fit()
+    fit(trainer)
     tgt = trainer.train_data.tgt_ids
     updates = trainer.epoch_updates(1)[:6]
     expected = sum(len(tgt[i]) + 1 for group in updates for batch in group for i in batch)
@@ -310,20 +316,20 @@ def test_checkpoints_count_the_target_tokens_and_the_time_trained(tmp_path):
     assert state["tokens"] == expected and state["step"] == 6
     assert state["seconds"] > 0
     resumed = make_trainer(tmp_path, max_updates=8)
-    resumed.fit(resume=True)
+    fit(resumed, resume=True)
     assert load_checkpoint(RunDir(tmp_path).last)["state"]["seconds"] > state["seconds"]
 
 
 def test_validate_every_zero_validates_at_epoch_ends(tmp_path):
     trainer = make_trainer(tmp_path, validate_every=0, max_epochs=2)
     per_epoch = len(trainer.epoch_updates(1))
-    trainer.fit()
+    fit(trainer)
     validated = [row["step"] for row in rows(tmp_path) if "valid_bleu" in row]
     assert validated == [per_epoch, per_epoch + len(trainer.epoch_updates(2))]
 
 
 def test_perplexity_as_valid_metric_keeps_the_lowest_perplexity_as_best(tmp_path):
-    make_trainer(tmp_path, valid_metric="ppl", max_updates=30).fit()
+    fit(make_trainer(tmp_path, valid_metric="ppl", max_updates=30))
     valid_rows = [row for row in rows(tmp_path) if "valid_ppl" in row]
     lowest = min(valid_rows, key=lambda row: row["valid_ppl"])
     assert load_checkpoint(RunDir(tmp_path).best)["step"] == lowest["step"]
@@ -332,24 +338,24 @@ def test_perplexity_as_valid_metric_keeps_the_lowest_perplexity_as_best(tmp_path
 
 def test_early_stopping_when_dev_bleu_stops_improving(tmp_path):
     trainer = make_trainer(tmp_path, lr=0.0, min_lr=0.0, early_stop_patience=2, max_updates=200)
-    result = trainer.fit()
+    result = fit(trainer)
     assert result.stop_reason == "early_stop"
     assert len([row for row in rows(tmp_path) if "valid_bleu" in row]) == 3
 
 
 def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
     with pytest.raises(NmtError, match="nothing to resume"):
-        make_trainer(tmp_path, max_updates=2).fit(resume=True)
-    make_trainer(tmp_path, max_updates=5).fit()
+        fit(make_trainer(tmp_path, max_updates=2), resume=True)
+    fit(make_trainer(tmp_path, max_updates=5))
     with pytest.raises(NmtError, match="use --resume to continue it or --run-dir"):
-        make_trainer(tmp_path, max_updates=5).fit()
+        fit(make_trainer(tmp_path, max_updates=5))
 
 
 def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
-    make_trainer(tmp_path, max_updates=5).fit()
+    fit(make_trainer(tmp_path, max_updates=5))
     wrong = make_trainer(tmp_path, sizes={"attention_dim": 24}, max_updates=10)
     with pytest.raises(NmtError, match=r"last\.pt: --resume cannot change model\.attention_dim"):
-        wrong.fit(resume=True)
+        fit(wrong, resume=True)
 
 
 def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:
@@ -369,7 +375,7 @@ def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze hau
 def test_load_for_inference_rebuilds_the_best_model(tmp_path, arch):
     vocab = sentencepiece_models(RunDir(tmp_path))
     trainer = make_trainer(tmp_path, ARCHS[arch], vocab=vocab, max_updates=5)
-    trainer.fit()
+    fit(trainer)
     model, recipe, tokenizer = load_for_inference(tmp_path, "cpu")
     assert not model.training
     assert recipe.model == trainer.recipe.model
@@ -380,7 +386,7 @@ def test_load_for_inference_rebuilds_the_best_model(tmp_path, arch):
 def test_a_checkpoint_refuses_sentencepiece_models_it_was_not_trained_with(tmp_path):
     run = RunDir(tmp_path)
     vocab = sentencepiece_models(run)
-    make_trainer(tmp_path, vocab=vocab, max_updates=2).fit()
+    fit(make_trainer(tmp_path, vocab=vocab, max_updates=2))
     sentencepiece_models(run, "one two three dog cat house")  # as many pieces, other ones
     with pytest.raises(NmtError, match=r"src\.model: not the sentencepiece model best\.pt was"):
         load_for_inference(tmp_path, "cpu")
@@ -397,7 +403,7 @@ def test_safe_run_names_stay_inside_runs():
 
 
 def test_cli_refuses_existing_run_and_averages(tmp_path):
-    make_trainer(tmp_path / "run", max_updates=10).fit()
+    fit(make_trainer(tmp_path / "run", max_updates=10))
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: r\n", encoding="utf-8")
     runner = CliRunner()
@@ -412,7 +418,7 @@ def test_cli_refuses_existing_run_and_averages(tmp_path):
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
     with pytest.raises(NmtError, match="tensorboard package is not installed"):
-        make_trainer(tmp_path, max_updates=2, tensorboard=True).fit()
+        fit(make_trainer(tmp_path, max_updates=2, tensorboard=True))
 
 
 def test_no_batch_exceeds_the_token_budget(tmp_path):
@@ -432,10 +438,10 @@ def test_no_batch_exceeds_the_token_budget(tmp_path):
 
 
 def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
-    make_trainer(tmp_path, max_updates=6).fit()
+    fit(make_trainer(tmp_path, max_updates=6))
     with (tmp_path / "metrics.jsonl").open("a") as log:
         log.write('{"step": 7, "epoch": 1, "lo')  # killed in the middle of a write
-    result = make_trainer(tmp_path, max_updates=10).fit(resume=True)
+    result = fit(make_trainer(tmp_path, max_updates=10), resume=True)
     assert result.step == 10
     assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10]
 
@@ -448,7 +454,7 @@ def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path
     seen = []
     update = straight.update
     straight.update = lambda group: seen.append((straight.state.epoch, group)) or update(group)
-    straight.fit()
+    fit(straight)
     for epoch in (1, 2):
         assert [group for at, group in seen if at == epoch] == straight.epoch_updates(epoch)
     interrupted = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
@@ -460,7 +466,7 @@ def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path
             os.kill(os.getpid(), signal.SIGINT)
 
     interrupted.model.register_forward_hook(press_ctrl_c)
-    assert interrupted.fit().step == per_epoch + 1
+    assert fit(interrupted).step == per_epoch + 1
     resumed = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
-    assert resumed.fit(resume=True).step == 10
+    assert fit(resumed, resume=True).step == 10
     assert_same_weights(straight.model, resumed.model)

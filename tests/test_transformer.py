@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 from test_model import SRC, SRC_LENGTHS, TGT_IN
-from test_train import TRANSFORMER, make_trainer
+from test_train import TRANSFORMER, fit, make_trainer
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.checkpoint import average_checkpoints
-from nmt.config import ModelConfig, load_recipe
 from nmt.errors import NmtError
 from nmt.model import build_model, count_parameters
+from nmt.recipe import ModelConfig, load_recipe
 from nmt.rundir import RunDir
 from nmt.transformer import MultiHeadAttention, sinusoids
 
@@ -202,7 +202,7 @@ def test_more_positions_than_learned_is_a_clear_error():
 
 
 def test_averaged_checkpoints_keep_shared_weights_shared(tmp_path):
-    make_trainer(tmp_path, TRANSFORMER, max_updates=4, validate_every=2, keep_last=2).fit()
+    fit(make_trainer(tmp_path, TRANSFORMER, max_updates=4, validate_every=2, keep_last=2))
     steps_saved = RunDir(tmp_path).step_checkpoints()
     averaged = average_checkpoints(steps_saved)["model"]
     model = build_model(ModelConfig(**TRANSFORMER), 14, 14)

@@ -1,6 +1,6 @@
 """Write the peers' data folder from our prepared cache, so every system sees the same pieces.
 
-    python bench/peers/export_data.py recipes/multi30k-de-en/attention.yaml bench/scratch/data
+    python -m bench.peers.export_data recipes/multi30k-de-en/attention.yaml bench/scratch/data
 
 Layout written (split names as the peers' configs expect them):
     raw/{train,dev,test}.{SRC,TGT}   text (our cleaned train; dev and test as published)
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from nmt.config import load_recipe
 from nmt.errors import NmtError
 from nmt.prepare import Prepared, prepare
+from nmt.recipe import load_recipe
 from nmt.tokenizer import UNK
 
 N_SPECIALS = 4  # PAD, UNK, BOS, EOS hold ids 0-3 in every model we train

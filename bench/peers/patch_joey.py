@@ -6,7 +6,7 @@ Nothing else is needed on torch 2.11-2.13 with the benchmark config (its schedul
 "exponential"; the "plateau" one would hit torch's removed `verbose` argument).
 """
 
-from patching import MARK, apply
+from bench.peers.patching import MARK, apply
 
 apply(
     "joeynmt",

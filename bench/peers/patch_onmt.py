@@ -8,7 +8,7 @@
    transform whose import fails is skipped with a warning; the benchmark uses none of them.
 """
 
-from patching import MARK, apply
+from bench.peers.patching import MARK, apply
 
 apply(
     "onmt",

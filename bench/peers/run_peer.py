@@ -1,6 +1,6 @@
 """Train and decode one peer toolkit on the bench model and print its results row.
 
-    python bench/peers/run_peer.py joey --data bench/scratch/data --device cuda
+    python -m bench.peers.run_peer joey --data bench/scratch/data --device cuda
 
 Trains --updates updates from scratch through probe.py (exact per-update clock and real
 target tokens, peak device memory), then decodes the test set three ways at --decode-batch
@@ -29,10 +29,10 @@ import sacrebleu
 import sentencepiece as spm
 import yaml
 
+from bench import ROOT
+from bench.speed.results import append_rows
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT / "bench"))  # a script, not a package: reach bench/results.py
-from results import append_rows  # noqa: E402
 
 SCRATCH = ROOT / "bench" / "scratch"
 PACKAGES = {"joey": "joeynmt", "onmt": "OpenNMT-py"}

@@ -81,11 +81,11 @@ for peer in "${PEERS[@]}"; do
   case "$peer" in
     joey)
       install "$venv" JOEY_BASE JOEY_PKGS
-      "$venv/bin/python" "$HERE/patch_joey.py"
+      (cd "$HERE/../.." && "$venv/bin/python" -m bench.peers.patch_joey)
       check='import joeynmt.training, joeynmt.prediction' ;;
     onmt)
       install "$venv" ONMT_BASE ONMT_PKGS
-      "$venv/bin/python" "$HERE/patch_onmt.py"
+      (cd "$HERE/../.." && "$venv/bin/python" -m bench.peers.patch_onmt)
       check='import onmt.bin.train, onmt.bin.translate' ;;
     *) echo "setup.sh: unknown peer $peer (joey|onmt)" >&2; exit 2 ;;
   esac

@@ -63,7 +63,7 @@ python - "$out/tests" <<'PY'
 import sys
 from pathlib import Path
 
-from nmt.config import DataConfig
+from nmt.recipe import DataConfig
 from nmt.prepare import raw_splits
 
 test = raw_splits(DataConfig(corpus="tatoeba-fra-eng", src="en", tgt="fr"), ["test"])["test"]

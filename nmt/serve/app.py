@@ -7,7 +7,6 @@ with {"error": "<one line>"} and the server goes on serving.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,20 +19,20 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nmt import __version__
-from nmt.config import Range, check_number, search_settings
 from nmt.errors import NmtError
+from nmt.schema import Range, check_number
 from nmt.serve.batcher import Batcher
 from nmt.serve.jobs import ScoreJob, Translated, TranslateJob
 from nmt.serve.limits import Limits
 from nmt.serve.middleware import AccessLog, BodyLimit, HostCheck
 from nmt.serve.models import ServedModel
 from nmt.serve.schemas import (
-    Attention,
+    AttentionWeights,
     Health,
-    Hypothesis,
     ModelsResponse,
     PairScore,
     Problem,
+    ScoredText,
     ScoreRequest,
     ScoreResponse,
     TranslateRequest,
@@ -125,7 +124,9 @@ def create_app(
     async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
         """Translate sentences; with `attention`, each best translation's attention."""
         model = model_named(body.model)
-        limits.check_translate(body, model.translator.decode.beam)
+        limits.check_size("text", len(body.text), [body.text, body.prefixes or []])
+        options = model.translator.options(**body.decoding_options())
+        limits.check_search(options, default_beam=body.beam is None)
         if body.prefixes is not None and len(body.prefixes) != len(body.text):
             raise HTTPException(
                 422, f"prefixes: {len(body.prefixes)} for {len(body.text)} sentences"
@@ -134,11 +135,7 @@ def create_app(
             raise HTTPException(
                 422, f"attention: model {model.name!r} has no attention (model.attention: none)"
             )
-        options = body.decoding_options()
-        search_settings(model.translator.decode, options)  # refuse bad options before queueing
-        job = TranslateJob(
-            tuple(sorted(options.items())), body.attention, body.prefixes is not None
-        )
+        job = TranslateJob(options, body.attention, body.prefixes is not None)
         prefixes = body.prefixes or [None] * len(body.text)
         found, request.state.ride = await batchers[model.name].submit(
             job,
@@ -152,15 +149,14 @@ def create_app(
     async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
         """Score (source, target) pairs by forced decoding."""
         model = model_named(body.model)
-        limits.check_score(body)
+        limits.check_size("sources", len(body.sources), [body.sources, body.targets])
         if len(body.targets) != len(body.sources):
             raise HTTPException(
                 422, f"targets: {len(body.targets)} for {len(body.sources)} sources"
             )
-        options = body.model_dump(include={"length_penalty"}, exclude_none=True)
-        search_settings(model.translator.decode, options)
+        options = model.translator.score_options(length_penalty=body.length_penalty)
         scores, request.state.ride = await batchers[model.name].submit(
-            ScoreJob(tuple(options.items())),
+            ScoreJob(options),
             list(zip(body.sources, body.targets, strict=True)),
             model.source_tokens(body.sources),
         )
@@ -181,12 +177,12 @@ def _run_job(model: ServedModel, job: TranslateJob | ScoreJob, items: list) -> l
 
 def _translation(found: Translated) -> Translation:
     hypotheses = [
-        Hypothesis(text=text, score=score)
+        ScoredText(text=text, score=score)
         for text, score in zip(found.texts, found.scores, strict=True)
     ]
     attention = None
     if found.alignment is not None:
-        attention = Attention(
+        attention = AttentionWeights(
             source=found.alignment.source,
             target=found.alignment.target,
             weights=[[round(w, 4) for w in row] for row in found.alignment.weights.tolist()],
@@ -224,18 +220,13 @@ def _add_error_replies(app: FastAPI) -> None:
 
     @app.exception_handler(NmtError)
     async def bad_option(request: Request, error: NmtError) -> JSONResponse:
-        return _refuse(422, _field_names(" ".join(str(error).split())))
+        """A decoding option is named as its JSON field: nmt.Translator's name."""
+        return _refuse(422, " ".join(str(error).split()))
 
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception) -> JSONResponse:
         # uvicorn logs the traceback; the client gets one line too
         return _refuse(500, f"internal error: {type(error).__name__} (see the server's log)")
-
-
-def _field_names(message: str) -> str:
-    """The shared option checks name command-line options (--no-repeat-ngram); the API's
-    fields are those names with underscores (no_repeat_ngram)."""
-    return re.sub(r"--([a-z][a-z-]*)", lambda found: found[1].replace("-", "_"), message)
 
 
 def _refuse(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -7,13 +7,11 @@ same kind of output) can share one call of nmt.Translator, which decodes them to
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from nmt.alignment import Alignment
-from nmt.api import Translator
+from nmt.decoding import DecodingOptions
 from nmt.scoring import Score
-
-Options = tuple[tuple[str, Any], ...]  # decoding options given, sorted by name
+from nmt.translator import Translator
 
 
 @dataclass(frozen=True)
@@ -27,9 +25,9 @@ class Translated:
 
 @dataclass(frozen=True)
 class TranslateJob:
-    """Translate (sentence, prefix) items with one set of options (nmt.Translator's)."""
+    """Translate (sentence, prefix) items with one set of options."""
 
-    options: Options
+    options: DecodingOptions
     attention: bool  # keep the best hypothesis's attention
     prefixed: bool  # the items carry prefixes (None otherwise)
 
@@ -37,15 +35,12 @@ class TranslateJob:
     def samples(self) -> bool:
         """Sampling seeds each line by its number in the call, so a sampled request must
         have a call of its own to draw what it would draw alone."""
-        return bool(dict(self.options).get("sample"))
+        return self.options.sampling is not None
 
     def run(self, translator: Translator, items: list[tuple[str, str | None]]) -> list[Translated]:
         prefixes = [prefix for _, prefix in items] if self.prefixed else None
         found = translator.translations(
-            [sentence for sentence, _ in items],
-            prefixes,
-            alignments=self.attention,
-            **dict(self.options),
+            [sentence for sentence, _ in items], self.options, prefixes, alignments=self.attention
         )
         aligned = found.alignments
         return [
@@ -58,9 +53,9 @@ class TranslateJob:
 class ScoreJob:
     """Score (source, target) items by forced decoding with one set of options."""
 
-    options: Options
+    options: DecodingOptions
 
     def run(self, translator: Translator, items: list[tuple[str, str]]) -> list[Score]:
         sources = [source for source, _ in items]
         targets = [target for _, target in items]
-        return translator.score(sources, targets, **dict(self.options))
+        return translator.scores(sources, targets, self.options).scores

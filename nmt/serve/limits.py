@@ -6,13 +6,10 @@ bounded before it is even parsed (BodyLimit in middleware.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
-if TYPE_CHECKING:
-    from nmt.serve.schemas import ScoreRequest, TranslateRequest
+from nmt.decoding import DecodingOptions
 
 JSON_BYTES_PER_CHAR = 12  # a character outside the BMP written as two \uXXXX escapes
 ROOM_FOR_OPTIONS = 65_536  # bytes of a body besides its texts
@@ -28,29 +25,22 @@ class Limits(BaseModel):
         has two texts per pair)."""
         return 2 * JSON_BYTES_PER_CHAR * self.max_chars + ROOM_FOR_OPTIONS
 
-    def check_translate(self, request: TranslateRequest, default_beam: int) -> None:
-        """413 for too many sentences or characters, 422 for too many hypotheses (a
-        request without a beam searches with the run's)."""
-        self._check_size("text", len(request.text), [request.text, request.prefixes or []])
-        default = request.beam is None and not request.sample
-        asked = {
-            "beam": default_beam if default else request.beam,
-            "nbest": request.nbest,
-            "nsamples": request.nsamples,
-        }
-        for option, value in asked.items():
+    def check_search(self, options: DecodingOptions, default_beam: bool) -> None:
+        """422 for more hypotheses than allowed: beam (`default_beam`: the run's, not
+        asked for), nbest or nsamples."""
+        searched = {"beam": None if options.sampling else options.beam, "nbest": options.nbest}
+        if options.sampling is not None:
+            searched["nsamples"] = options.sampling.nsamples
+        for option, value in searched.items():
             if value is not None and value > self.max_beam:
-                whose = " (the run's default)" if option == "beam" and default else ""
+                whose = " (the run's default)" if option == "beam" and default_beam else ""
                 raise HTTPException(
                     422,
                     f"{option}: {value}{whose} is more than this server allows ({self.max_beam})",
                 )
 
-    def check_score(self, request: ScoreRequest) -> None:
-        """413 for too many pairs or characters."""
-        self._check_size("sources", len(request.sources), [request.sources, request.targets])
-
-    def _check_size(self, field: str, sentences: int, texts: list[list[str]]) -> None:
+    def check_size(self, field: str, sentences: int, texts: list[list[str]]) -> None:
+        """413 for more sentences or characters than a request may hold."""
         if sentences > self.max_sentences:
             raise HTTPException(
                 413,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 
-from nmt.api import Translator
 from nmt.checkpoint import load_for_inference, resolve_checkpoint
 from nmt.device import resolve_device
 from nmt.errors import NmtError
@@ -16,6 +15,7 @@ from nmt.evaluate import architecture
 from nmt.model import count_parameters
 from nmt.rundir import RunDir, parse_metrics
 from nmt.serve.schemas import ModelInfo
+from nmt.translator import Translator
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _load(path: Path, device: torch.device) -> ServedModel:
         step=step,
         beam=recipe.decode.beam,
     )
-    return ServedModel(name, Translator(model, tokenizer, recipe.decode, device), info)
+    return ServedModel(name, Translator(model, tokenizer, recipe, device), info)
 
 
 def _training_point(checkpoint: Path, run: RunDir) -> tuple[int | None, float | None]:

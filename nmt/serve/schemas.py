@@ -1,7 +1,7 @@
 """The JSON the API takes and gives, as pydantic models: FastAPI checks every request
 against them (types strictly, unknown fields refused) and builds the OpenAPI description
-at /docs from them. Ranges and combinations of decoding options are checked by the same
-gate as the command line (nmt.config.search_settings), limits by limits.py."""
+at /docs from them: the shape of a request. Its values are checked where the command
+line's are, by nmt.Translator's DecodingOptions; its size by limits.py."""
 
 from __future__ import annotations
 
@@ -85,12 +85,12 @@ class ScoreRequest(RequestBody):
     )
 
 
-class Hypothesis(BaseModel):
+class ScoredText(BaseModel):
     text: str
     score: float = Field(description="log-probability / length**length_penalty")
 
 
-class Attention(BaseModel):
+class AttentionWeights(BaseModel):
     source: list[str] = Field(description="Source pieces, </s> last.")
     target: list[str] = Field(description="Output pieces, </s> last.")
     weights: list[list[float]] = Field(description="A row per target piece over the source.")
@@ -99,8 +99,8 @@ class Attention(BaseModel):
 class Translation(BaseModel):
     text: str = Field(description="The best translation.")
     score: float = Field(description="Its log-probability / length**length_penalty.")
-    nbest: list[Hypothesis] | None = Field(None, description="With nbest > 1: best first.")
-    attention: Attention | None = Field(None, description="When asked for.")
+    nbest: list[ScoredText] | None = Field(None, description="With nbest > 1: best first.")
+    attention: AttentionWeights | None = Field(None, description="When asked for.")
 
 
 class TranslateResponse(BaseModel):

@@ -1,7 +1,7 @@
 """Our rows of the speed benchmark (bench/PROTOCOL.md): training and decoding throughput.
 
-    python bench/bench.py --device cuda --out bench/results/DATE-DEVICE.json
-    python bench/bench.py --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
+    python -m bench.speed.ours --device cuda --out bench/results/DATE-DEVICE.json
+    python -m bench.speed.ours --device cpu --updates 3 --skip 1 --test-lines 16   # smoke test
 
 Training: each architecture at the bench sizes (embeddings 256, 2 layers, encoder 256 per
 direction, decoder 512, attention 512, dropout 0.2, Adam, no label smoothing; the transformer
@@ -11,9 +11,9 @@ Multi30k de-en batches of about 4,096 target tokens, through `Trainer.update`, t
 `nmt train` runs (forward, backward, clipping, optimizer step). Steady state: --skip updates,
 then --updates timed between two device synchronisations, --repeats times over the same
 updates (the row has the median; details the spread). On a CPU each training row runs in a
-fresh process and its memory figure is that process's peak RSS (bench/memory.py).
+fresh process and its memory figure is that process's peak RSS (bench/speed/memory.py).
 
-Decoding: test2016 (1,000 sentences) through `translate_lines`, the code of `nmt translate`:
+Decoding: test2016 (1,000 sentences) through nmt.Translator, the code of `nmt translate`:
 greedy, beam 5 to EOS (with its BLEU) and beam 5 at exactly 30 pieces (the cross-system
 comparison), always in fp32, so its figures stand on the fp32 row of each architecture.
 Models come from --run DIRS (trained; BLEU means something) or are the freshly initialised
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import tempfile
 import time
@@ -34,18 +33,18 @@ from pathlib import Path
 import sacrebleu
 import torch
 
+from bench import ROOT
+from bench.speed.memory import measure_row
+from bench.speed.results import append_rows, repeat_summary
 from nmt.batching import ParallelData
 from nmt.checkpoint import load_for_inference
-from nmt.config import Recipe, load_recipe
 from nmt.model import build_model
 from nmt.prepare import prepare
+from nmt.recipe import Recipe, load_recipe
 from nmt.train import Trainer
-from nmt.translate import translate_lines
+from nmt.translator import Translator
 
-from memory import measure_row
-from results import append_rows, repeat_summary
-
-RECIPES = Path(__file__).resolve().parents[1] / "recipes/multi30k-de-en"
+RECIPES = ROOT / "recipes/multi30k-de-en"
 RECIPE = RECIPES / "attention.yaml"
 BENCH_TRAIN = [
     "model.dropout=0.2",
@@ -95,7 +94,7 @@ def bench_trainer(
     arch: str, precision: str, device: str, batch_tokens: int
 ) -> Iterator[tuple[Trainer, list]]:
     """A Trainer of the bench model for `arch` on Multi30k de-en, with its first epoch's
-    update groups (also used by bench/profile_update.py)."""
+    update groups (also used by bench/speed/profile_update.py)."""
     overrides = [
         f"train.precision={precision}",
         f"train.device={device}",
@@ -176,14 +175,13 @@ def decode_rows(run: Path | None, arch: str, args: argparse.Namespace) -> dict:
         "decode_beam5_sent_per_s": (dict(beam=5), 0),
         "decode_beam5_fixed30_sent_per_s": (dict(beam=5, max_len_a=0.0, max_len_b=30), 30),
     }
+    translator = Translator(model, tokenizer, recipe, device)
     for key, (settings, min_len) in modes.items():
-        decode = dataclasses.replace(recipe.decode, batch_tokens=args.decode_tokens, **settings)
-        translate_lines(model, tokenizer, sources[:64], decode, device, progress=False)  # warm-up
+        options = translator.options(batch_tokens=args.decode_tokens, min_len=min_len, **settings)
+        translator.translations(sources[:64], options)  # warm-up
         sync(device)
         start = time.perf_counter()
-        out = translate_lines(
-            model, tokenizer, sources, decode, device, min_len=min_len, progress=False
-        )
+        out = translator.translations(sources, options)
         sync(device)
         row[key] = round(len(sources) / (time.perf_counter() - start), 1)
         if key == "decode_beam5_sent_per_s":

@@ -10,9 +10,10 @@ import pytest
 import sacrebleu
 from typer.testing import CliRunner
 
+from nmt.bleu import System, render
+from nmt.bleu_by_length import bucket_labels, by_length, parse_edges, partition
 from nmt.errors import NmtError
-from nmt.evaluate import System, file_systems, render
-from nmt.lengths import bucket_labels, by_length, parse_edges, partition
+from nmt.evaluate import file_systems
 from nmt.plot import length_curves
 from nmt_cli.app import app
 

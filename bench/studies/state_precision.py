@@ -6,7 +6,7 @@ script keeps every computation in fp32 and only rounds the state to bf16 after e
 which isolates that effect: dev perplexity (teacher forcing, stepped) and greedy dev BLEU,
 fp32 state against bf16-rounded state, plus the largest |c| seen.
 
-    python bench/state_precision.py runs/multi30k-de-en-small-attention
+    python -m bench.studies.state_precision runs/multi30k-de-en-small-attention
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The benchmark's ceiling: a bare stack of torch.nn.LSTM at the bench sizes, trained.
 
-    python bench/bare_lstm.py --device cuda                     # fp32 and bf16 rows
-    python bench/bare_lstm.py --device cpu --updates 5 --skip 2 --batch-tokens 512
+    python -m bench.speed.bare_lstm --device cuda                     # fp32 and bf16 rows
+    python -m bench.speed.bare_lstm --device cpu --updates 5 --skip 2 --batch-tokens 512
 
 Encoder: embeddings 256 -> 2-layer bidirectional LSTM, 256 per direction, over packed
 sequences. Decoder: 2-layer LSTM 512 fed the target embeddings only (no attention, no input
@@ -36,10 +36,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from bench.speed.memory import measure_row
+from bench.speed.results import append_rows, repeat_summary
 from nmt.device import cpu_has_bf16
-
-from memory import measure_row
-from results import append_rows, repeat_summary
 
 PAD, BOS, EOS = 0, 2, 3
 EMBED, ENC_HIDDEN, DEC_HIDDEN, LAYERS, DROPOUT, CLIP = 256, 256, 512, 2, 0.2, 1.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt.config import TrainConfig
+from nmt.recipe import TrainConfig
 
 # The recipe field that lets a run finished for each reason go on when it is raised.
 LIMITS = {

@@ -1,6 +1,6 @@
 """Load on `nmt serve` against `nmt translate` of a file (the speed target of issue 15).
 
-    OMP_NUM_THREADS=1 python bench/serve_load.py RUN [--clients 16] [--seconds 30]
+    OMP_NUM_THREADS=1 python -m bench.load.serve_load RUN [--clients 16] [--seconds 30]
 
 Starts `nmt serve RUN` on 127.0.0.1 (a free port; nothing else is contacted), then
 --clients threads each send 1-sentence POST /v1/translate requests, one after the other,
@@ -33,10 +33,11 @@ from pathlib import Path
 
 import httpx
 
-from nmt.api import Translator
+from bench import ROOT
 from nmt.textio import read_lines
+from nmt.translator import Translator
 
-MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
+MIRROR = Path(os.environ.get("NMT_DATA", ROOT.parent / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr.de.gz"
 TARGET = 0.70  # the server's sentences/s over the file's
 START_WAIT = 300  # seconds for the server to load the run and listen

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One GPU session's worth of reference figures, in the order that keeps timings honest:
-#   1. the speed benchmark (bench/bench.py, bare_lstm.py) with the GPU to itself;
+#   1. the speed benchmark (bench/speed/ours.py, bare_lstm.py) with the GPU to itself;
 #   2. the six Multi30k GPU recipes trained side by side, each stopped by SIGINT (which
 #      saves a checkpoint) after TRAIN_SECONDS;
 #   3. nmt eval tables (test2016 and valid), training curves and one attention heat map.
-# Usage: [PAIRS="de-en en-de"] bash bench/gpu_reference.sh OUT_DIR [TRAIN_SECONDS]
+# Usage: [PAIRS="de-en en-de"] bash bench/speed/gpu_reference.sh OUT_DIR [TRAIN_SECONDS]
 # Needs NMT_DATA pointing at a mirror holding multi30k/ and the nmt package installed.
 set -uo pipefail
 out="$1"
@@ -18,9 +18,9 @@ for pair in $pairs; do
     nmt prepare "recipes/multi30k-$pair/attention.yaml" 2>&1 | tail -n 2
 done
 
-python bench/bench.py --device cuda --archs seq2seq bilstm attention attention-luong \
+python -m bench.speed.ours --device cuda --archs seq2seq bilstm attention attention-luong \
     --precisions bf16 fp32 --out "$out/bench.json" 2>&1 | tail -n 8
-python bench/bare_lstm.py --device cuda --out "$out/bare.json" 2>&1 | tail -n 2
+python -m bench.speed.bare_lstm --device cuda --out "$out/bare.json" 2>&1 | tail -n 2
 
 pids=()
 for pair in $pairs; do

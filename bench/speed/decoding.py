@@ -1,6 +1,6 @@
 """Speed of scoring and ensembles against plain decoding (the targets of issue 13).
 
-    OMP_NUM_THREADS=1 python bench/decoding.py RUN [--device cpu] [--out FILE]
+    OMP_NUM_THREADS=1 python -m bench.speed.decoding RUN [--device cpu] [--out FILE]
 
 On the 1,000 sentences of Multi30k test2016 (de -> en, from the mirror in $NMT_DATA), through
 nmt.Translator, the code of `nmt translate` and `nmt score`, after a warm-up on 64 of them,
@@ -30,12 +30,12 @@ from typing import Any
 
 import torch
 
+from bench import ROOT
+from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.textio import read_lines
 
-from results import append_rows
-
-MIRROR = Path(os.environ.get("NMT_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
+MIRROR = Path(os.environ.get("NMT_DATA", ROOT.parent / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr"
 
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The speed benchmark in one command: our rows (bench.py), the bare-LSTM ceiling
+# The speed benchmark in one command: our rows (ours.py), the bare-LSTM ceiling
 # (bare_lstm.py) and both peers (peers/run_peer.py), one after the other on this machine,
 # appended to ONE results file; then the table and every target as a ratio (results.py).
 #
-#   bash bench/run.sh bench/results/DATE-DEVICE.json        # the protocol's sizes (GPU)
-#   TIMED=20 SKIP=5 bash bench/run.sh bench/results/DATE-cpu.json   # a 2-core CPU in ~1 hour
-#   SMOKE=1 bash bench/run.sh bench/scratch/smoke.json       # tiny sizes: checks the wiring
+#   bash bench/speed/run.sh bench/results/DATE-DEVICE.json        # the protocol's sizes (GPU)
+#   TIMED=20 SKIP=5 bash bench/speed/run.sh bench/results/DATE-cpu.json   # a 2-core CPU in ~1 hour
+#   SMOKE=1 bash bench/speed/run.sh bench/scratch/smoke.json       # tiny sizes: checks the wiring
 #
 # Environment: TIMED and SKIP set every system's timed and warm-up updates (default: each
 # script's protocol sizes, 100+ timed after 20); PARTS (default "nmt bare joey onmt") runs a
@@ -14,8 +14,8 @@
 # cpu); WHEELS, a folder of peers/wheels.sh, to build the peer venvs offline when they are
 # missing; PYTHON (python3).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-out="${1:?usage: bash bench/run.sh RESULTS.json}"
+cd "$(dirname "$0")/../.."
+out="${1:?usage: bash bench/speed/run.sh RESULTS.json}"
 py="${PYTHON:-python3}"
 device="${DEVICE:-$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")')}"
 if [ "$device" = cpu ]; then default_precisions=fp32; else default_precisions="fp32 fp16"; fi
@@ -38,13 +38,13 @@ if [ -n "${TIMED:-}" ]; then
 fi
 
 if [ ! -f "$data/meta.json" ]; then
-    "$py" bench/peers/export_data.py recipes/multi30k-de-en/attention.yaml "$data"
+    "$py" -m bench.peers.export_data recipes/multi30k-de-en/attention.yaml "$data"
 fi
 for part in ${PARTS:-nmt bare joey onmt}; do
     echo "== $part on $device" >&2
     case "$part" in
-        nmt) "$py" bench/bench.py --device "$device" "${ours[@]}" --out "$out" ;;
-        bare) "$py" bench/bare_lstm.py --device "$device" --lengths "$data" "${bare[@]}" \
+        nmt) "$py" -m bench.speed.ours --device "$device" "${ours[@]}" --out "$out" ;;
+        bare) "$py" -m bench.speed.bare_lstm --device "$device" --lengths "$data" "${bare[@]}" \
             --out "$out" ;;
         joey | onmt)
             if [ ! -d "bench/scratch/venvs/$part" ]; then
@@ -52,12 +52,12 @@ for part in ${PARTS:-nmt bare joey onmt}; do
                     ${WHEELS:+--wheels "$WHEELS"}
             fi
             for precision in $peer_precisions; do
-                "$py" bench/peers/run_peer.py "$part" --data "$data" --device "$device" \
+                "$py" -m bench.peers.run_peer "$part" --data "$data" --device "$device" \
                     --precision "$precision" "${peer[@]}" \
                     ${SMOKE:+--batch-size "${peer_batch[$part]}"} --out "$out"
             done
             ;;
-        *) echo "bench/run.sh: unknown part $part (nmt, bare, joey, onmt)" >&2; exit 2 ;;
+        *) echo "bench/speed/run.sh: unknown part $part (nmt, bare, joey, onmt)" >&2; exit 2 ;;
     esac
 done
-"$py" bench/results.py "$out"
+"$py" -m bench.speed.results "$out"

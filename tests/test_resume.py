@@ -1,15 +1,21 @@
 """The run lock, where a (resumed) run starts, and what a resume may change."""
 
 import signal
+from dataclasses import asdict
 
 import pytest
 import yaml
-from test_train import make_trainer, rows, start_child
+from test_train import fit, make_trainer, rows, start_child
 from typer.testing import CliRunner
 
-from nmt.checkpoint import load_checkpoint
+from nmt.checkpoint import load_checkpoint, training_payload
 from nmt.errors import NmtError
+from nmt.model import build_model
+from nmt.recipe import Recipe, load_recipe, recipe_from_dict
+from nmt.resume import Checkpointer, changed_fields
 from nmt.rundir import RunDir
+from nmt.train import train
+from nmt.train_state import TrainState
 from nmt_cli.app import app
 
 
@@ -24,7 +30,7 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
     in_use = rf"{run}: in use by another nmt train \(pid {child.pid}\)"
     try:
         with pytest.raises(NmtError, match=in_use):
-            make_trainer(run, max_updates=5).fit(resume=True)
+            fit(make_trainer(run, max_updates=5), resume=True)
         recipe = tmp_path / "r.yaml"
         recipe.write_text(yaml.safe_dump({"data": {"data_dir": str(tmp_path / "nowhere")}}))
         second = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(run)])
@@ -37,7 +43,7 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
         child.send_signal(signal.SIGKILL)
         child.communicate()
     more = load_checkpoint(RunDir(run).last)["step"] + 2
-    assert make_trainer(run, max_updates=more).fit(resume=True).step == more  # no stale lock
+    assert fit(make_trainer(run, max_updates=more), resume=True).step == more  # no stale lock
 
 
 def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
@@ -61,11 +67,11 @@ def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
 
 def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_path):
     run = RunDir(tmp_path)
-    make_trainer(tmp_path, max_updates=10).fit()
+    fit(make_trainer(tmp_path, max_updates=10))
     run.last.unlink()  # a first save cut short, or a last.pt lost
     with pytest.raises(NmtError, match="already has checkpoints; use --resume"):
-        make_trainer(tmp_path, max_updates=15).fit()
-    result = make_trainer(tmp_path, max_updates=15).fit(resume=True)
+        fit(make_trainer(tmp_path, max_updates=15))
+    result = fit(make_trainer(tmp_path, max_updates=15), resume=True)
     assert result.step == 15
     assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10, 12, 14]
     assert load_checkpoint(run.last)["step"] == 15
@@ -74,7 +80,7 @@ def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_pa
 @pytest.mark.parametrize("left", ["damaged", "avg.pt alone"])
 def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
     run = RunDir(tmp_path)
-    make_trainer(tmp_path, max_updates=10, average_last=2).fit()
+    fit(make_trainer(tmp_path, max_updates=10, average_last=2))
     assert run.average.is_file()
     for path in run.checkpoints.glob("*.pt"):
         if left == "damaged":
@@ -83,7 +89,7 @@ def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
             path.unlink()
     for resume in (False, True):
         with pytest.raises(NmtError) as error:
-            make_trainer(tmp_path, max_updates=15).fit(resume=resume)
+            fit(make_trainer(tmp_path, max_updates=15), resume=resume)
         assert "none of its checkpoints can be resumed" in str(error.value)
         assert "train in another --run-dir" in str(error.value)
         assert "--resume" not in str(error.value)
@@ -91,13 +97,13 @@ def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
 
 def test_a_damaged_newer_checkpoint_stops_a_resume_until_it_is_set_aside(tmp_path):
     run = RunDir(tmp_path)
-    make_trainer(tmp_path, max_updates=8).fit()  # step-5, step-8 and last.pt (step 8)
+    fit(make_trainer(tmp_path, max_updates=8))  # step-5, step-8 and last.pt (step 8)
     damaged = {path: path.read_bytes()[:1000] for path in (run.last, run.step_checkpoint(8))}
     for path, truncated in damaged.items():
         path.write_bytes(truncated)
     before = snapshot(tmp_path)
     with pytest.raises(NmtError) as error:
-        make_trainer(tmp_path, max_updates=10).fit(resume=True)
+        fit(make_trainer(tmp_path, max_updates=10), resume=True)
     message = str(error.value)
     assert message.startswith(f"{run.last}: not a readable checkpoint, truncated or damaged")
     assert (
@@ -108,24 +114,61 @@ def test_a_damaged_newer_checkpoint_stops_a_resume_until_it_is_set_aside(tmp_pat
     assert snapshot(tmp_path) == before
     skipping = make_trainer(tmp_path, max_updates=10)
     skipping.checkpointer.skip_damaged = True
-    assert skipping.fit(resume=True).step == 10
+    assert fit(skipping, resume=True).step == 10
     for path, truncated in damaged.items():
         assert path.with_name(f"{path.name}.damaged").read_bytes() == truncated
     assert load_checkpoint(run.last)["step"] == 10
 
 
 def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_path):
-    make_trainer(tmp_path, max_updates=5).fit()
+    fit(make_trainer(tmp_path, max_updates=5))
     before = snapshot(tmp_path)
     changed = make_trainer(tmp_path, max_updates=10, optimizer="sgd", lr=0.5)
     with pytest.raises(NmtError) as error:
-        changed.fit(resume=True)
+        fit(changed, resume=True)
     message = str(error.value)
     assert "\n" not in message and message.startswith(f"{tmp_path}/checkpoints/last.pt: ")
     assert "train.optimizer ('adam' -> 'sgd')" in message and "train.lr (0.01 -> 0.5)" in message
     assert snapshot(tmp_path) == before
-    allowed = make_trainer(tmp_path, max_updates=10, keep_last=5, validate_every=2, log_every=1)
-    assert allowed.fit(resume=True).step == 10
+    allowed = make_trainer(tmp_path, max_updates=10, keep_last=5, log_every=1)
+    assert fit(allowed, resume=True).step == 10
+
+
+@pytest.mark.parametrize(
+    ("setting", "refused"),
+    [
+        ("train.precision=fp32", "train.precision ('auto' -> 'fp32')"),
+        ("train.validate_every=2", "train.validate_every (500 -> 2)"),
+        ("decode.max_len_a=2.0", "decode.max_len_a (1.5 -> 2.0)"),
+        ("decode.max_len_b=3", "decode.max_len_b (10 -> 3)"),
+        ("train.ema_decay=0.999", "train.ema_decay (0.0 -> 0.999)"),
+        ("data.subword_alpha=0.1", "data.subword_alpha (0.0 -> 0.1)"),
+        ("train.init_from=runs/other", "train.init_from (None -> 'runs/other')"),
+        ("decode.beam=2", None),
+        ("train.keep_last=1", None),
+        ("train.device=cpu", None),
+    ],
+)
+def test_resume_may_change_only_what_does_not_enter_the_updates(setting, refused):
+    """bf16 rounds every update; validations (how often, and the greedy output lengths
+    their dev BLEU is of) drive the plateau schedule, early stopping and best.pt; the moving
+    average is what validation scores, subword sampling segments every epoch, and a run
+    records the weights it started from."""
+    saved = Recipe().to_dict()
+    changes = changed_fields(saved, recipe_from_dict(saved, "r.yaml", [setting]), "last.pt")
+    assert changes == ([] if refused is None else [refused])
+
+
+def test_resume_may_not_change_the_files_a_run_trains_on():
+    """data.files is the data itself (as data.corpus is), not where a mirror lives."""
+    pair = {"src": "/data/a.de", "tgt": "/data/a.en"}
+    saved = Recipe().to_dict() | {"data": {"files": {"train": pair, "valid": pair}}}
+    other = "data.files.train={src: /data/b.de, tgt: /data/b.en}"
+    changes = changed_fields(saved, recipe_from_dict(saved, "r.yaml", [other]), "last.pt")
+    assert changes == [
+        f"data.files ({ {'train': pair, 'valid': pair}!r} -> "
+        f"{ {'train': {'src': '/data/b.de', 'tgt': '/data/b.en'}, 'valid': pair}!r})"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -138,10 +181,10 @@ def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_pat
 )
 def test_a_finished_run_trains_on_only_when_its_limit_is_raised(tmp_path, limits, reason, raised):
     settings = {"validate_every": 2, **limits}
-    finished = make_trainer(tmp_path, **settings).fit()
+    finished = fit(make_trainer(tmp_path, **settings))
     assert finished.stop_reason == reason
     before = snapshot(tmp_path)
-    again = make_trainer(tmp_path, **settings).fit(resume=True)
+    again = fit(make_trainer(tmp_path, **settings), resume=True)
     assert again.step == finished.step
     assert (again.stop_reason, again.already_finished) == (reason, True)
     assert again.finished_message().startswith(
@@ -150,5 +193,35 @@ def test_a_finished_run_trains_on_only_when_its_limit_is_raised(tmp_path, limits
     assert snapshot(tmp_path) == before
     if raised is None:
         raised = {"early_stop_patience": 4}
-    more = make_trainer(tmp_path, **{**settings, **raised}).fit(resume=True)
+    more = fit(make_trainer(tmp_path, **{**settings, **raised}), resume=True)
     assert not more.already_finished and more.step > finished.step
+
+
+def test_nmt_train_opens_its_run_once(tiny_recipe, tmp_path, monkeypatch):
+    """train() held the run and Trainer.fit() opened it again inside (and checked whether
+    it had finished twice)."""
+    opened = []
+    real_open = Checkpointer.open
+
+    def counting(self, recipe, resume):
+        opened.append(resume)
+        return real_open(self, recipe, resume)
+
+    monkeypatch.setattr(Checkpointer, "open", counting)
+    recipe = load_recipe(tiny_recipe)
+    assert train(recipe, tmp_path / "run", progress=False).step > 0
+    assert opened == [False]
+
+
+def test_the_checkpointer_saves_state_it_is_given(tmp_path):
+    """No Trainer: a payload of the parts of a run, and the optimizer's state apart."""
+    recipe = Recipe()
+    model = build_model(recipe.model, 20, 20)
+    state = TrainState(step=7, epoch=2)
+    payload = training_payload(recipe, (20, 20), model, {"lr": 0.1}, state)
+    checkpointer = Checkpointer(RunDir(tmp_path))
+    checkpointer.save(payload, {"state": {}}, improved=True, keep=1)
+    saved = load_checkpoint(RunDir(tmp_path).step_checkpoint(7))
+    assert saved["state"] == asdict(state) and "optimizer" not in saved
+    assert load_checkpoint(RunDir(tmp_path).best)["step"] == 7
+    assert load_checkpoint(RunDir(tmp_path).last)["optimizer"] == {"state": {}}

@@ -1,21 +1,14 @@
-"""The one typed recipe schema: every default and every allowed range lives here.
+"""The recipe: four sections (data, model, train, decode), every default and every range.
 
-A recipe is a YAML file with four sections (data, model, train, decode). Loading checks
-every field against these dataclasses, so a typo, a wrong type or a value out of range is
-a one-line error that names the file, the field, the value and what is allowed, before
-any work starts. The sections check their ranges when they are built, so a config made in
-code (`dataclasses.replace`) is held to the same rules as one read from a file.
+A recipe is a YAML file of these sections. Loading checks every field (nmt/schema.py), so
+a typo, a wrong type or a value out of range is a one-line error that names the file, the
+field, the value and what is allowed, before any work starts.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import math
-import re
-import reprlib
-import types
-import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,85 +16,8 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from nmt.errors import NmtError
-
-
-class RecipeError(NmtError):
-    """A recipe field is unknown, mistyped or out of range."""
-
-
-_RANGE = re.compile(
-    r"(?:(?P<extra>-?[\d.e+-]+) or )?"
-    r"(?P<open>[\[(])(?P<low>[^,]+), (?P<high>[^\])]+)(?P<close>[\])])"
-)
-
-
-class Range:
-    """The values a number may take, written as in mathematics: "[1, 64]", "(0, 1]",
-    "[0, 1)"; "0 or [1, 1000]" admits one value outside the interval (0 turning a rule
-    off). NaN and infinities are in no range."""
-
-    def __init__(self, text: str) -> None:
-        match = _RANGE.fullmatch(text)
-        if match is None:
-            raise ValueError(f"not a range: {text!r}")
-        self.text = text
-        self.extra = None if match["extra"] is None else float(match["extra"])
-        self.low, self.high = float(match["low"]), float(match["high"])
-        self.low_closed, self.high_closed = match["open"] == "[", match["close"] == "]"
-
-    def __contains__(self, value: float) -> bool:
-        if isinstance(value, float) and not math.isfinite(value):
-            return False
-        if value == self.extra:
-            return True
-        above = value >= self.low if self.low_closed else value > self.low
-        below = value <= self.high if self.high_closed else value < self.high
-        return above and below
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def ranged(default: float, allowed: str) -> Any:
-    """A numeric field: its default and the range a recipe may set it to."""
-    return field(default=default, metadata={"range": Range(allowed)})
-
-
-def shown(value: Any) -> str:
-    """repr(value), cut short: an error quotes a value, never a whole file."""
-    return _SHOWN.repr(value)
-
-
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = _SHOWN.maxother = 60
-
-
-def check_number(value: Any, allowed: Range, where: str) -> None:
-    """RecipeError naming `where`, the value and the range, unless value is in range."""
-    if value not in allowed:
-        raise RecipeError(f"{where}: {value!r} is not in {allowed}")
-
-
-class Section:
-    """A recipe section: checks every ranged field when built (see the module docstring)."""
-
-    NAME: ClassVar[str]
-
-    def __post_init__(self) -> None:
-        for item in dataclasses.fields(self):
-            if "range" in item.metadata:
-                value = getattr(self, item.name)
-                check_number(value, item.metadata["range"], self.where(item.name))
-        self.check_together()
-
-    def where(self, name: str) -> str:
-        """What an error calls the field `name`."""
-        return f"{self.NAME}.{name}"
-
-    def check_together(self) -> None:
-        """Rules between fields of the section; each field alone is already in range."""
-
+from nmt.schema import RecipeError, Section, build, ranged, shown
+from nmt.yamlio import parse_yaml, read_yaml, yaml_problem
 
 DEFAULT_CORPUS = "multi30k"
 FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
@@ -337,7 +253,7 @@ class TrainConfig(Section):
             )
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecodeConfig(Section):
     NAME: ClassVar[str] = "decode"
     beam: int = ranged(5, "[1, 1024]")
@@ -346,57 +262,6 @@ class DecodeConfig(Section):
     max_len_b: int = ranged(10, "[0, 1e6]")
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch
     max_source_len: int = ranged(256, "[1, 1e6]")  # longer inputs are truncated (and counted)
-
-
-# Options of `nmt translate` that are not recipe fields.
-NBEST = Range("[1, 1024]")  # --nbest: hypotheses written per input, at most the beam
-MIN_LEN = Range("[0, 1e6]")  # --min-len: no output shorter, at most decode.max_len_b
-NO_REPEAT_NGRAM = Range("[0, 1e6]")  # --no-repeat-ngram: no n-gram of pieces twice; 0: off
-
-
-@dataclass
-class Sampling(Section):
-    """`nmt translate --sample`: draw every piece instead of searching (nmt/sampling.py).
-    Not a recipe section: its errors name the command-line options."""
-
-    NAME: ClassVar[str] = "sampling"
-    temperature: float = ranged(1.0, "(0, 1e6]")  # divides the log-probabilities; -> 0: greedy
-    topk: int = ranged(0, "[0, 1e6]")  # draw among the k most probable pieces; 0: among all
-    topp: float = ranged(1.0, "(0, 1]")  # ... among the fewest whose probabilities reach p
-    nsamples: int = ranged(1, "[1, 1024]")  # samples per input
-    seed: int = ranged(1, "[0, 4294967295]")  # with the line number, seeds each line's draws
-
-    def where(self, name: str) -> str:
-        return f"--{name}"
-
-
-SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
-
-# What `--resume` may change: what does not enter the updates (limits, logging, validation,
-# decoding, checkpoints kept, where the run runs and where files live). Anything else would
-# make the resumed run a different run than the checkpoint's.
-RESUME_MAY_CHANGE = frozenset(
-    {"name", "data.data_dir", "data.cache_dir"}
-    | {f"decode.{item.name}" for item in dataclasses.fields(DecodeConfig)}
-    | {
-        f"train.{name}"
-        for name in (
-            "max_epochs",
-            "max_updates",
-            "early_stop_patience",
-            "validate_every",
-            "valid_batch_tokens",
-            "keep_last",
-            "average_last",
-            "precision",
-            "device",
-            "max_bad_updates",
-            "tensorboard",
-            "log_every",
-            "ddp_timeout_minutes",
-        )
-    }
-)
 
 
 @dataclass
@@ -428,144 +293,6 @@ class Recipe:
         return flat
 
 
-def check_decode_options(options: dict[str, Any]) -> None:
-    """Range-check command-line decoding options before any work; errors name the option
-    (`--length-penalty nan: ...`). None means the option was not given. Options that do not
-    go together are refused here too: a sampling option without --sample, a beam with it."""
-    ranges = {
-        item.name: item.metadata["range"]
-        for section in (DecodeConfig, Sampling)
-        for item in dataclasses.fields(section)
-    }
-    ranges.update(nbest=NBEST, min_len=MIN_LEN, no_repeat_ngram=NO_REPEAT_NGRAM)
-    for name, value in options.items():
-        if name == "sample" or value is None:
-            continue
-        if name not in ranges:
-            known = ", ".join(sorted([*ranges, "sample"]))
-            raise RecipeError(f"{name}: not a decoding option (known: {known})")
-        check_number(value, ranges[name], f"--{name.replace('_', '-')}")
-    given = [name for name in SAMPLING_OPTIONS if options.get(name) is not None]
-    if options.get("sample"):
-        if options.get("beam") not in (None, 1):
-            raise RecipeError(
-                "--beam: --sample draws --nsamples samples instead of searching a beam; "
-                "leave --beam out"
-            )
-    elif given:
-        raise RecipeError(f"--{given[0]}: applies to --sample only")
-
-
-def check_search_options(
-    decode: DecodeConfig, nbest: int, min_len: int, sampling: Sampling | None = None
-) -> None:
-    """The search options checked against the run's decode settings: nbest <= beam (or
-    <= --nsamples when sampling), and a minimum length every sentence can reach (its limit
-    a * length + b is at least b)."""
-    check_number(nbest, NBEST, "--nbest")
-    check_number(min_len, MIN_LEN, "--min-len")
-    if sampling is not None and nbest > sampling.nsamples:
-        raise RecipeError(f"--nbest: {nbest} is more than --nsamples ({sampling.nsamples})")
-    if sampling is None and nbest > decode.beam:
-        raise RecipeError(f"--nbest: {nbest} is more than the beam size ({decode.beam})")
-    if min_len > decode.max_len_b:
-        raise RecipeError(
-            f"--min-len: {min_len} is more than decode.max_len_b ({decode.max_len_b}), "
-            "the shortest output limit"
-        )
-
-
-@dataclass
-class Search:
-    """Everything one translation call searches with: the run's decode section with the
-    options given applied, and the options that are not recipe fields."""
-
-    decode: DecodeConfig
-    nbest: int = 1  # hypotheses kept per input, best first
-    min_len: int = 0
-    no_repeat_ngram: int = 0
-    sampling: Sampling | None = None  # None: search (greedy for beam 1, else beam search)
-
-
-def search_settings(decode: DecodeConfig, options: dict[str, Any]) -> Search:
-    """The one gate for the decoding options of a command or an API call (names as the
-    command-line options with underscores; None = not given), against a run's decode
-    section. --nbest defaults to 1, or to every sample with --sample."""
-    check_decode_options(options)
-    given = {name: value for name, value in options.items() if value is not None}
-    decode_names = {item.name for item in dataclasses.fields(DecodeConfig)}
-    decode = dataclasses.replace(
-        decode, **{name: value for name, value in given.items() if name in decode_names}
-    )
-    sampling = None
-    if given.get("sample"):
-        sampling = Sampling(**{name: given[name] for name in SAMPLING_OPTIONS if name in given})
-    default_nbest = 1 if sampling is None else sampling.nsamples
-    search = Search(
-        decode=decode,
-        nbest=given.get("nbest", default_nbest),
-        min_len=given.get("min_len", 0),
-        no_repeat_ngram=given.get("no_repeat_ngram", 0),
-        sampling=sampling,
-    )
-    check_search_options(decode, search.nbest, search.min_len, sampling)
-    return search
-
-
-def _check_type(value: Any, annotation: Any, where: str) -> Any:
-    """Return value converted to annotation, or raise RecipeError naming `where`."""
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        allowed = typing.get_args(annotation)
-        if value not in allowed:
-            raise RecipeError(
-                f"{where}: {shown(value)} is not one of {', '.join(map(str, allowed))}"
-            )
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _check_type(value, inner[0], where)
-    if annotation in (int, float) and isinstance(value, str):
-        try:  # YAML 1.1 reads 1e-3 and 1e12 (no dot) as strings
-            value = float(value)
-        except ValueError:
-            pass
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is int and isinstance(value, float) and value.is_integer():
-        return int(value)  # a whole number written as 1e12
-    if annotation in (int, float, str, bool) and not (
-        isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))
-    ):
-        raise RecipeError(f"{where}: expected {annotation.__name__}, got {shown(value)}")
-    return value
-
-
-def _build(cls: type, values: Any, where: str) -> Any:
-    """cls from a YAML mapping; `where` is the dotted name errors start with."""
-    if not isinstance(values, dict):
-        raise RecipeError(f"{where}: expected a mapping, got {shown(values)}")
-    hints = typing.get_type_hints(cls)
-    names = {item.name for item in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in names:
-            known = ", ".join(sorted(names))
-            raise RecipeError(f"{where}.{key!s:.60}: unknown field (known: {known})")
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = _build(hint, value, f"{where}.{key}")
-        else:
-            kwargs[key] = _check_type(value, hint, f"{where}.{key}")
-    try:
-        return cls(**kwargs)
-    except RecipeError as error:  # a section's own check names "train.lr"
-        raise RecipeError(f"recipe.{error}") from None
-
-
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     node = tree
@@ -584,7 +311,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     try:
         return key.strip(), (parse_yaml(raw) if raw else "")
     except yaml.YAMLError as problem:
-        problem_text = _yaml_problem(problem)
+        problem_text = yaml_problem(problem)
         raise RecipeError(f"--set {text}: the value is not YAML ({problem_text})") from None
 
 
@@ -608,7 +335,7 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
         except RecipeError as error:
             raise RecipeError(f"{source} with --set {text}: {error}") from None
     try:
-        return _build(Recipe, tree, "recipe")
+        return build(Recipe, tree, "recipe")
     except RecipeError as error:
         named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
         causes = ", ".join(f"--set {text}" for text in named or overrides)
@@ -617,100 +344,9 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
 
 def _build_from(tree: dict, source: str) -> Recipe:
     try:
-        return _build(Recipe, tree, "recipe")
+        return build(Recipe, tree, "recipe")
     except RecipeError as error:
         raise RecipeError(f"{source}: {error}") from None
-
-
-# What a YAML file may expand to (a recipe nests 3 levels and holds about 90 values, a
-# corpus card 5 levels and 50): aliases let a few hundred bytes stand for billions of
-# values, and a list nested 20,000 deep would overflow the parser's recursion.
-MAX_DEPTH = 20
-MAX_VALUES = 10_000
-
-
-class _Loader(yaml.SafeLoader):
-    """The safe loader (no tags that run code), refusing a key given twice in one mapping
-    (plain YAML keeps the last one silently) and a document deeper or larger than the
-    bounds above, aliases counted at every use."""
-
-    depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        if self.depth == MAX_DEPTH:
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_DEPTH} levels", mark
-            )
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        if _values(node, {}) > MAX_VALUES:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"expands to more than {MAX_VALUES:,} values", node.start_mark
-            )
-        return super().construct_document(node)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, typing.Hashable):
-                continue  # the base loader refuses it
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {shown(key)}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-
-def _values(node: yaml.Node, counted: dict[int, float]) -> float:
-    """How many values `node` stands for, an alias counted at each use; each node is counted
-    once (time linear in the text), and one inside itself is endless."""
-    if id(node) not in counted:
-        counted[id(node)] = math.inf  # until counted: a node met again inside itself
-        if isinstance(node, yaml.SequenceNode):
-            inner = node.value
-        elif isinstance(node, yaml.MappingNode):
-            inner = [part for pair in node.value for part in pair]
-        else:
-            inner = []
-        counted[id(node)] = 1 + sum(_values(part, counted) for part in inner)
-    return counted[id(node)]
-
-
-def parse_yaml(text: str) -> Any:
-    """The tree of a YAML text, by the safe loader; a duplicate key, or a document too deep
-    or too large, is an error."""
-    return yaml.load(text, Loader=_Loader)
-
-
-def _yaml_problem(problem: yaml.YAMLError) -> str:
-    """A YAML error as one short phrase with its line: 'line 3: duplicate key 'train''."""
-    if isinstance(problem, yaml.MarkedYAMLError) and problem.problem_mark is not None:
-        mark = problem.problem_mark
-        return f"line {mark.line + 1}, column {mark.column + 1}: {problem.problem}"
-    return " ".join(str(problem).split())
-
-
-def read_yaml(path: Path, what: str, error: type[NmtError] = NmtError) -> Any:
-    """The tree of a YAML file through the safe loader (which never runs code from it); a
-    missing file, a folder or bad YAML is one `error` naming the file."""
-    if path.is_dir():
-        raise error(f"{path}: is a directory, not a {what}")
-    if not path.is_file():
-        raise error(f"{path}: {what} not found")
-    try:
-        return parse_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as problem:
-        raise error(f"{path}: not valid YAML ({_yaml_problem(problem)})") from None
-    except (OSError, UnicodeDecodeError) as problem:
-        raise error(f"{path}: cannot read ({problem})") from None
 
 
 def _files_beside(tree: dict, folder: Path) -> None:

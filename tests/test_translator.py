@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_translate import make_run, sentences
+from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
@@ -54,7 +54,7 @@ def test_nbest_is_what_the_command_line_writes(tmp_path, run, tr):
 )
 def test_every_prefixed_output_starts_with_its_prefix(tr, options):
     prefixes = ["der hund", "", "ein", "zwei katze rot", "Ωmega ", "die"] * 2
-    found = tr.translations(LINES, prefixes, **options)
+    found = tr.translations(LINES, tr.options(**options), prefixes)
     continued = False
     for prefix, texts in zip(prefixes, found.texts, strict=True):
         assert all(text.startswith(prefix) for text in texts), (prefix, texts)
@@ -63,15 +63,15 @@ def test_every_prefixed_output_starts_with_its_prefix(tr, options):
 
 
 def test_prefixes_that_do_not_fit_are_one_line_errors(tr):
-    with pytest.raises(NmtError, match=r"--prefix: 1 prefixes for 12 input lines"):
+    with pytest.raises(NmtError, match=r"^prefixes: 1 prefixes for 12 input lines"):
         tr.translate(LINES, ["der"])
     long = ["der hund " * 4] * len(LINES)
-    with pytest.raises(NmtError, match=r"--prefix: line 1: its prefix has \d+ pieces, more than"):
+    with pytest.raises(NmtError, match=r"^prefixes: line 1: its prefix has \d+ pieces, more than"):
         tr.translate(LINES, long, max_len_a=0.0, max_len_b=5)
 
 
 def pieces(tr: Translator, **options) -> list[list[str]]:
-    found = tr.translations(LINES, alignments=True, **options)
+    found = tr.translations(LINES, tr.options(**options), alignments=True)
     return [json.loads(row)["target"][:-1] for row in found.alignment_json_lines()]
 
 
@@ -88,21 +88,21 @@ def test_no_repeat_ngram_reaches_the_search(tr):
 def test_same_seed_same_samples_at_batch_sizes_1_and_64(tr):
     lines = sentences(64, seed=61)
     options = {"sample": True, "nsamples": 2, "temperature": 1.3, "topp": 0.95, "seed": 5}
-    together = tr.translations(lines, batch_tokens=10**6, **options)
-    alone = tr.translations(lines, batch_tokens=1, **options)
+    together = tr.translations(lines, tr.options(batch_tokens=10**6, **options))
+    alone = tr.translations(lines, tr.options(batch_tokens=1, **options))
     assert together.texts == alone.texts
-    assert tr.translations(lines, **{**options, "seed": 6}).texts != together.texts
+    assert tr.translations(lines, tr.options(**{**options, "seed": 6})).texts != together.texts
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"beam": 0}, r"--beam: 0 is not in \[1, 1024\]"),
-        ({"topk": 5}, r"--topk: applies to --sample only"),
-        ({"sample": True, "beam": 3}, r"--beam: --sample draws --nsamples samples"),
-        ({"sample": True, "nsamples": 2, "nbest": 3}, r"--nbest: 3 is more than --nsamples"),
-        ({"sample": True, "topp": 0.0}, r"--topp: 0.0 is not in \(0, 1\]"),
-        ({"no_repeat_ngram": -1}, r"--no-repeat-ngram: -1 is not in"),
+        ({"beam": 0}, r"^beam: 0 is not in \[1, 1024\]"),
+        ({"topk": 5}, r"^topk: applies to sample only"),
+        ({"sample": True, "beam": 3}, r"^beam: sample draws nsamples samples"),
+        ({"sample": True, "nsamples": 2, "nbest": 3}, r"^nbest: 3 is more than nsamples"),
+        ({"sample": True, "topp": 0.0}, r"^topp: 0.0 is not in \(0, 1\]"),
+        ({"no_repeat_ngram": -1}, r"^no_repeat_ngram: -1 is not in"),
         ({"beams": 2}, r"beams: not a decoding option"),
     ],
 )
@@ -115,5 +115,5 @@ def test_bad_options_are_one_line_errors(tr, options, message):
 def test_one_string_is_not_a_list_of_sentences(tr):
     with pytest.raises(NmtError, match="sentences: give a list of strings"):
         tr.translate("ein haus")
-    with pytest.raises(NmtError, match="score: beam does not apply"):
+    with pytest.raises(NmtError, match="^beam: does not apply to scoring"):
         tr.score(LINES[:1], LINES[:1], beam=5)

@@ -6,19 +6,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nmt.config import (
+from nmt.recipe import (
     DataConfig,
     DecodeConfig,
     ModelConfig,
-    Range,
     Recipe,
-    RecipeError,
     TrainConfig,
-    check_decode_options,
-    check_search_options,
     load_recipe,
     parse_override,
 )
+from nmt.schema import Range, RecipeError
 from nmt_cli.app import app
 
 
@@ -210,17 +207,6 @@ def test_ranges():
     assert 0 in Range("0 or [1, 10]") and 0.5 not in Range("0 or [1, 10]")
     assert math.nan not in Range("[0, 1)") and math.inf not in Range("[0, 1e300]")
     assert 10**400 not in Range("[0, 1e6]")
-
-
-def test_search_options_against_the_run_settings():
-    decode = DecodeConfig(beam=2, max_len_b=10)
-    check_search_options(decode, nbest=2, min_len=10)
-    with pytest.raises(RecipeError, match=r"--nbest: 3 is more than the beam size \(2\)"):
-        check_search_options(decode, nbest=3, min_len=0)
-    with pytest.raises(RecipeError, match=r"--min-len: 11 is more than decode\.max_len_b"):
-        check_search_options(decode, nbest=1, min_len=11)
-    with pytest.raises(RecipeError, match=r"--length-penalty: nan is not in \[0, 100\]"):
-        check_decode_options({"length_penalty": math.nan, "beam": None})
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "decode": DecodeConfig}

@@ -8,7 +8,7 @@ linear, any --dec-hidden). If this learns
 faster than `nmt train` at the same sizes, batch, learning rate and number of updates,
 the toolkit has a defect; if not, the recipe does.
 
-    python bench/minimal_bilstm.py prepared/multi30k-de-en-XXXX --updates 400
+    python -m bench.studies.minimal_bilstm prepared/multi30k-de-en-XXXX --updates 400
 """
 
 import argparse

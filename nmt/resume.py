@@ -1,16 +1,16 @@
 """The checkpoints of a training run: the run lock, where a run starts, saving and restoring.
 
 A checkpoint holds everything a resumed run needs to continue exactly: the weights (and
-their moving average, nmt/ema.py), the progress (nmt/progress.py), the schedule, the
+their moving average, nmt/ema.py), the progress (nmt/train_state.py), the schedule, the
 random number generators and, in last.pt only, the optimizer's state. A save writes
 last.pt first, then step-N.pt (with best.pt as its copy), so whenever a save is cut short
 (a kill, a full disk) last.pt is the newest state. `--resume` starts from the newest
 checkpoint: last.pt, else the step checkpoints newest first, else best.pt; from one
 without optimizer state the optimizer starts afresh, and the run says so. A newer
 checkpoint that does not load (truncated, damaged, planted) stops the resume, naming it
-and what an older one would lose; with --skip-damaged the run resumes from the newest that
-loads and first renames the damaged ones to NAME.damaged, so that the run never writes
-over them.
+and what an older one would lose; with --skip-damaged the run resumes from the newest
+that loads and first renames the damaged ones to NAME.damaged, so that the run never
+writes over them.
 
 While a run trains, rank 0 holds an OS lock on RUN/.lock (nmt/lock.py): a second `nmt
 train` on the same directory is refused at once, naming the pid of the first.
@@ -19,44 +19,65 @@ train` on the same directory is refused at once, naming the pid of the first.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
-import random
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
 from nmt.atomic import remove_temporaries
 from nmt.checkpoint import (
-    FORMAT,
     load_checkpoint,
+    load_training_weights,
     save_checkpoint,
+    set_rng_state,
     tokenizer_fingerprint,
 )
-from nmt.config import RESUME_MAY_CHANGE, Recipe, recipe_from_dict
-from nmt.ema import EMA, checkpoint_weights, restore_weights
 from nmt.errors import NmtError
 from nmt.lock import FileLock
 from nmt.optim import Schedule
-from nmt.progress import TrainState, stop_reason
+from nmt.recipe import DecodeConfig, Recipe, recipe_from_dict
 from nmt.rundir import RunDir, parse_metrics
+from nmt.train_state import TrainState, stop_reason
 
 NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
 
-
-class Trained(Protocol):
-    """What a checkpoint is taken of (the Trainer)."""
-
-    recipe: Recipe
-    vocab_sizes: tuple[int, int]
-    model: torch.nn.Module
-    ema: EMA | None
-    started_from: dict[str, Any] | None  # nmt/finetune.py's Origin.record()
-    optimizer: torch.optim.Optimizer
-    schedule: Schedule
-    state: TrainState
+# What `--resume` may change: what does not enter the updates. That is the limits (a run
+# stops sooner or goes on), logging, the checkpoints kept, where the run runs (another
+# device computes the same updates up to floating-point order) and where files live, and
+# the decoding settings validation does not read. Not train.precision (bf16 rounds every
+# product), train.validate_every and decode.max_len_a/b: validations and the dev BLEU of
+# their greedy outputs drive the plateau schedule, early stopping and best.pt. Nor
+# train.ema_decay (the average is what validation scores), data.subword_alpha (how every
+# epoch is segmented), data.files (the pairs themselves) and train.init_from (the weights
+# the run started from, which its checkpoints record; a resume does not read it again).
+RESUME_MAY_CHANGE = frozenset(
+    {"name", "data.data_dir", "data.cache_dir"}
+    | {
+        f"decode.{item.name}"
+        for item in dataclasses.fields(DecodeConfig)
+        if item.name not in ("max_len_a", "max_len_b")
+    }
+    | {
+        f"train.{name}"
+        for name in (
+            "max_epochs",
+            "max_updates",
+            "early_stop_patience",
+            "valid_batch_tokens",
+            "keep_last",
+            "average_last",
+            "device",
+            "max_bad_updates",
+            "tensorboard",
+            "log_every",
+            "ddp_timeout_minutes",
+        )
+    }
+)
 
 
 @dataclass
@@ -76,27 +97,9 @@ def _aside(path: Path) -> Path:
     return next(path.with_name(name) for name in names if not path.with_name(name).exists())
 
 
-def rng_state() -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": cuda,
-        "python": [version, list(internal), gauss],
-    }
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
 def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
     """The fields `recipe` changes from the checkpoint's recipe that a resume cannot honour
-    (all but config.RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
+    (all but RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
     before, now = recipe_from_dict(saved, source).flat(), recipe.flat()
     return [
         f"{name} ({before[name]!r} -> {value!r})"
@@ -215,22 +218,29 @@ class Checkpointer:
             for path, aside in self.start.damaged.items():
                 path.rename(aside)
 
-    def restore(self, trained: Trained, start: Start) -> str | None:
-        """Load start's checkpoint into `trained`; a note for the user when newer ones were
-        set aside or it lacks the optimizer's state."""
+    def restore(
+        self,
+        start: Start,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        schedule: Schedule,
+        average: torch.nn.Module | None = None,
+    ) -> str | None:
+        """Load start's checkpoint into the model (and the moving average of its weights,
+        train.ema_decay), the optimizer, the schedule and the RNGs (start.state is the run's
+        state); a note for the user when newer checkpoints were set aside or it lacks the
+        optimizer's state."""
         path, payload = start.path, start.payload
-        restore_weights(trained.model, trained.ema, payload, path)
+        load_training_weights(model, average, payload, path)
         try:
             if "optimizer" in payload:
-                trained.optimizer.load_state_dict(payload["optimizer"])
-            trained.schedule.load_state_dict(payload["schedule"])
+                optimizer.load_state_dict(payload["optimizer"])
+            schedule.load_state_dict(payload["schedule"])
             set_rng_state(payload["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise NmtError(
                 f"{path}: cannot resume from it ({type(error).__name__}: {error})"
             ) from None
-        trained.state = start.state
-        trained.started_from = payload.get("init_from")
         notes = [
             f"{newer} does not load: kept as {aside.name}" for newer, aside in start.damaged.items()
         ]
@@ -238,44 +248,25 @@ class Checkpointer:
             notes.append(f"resuming from {path}: the optimizer state starts afresh")
         return "; ".join(notes) or None
 
-    def save(self, trained: Trained, improved: bool) -> None:
-        """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning."""
-        weights = self.save_last(trained)
-        keep = max(trained.recipe.train.keep_last, trained.recipe.train.average_last)
+    def save(
+        self, payload: dict[str, Any], optimizer: dict[str, Any], improved: bool, keep: int
+    ) -> None:
+        """last.pt, then a step checkpoint (and best.pt when `improved`), then pruning to the
+        `keep` newest step checkpoints; `payload` is checkpoint.training_payload's."""
+        payload = self.save_last(payload, optimizer)
         copies = [self.run.best] if improved else []
         if keep > 0:
-            save_checkpoint(self.run.step_checkpoint(trained.state.step), weights, copies)
+            save_checkpoint(self.run.step_checkpoint(payload["step"]), payload, copies)
         elif copies:
-            save_checkpoint(self.run.best, weights)
+            save_checkpoint(self.run.best, payload)
         self.run.prune(keep)
 
-    def save_last(self, trained: Trained) -> dict[str, Any]:
-        """last.pt, the full state; returns it without the optimizer's."""
-        weights = self._weights(trained)
-        save_checkpoint(self.run.last, {**weights, "optimizer": trained.optimizer.state_dict()})
-        return weights
-
-    def _weights(self, trained: Trained) -> dict[str, Any]:
-        """What translation needs (weights, recipe, vocabulary and the sentencepiece models'
-        fingerprint) and what a resume needs but the optimizer's state."""
-        state = trained.state
-        payload = {
-            "format": FORMAT,
-            "recipe": trained.recipe.to_dict(),
-            "src_vocab": trained.vocab_sizes[0],
-            "tgt_vocab": trained.vocab_sizes[1],
-            **checkpoint_weights(trained.model, trained.ema),
-            "step": state.step,
-            "epoch": state.epoch,
-            "best_bleu": state.best_bleu,
-            "state": asdict(state),
-            "schedule": trained.schedule.state_dict(),
-            "rng": rng_state(),
-        }
-        if trained.started_from is not None:
-            payload["init_from"] = trained.started_from
+    def save_last(self, payload: dict[str, Any], optimizer: dict[str, Any]) -> dict[str, Any]:
+        """last.pt, the full state; returns the payload with the fingerprint of the run's
+        sentencepiece models (what translation checks), without the optimizer's state."""
         if self.run.src_model.is_file() and self.run.tgt_model.is_file():
             if self.sentencepiece is None:
                 self.sentencepiece = tokenizer_fingerprint(self.run)
-            payload["sentencepiece"] = self.sentencepiece
+            payload = {**payload, "sentencepiece": self.sentencepiece}
+        save_checkpoint(self.run.last, {**payload, "optimizer": optimizer})
         return payload

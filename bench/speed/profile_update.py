@@ -1,11 +1,11 @@
 """Where one training update's time goes: torch.profiler's top operators by self time.
 
-    python bench/profile_update.py --arch attention --device cpu
-    python bench/profile_update.py --arch attention --updates 1 --batch-tokens 512   # quick look
+    python -m bench.speed.profile_update --arch attention --device cpu
+    python -m bench.speed.profile_update --arch attention --updates 1 --batch-tokens 512  # quick
 
-The bench model of bench/bench.py on the same Multi30k batches: --skip warm-up updates,
+The bench model of bench/speed/ours.py on the same Multi30k batches: --skip warm-up updates,
 then --updates profiled ones. Prints the operator table (self time, calls), the tokens/s
-under the profiler (slower than bench.py: the profiler records every operator) and the
+under the profiler (slower than ours.py: the profiler records every operator) and the
 matrix-product FLOPs per target token of the same updates run again, so that tokens/s of
 two systems can be turned into the arithmetic rate each reaches.
 """
@@ -19,7 +19,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench import ARCHS, bench_trainer, sync
+from bench.speed.ours import ARCHS, bench_trainer, sync
 
 
 def main() -> None:

@@ -23,13 +23,16 @@ from typer.testing import CliRunner
 
 from nmt.batching import collate
 from nmt.checkpoint import FORMAT, load_for_inference, save_checkpoint
-from nmt.config import DataConfig, DecodeConfig, ModelConfig, Recipe
+from nmt.decoding import DecodingOptions
 from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.model import build_model
-from nmt.progress import TrainState
+from nmt.recipe import DataConfig, DecodeConfig, ModelConfig, Recipe
+from nmt.report import Report
+from nmt.search import search
 from nmt.tokenizer import train_sentencepiece
-from nmt.translate import search_batch, translate_file, translate_lines, translate_stream
+from nmt.train_state import TrainState
+from nmt.translator import Translator
 from nmt_cli.app import app
 
 WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()
@@ -121,16 +124,21 @@ def loaded(run):
     return load_for_inference(run, torch.device("cpu"))
 
 
+def translate_file(run, source, target, options, device="cpu", **files) -> Report:
+    """`nmt translate`'s road: the run's Translator, its options, the file."""
+    translator = Translator.load(run, device=device)
+    return translator.translate_file(source, target, translator.options(**options), **files)
+
+
 def test_batched_translation_equals_one_by_one(loaded):
-    model, recipe, tokenizer = loaded
+    translator = Translator(*loaded[:1], loaded[2], loaded[1], torch.device("cpu"))
     lines = sentences(7, seed=1)
-    cpu = torch.device("cpu")
     for beam in (1, 3):
-        decode = replace(recipe.decode, beam=beam, batch_tokens=40)
-        together = translate_lines(model, tokenizer, lines, decode, cpu)
+        options = translator.options(beam=beam, batch_tokens=40)
+        together = translator.translations(lines, options)
         assert together.report.translated == 7
         for line, best in zip(lines, together.best(), strict=True):
-            assert translate_lines(model, tokenizer, [line], decode, cpu).best() == [best]
+            assert translator.translations([line], options).best() == [best]
 
 
 def garbage_lines(seed: int) -> tuple[bytes, int, int]:
@@ -188,7 +196,7 @@ def test_nbest_format(tmp_path, run):
     source = tmp_path / "in.txt"
     source.write_text("ein haus\n\nder hund geht\n", encoding="utf-8")
     target = tmp_path / "out.txt"
-    translate_file(run, source, target, {"beam": 3}, nbest=2)
+    translate_file(run, source, target, {"beam": 3, "nbest": 2})
     rows = [line.split(" ||| ") for line in target.read_text(encoding="utf-8").splitlines()]
     assert [int(row[0]) for row in rows] == [0, 0, 1, 1, 2, 2]
     assert all(len(row) == 3 for row in rows)
@@ -203,17 +211,18 @@ def test_fixed_length_decoding(loaded):
     batch = collate(ids, None, list(range(4)))
     for beam in (1, 2):
         decode = replace(recipe.decode, beam=beam, max_len_a=0.0, max_len_b=6)
-        found = search_batch(model, batch.src, batch.src_lengths, decode, 1, 6, False)
+        found = search(
+            model, batch.src, batch.src_lengths, DecodingOptions.build(decode, min_len=6)
+        )
         assert [len(ranked[0]) for ranked in found.tokens] == [6] * 4
 
 
 def test_bad_options_are_one_line_errors(loaded):
-    model, recipe, tokenizer = loaded
-    cpu = torch.device("cpu")
-    with pytest.raises(NmtError, match="nbest"):
-        translate_lines(model, tokenizer, ["ein haus"], replace(recipe.decode, beam=2), cpu, 3)
-    with pytest.raises(NmtError, match="beam"):
-        translate_lines(model, tokenizer, ["ein haus"], replace(recipe.decode, beam=0), cpu)
+    recipe = loaded[1]
+    with pytest.raises(NmtError, match="nbest: 3 is more than beam"):
+        DecodingOptions.build(replace(recipe.decode, beam=2), nbest=3)
+    with pytest.raises(NmtError, match="beam: 0 is not in"):
+        DecodingOptions.build(recipe.decode, beam=0)
 
 
 def test_attention_heat_maps(tmp_path, run):
@@ -360,7 +369,7 @@ def test_any_decoding_option_value_is_a_one_line_error_or_a_translation(run, opt
 def test_a_minimum_length_beyond_the_limit_is_refused(run):
     result = CliRunner().invoke(app, ["translate", str(run), "--min-len", "6"], input="ein\n")
     assert result.exit_code == 2
-    assert "--min-len: 6 is more than decode.max_len_b (5)" in result.output
+    assert "--min-len: 6 is more than --max-len-b (5)" in result.output
 
 
 @pytest.mark.parametrize(
@@ -375,11 +384,11 @@ def test_streaming_gives_the_lines_of_the_batched_mode(tmp_path, run, options):
     data, n_lines, _ = garbage_lines(3)
     source, target = tmp_path / "in.txt", tmp_path / "out.txt"
     source.write_bytes(data)
-    options = {**options, "max_source_len": 20}
-    nbest = options.pop("nbest", None)
-    translate_file(run, source, target, options, nbest=nbest)
+    translator = Translator.load(run, device="cpu")
+    options = translator.options(**options, max_source_len=20)
+    translator.translate_file(source, target, options)
     out = io.BytesIO()
-    report = translate_stream(run, io.BytesIO(data), out, options, device="cpu", nbest=nbest)
+    report = translator.translate_stream(io.BytesIO(data), out, options)
     assert out.getvalue() == target.read_bytes()
     assert report.lines == n_lines
     assert report.invalid_utf8 == sum(b"\xff" in line for line in data.split(b"\n"))
@@ -432,3 +441,18 @@ def test_stream_refuses_files_in_one_line(run, option):
         f"error: {option[0].replace('-i', '--input').replace('-o', '--output')}: not with "
         "--stream, which reads stdin and writes stdout"
     ]
+
+
+def test_one_translate_checks_its_options_once(run, monkeypatch):
+    """Built once where the command reads its flags, passed down whole (they were
+    checked five times: the command, translate_file, twice in search_settings and in
+    translate_lines)."""
+    checked = []
+    check = DecodingOptions.check_together
+    monkeypatch.setattr(
+        DecodingOptions, "check_together", lambda self: (checked.append(self), check(self))
+    )
+    command = ["translate", str(run), "--beam", "2", "--nbest", "2", "--no-repeat-ngram", "2"]
+    result = CliRunner().invoke(app, command, input="ein haus\nder hund\n")
+    assert result.exit_code == 0, result.output
+    assert [(options.beam, options.nbest) for options in checked] == [(2, 2)]

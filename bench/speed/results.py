@@ -1,10 +1,10 @@
 """The benchmark's results file: append rows to it, print it as a table with the targets.
 
-    python bench/results.py bench/results/DATE-DEVICE.json
+    python -m bench.speed.results bench/results/DATE-DEVICE.json
 
-Every script of the benchmark (bench.py, bare_lstm.py, peers/run_peer.py) appends its rows
+Every script of the benchmark (ours.py, bare_lstm.py, peers/run_peer.py) appends its rows
 to one file ({"device", "torch", "commands", "rows"}, schema in bench/PROTOCOL.md), so one
-run of bench/run.sh leaves one file. The table prints the rows, then each speed target of
+run of bench/speed/run.sh leaves one file. The table prints the rows, then each speed target of
 the file's device (CPU or GPU) as measured ratio against required ratio. Standard library
 only: the peers' scripts run under a bare python3.
 """
@@ -79,24 +79,10 @@ def _ratio(ours: dict | None, field: str, theirs: dict | None) -> float | None:
     return ours[field] / theirs[field]
 
 
-# Each issue's targets for our attention rows: (field, system compared with, required ratio).
-# GPU: the speed issue of 2026-11-23; CPU: issue 14 (a 2-core CPU without a GPU).
-ATTENTION_TARGETS = {
-    "gpu": [
-        ("train_tok_per_s", "joey", ">= 5"),
-        ("train_tok_per_s", "onmt", ">= 3"),
-        ("train_tok_per_s", "bare-lstm", ">= 0.5"),
-        ("decode_beam5_fixed30_sent_per_s", "joey", ">= 10"),
-        ("peak_mem_mb", "joey", "<= 1"),
-        ("peak_mem_mb", "onmt", "<= 1"),
-    ],
-    "cpu": [
-        ("train_tok_per_s", "bare-lstm", ">= 0.9"),
-        ("train_tok_per_s", "onmt", ">= 2"),
-        ("decode_beam5_fixed30_sent_per_s", "onmt", ">= 3"),
-    ],
-}
-NO_ATTENTION_TARGET = {"gpu": ">= 0.7", "cpu": None}  # seq2seq / bilstm training / bare LSTM
+# The targets (bench/speed/targets.json): for our attention rows, each field's required
+# ratio against another system; for the rows without attention, training against the bare
+# LSTM. Per device kind, with the issue each came from.
+TARGETS = json.loads(Path(__file__).with_name("targets.json").read_text(encoding="utf-8"))
 FIELD_NAMES = {
     "train_tok_per_s": "training",
     "decode_beam5_fixed30_sent_per_s": "beam-5 fixed-30",
@@ -122,7 +108,8 @@ def target_checks(rows: list[dict], kind: str) -> list[tuple[str, float | None, 
             ours = _find(rows, "nmt", arch, precision)
             if ours is None:
                 continue
-            for field, system, target in ATTENTION_TARGETS[kind]:
+            for target_row in TARGETS["attention"][kind]:
+                field, system, target = (target_row[k] for k in ("field", "against", "required"))
                 decoding = field.startswith("decode")
                 if decoding and precision != "fp32":
                     continue
@@ -131,7 +118,7 @@ def target_checks(rows: list[dict], kind: str) -> list[tuple[str, float | None, 
                     against += f" {peer_precision}"
                 what = f"{arch} {precision} {FIELD_NAMES[field]} / {against}"
                 checks.append((what, _ratio(ours, field, others[system]), target))
-        target = NO_ATTENTION_TARGET[kind]
+        target = TARGETS["without_attention_training_vs_bare_lstm"][kind]
         for arch in ("seq2seq", "bilstm"):
             ours = _find(rows, "nmt", arch, precision)
             if ours is not None and target:
@@ -157,7 +144,7 @@ def targets_table(rows: list[dict], kind: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("results", type=Path, help="a results file of bench/run.sh")
+    parser.add_argument("results", type=Path, help="a results file of bench/speed/run.sh")
     args = parser.parse_args()
     results = json.loads(args.results.read_text(encoding="utf-8"))
     print(f"device: {results['device']}, torch {results['torch']}\n")

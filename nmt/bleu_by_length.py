@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
+from sacrebleu.metrics import BLEU, CHRF
+
+from nmt.bleu import System, with_ci
 from nmt.errors import NmtError
-
-if TYPE_CHECKING:  # the command line imports this module for its defaults: keep it light
-    from nmt.evaluate import System
-
-DEFAULT_EDGES = (10, 15, 20, 25)  # words: buckets 0-10, 11-15, 16-20, 21-25, 26+
 
 
 @dataclass
@@ -40,14 +37,12 @@ class LengthTable:
     signatures: dict[str, str]
 
     headers = ["system", "architecture", "test", "source words", "sentences", "BLEU", "chrF"]
-    metrics = ("bleu", "chrf")  # what nmt/evaluate.py's CSV gives a signature column
+    metrics = ("bleu", "chrf")  # what nmt/bleu.py's CSV gives a signature column
 
     def fields(self, row: LengthRow) -> dict:
         return asdict(row)
 
     def cells(self, row: LengthRow) -> list[str]:
-        from nmt.evaluate import with_ci
-
         return [
             row.system,
             row.architecture,
@@ -94,12 +89,9 @@ def partition(sources: list[str], edges: tuple[int, ...]) -> list[list[int]]:
     return members
 
 
-def by_length(
-    systems: list[System], edges: tuple[int, ...] = DEFAULT_EDGES, bootstrap: int = 1000
-) -> LengthTable:
-    """One row per system and non-empty bucket of its test set's sources."""
-    from sacrebleu.metrics import BLEU, CHRF
-
+def by_length(systems: list[System], edges: tuple[int, ...], bootstrap: int = 1000) -> LengthTable:
+    """One row per system and non-empty bucket of its test set's sources; `edges` as
+    parse_edges gives them."""
     metrics = {"BLEU": BLEU(), "chrF": CHRF()}
     rows = []
     for system in systems:

@@ -1,0 +1,1 @@
+"""Load on `nmt serve` against `nmt translate` of a file."""

@@ -1,0 +1,1 @@
+"""One-off measurements the README cites (a minimal Bi-LSTM, the decoder state's precision)."""

@@ -1,0 +1,208 @@
+"""Translating lines: raw text in, detokenised text out, always one output for one input.
+
+Lines are encoded with the run's sentencepiece model, grouped into length-sorted batches
+of about `batch_tokens` source tokens, searched (nmt/search.py) and put back in input
+order. Blank lines never reach the model and come out blank, scored 0; over-long lines
+are truncated and counted. A line's translation does not depend on its batch, so one line
+at a time (a stream) gives what a whole file gives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nmt.alignment import END, Alignment
+from nmt.batching import collate, token_batches
+from nmt.constraints import Constraints
+from nmt.decoding import DecodingOptions
+from nmt.errors import NmtError, OptionError
+from nmt.report import Report
+from nmt.search import length_limits, search
+from nmt.tokenizer import Tokenizer
+
+NBEST_SEPARATOR = " ||| "
+
+
+@dataclass
+class Translations:
+    """Per input line, its hypotheses best first (nbest of them; blank lines give "")."""
+
+    texts: list[list[str]]
+    scores: list[list[float]]  # log-probability / length**length_penalty
+    report: Report = field(default_factory=Report)
+    nbest: int = 1  # hypotheses written per line
+    first_line: int = 0  # the number of the first line, from 0 (a stream's lines come alone)
+    alignments: list[list[Alignment]] | None = None  # [line][rank]
+
+    def best(self) -> list[str]:
+        return [ranked[0] for ranked in self.texts]
+
+    def outputs(self) -> list[tuple[int, int]]:
+        """(line, rank) of every output line, in order: the best of each line, or with
+        nbest > 1 each line's nbest."""
+        return [
+            (line, rank)
+            for line, ranked in enumerate(self.texts)
+            for rank in range(len(ranked) if self.nbest > 1 else 1)
+        ]
+
+    def output_lines(self) -> list[str]:
+        """One line per input; with nbest > 1, nbest lines `i ||| hypothesis ||| score`."""
+        if self.nbest == 1:
+            return self.best()
+        return [
+            f"{self.first_line + line}{NBEST_SEPARATOR}{self.texts[line][rank]}"
+            f"{NBEST_SEPARATOR}{self.scores[line][rank]:.4f}"
+            for line, rank in self.outputs()
+        ]
+
+    def alignment_lines(self) -> list[str]:
+        """A Pharaoh line per output line (nmt/alignment.py)."""
+        return [self._alignments()[line][rank].pharaoh() for line, rank in self.outputs()]
+
+    def alignment_json_lines(self) -> list[str]:
+        """The attention weights of every output line as one JSON object a line."""
+        aligned = self._alignments()
+        return [aligned[line][rank].json(self.first_line + line) for line, rank in self.outputs()]
+
+    def _alignments(self) -> list[list[Alignment]]:
+        if self.alignments is None:
+            raise NmtError("alignments were not asked for (alignments=True)")
+        return self.alignments
+
+
+def translate_lines(
+    model,
+    tokenizer: Tokenizer,
+    lines: Sequence[str],
+    options: DecodingOptions,
+    device: torch.device,
+    *,
+    prefixes: Sequence[str] | None = None,
+    first_line: int = 0,
+    alignments: bool = False,
+    pieces: bool = False,
+    progress: str | None = None,
+) -> Translations:
+    """Translate raw lines (see the module docstring).
+
+    prefixes: one per line, detokenised; each output starts with its line's prefix.
+    first_line: the number of lines[0] in its input (sampling seeds each line by number).
+    alignments: keep every output's attention (Translations.alignments).
+    pieces: each output as its target pieces, space-separated, instead of its text.
+    progress: the label of a progress bar, shown on a terminal.
+
+    Decoding runs in fp32 even where training used bf16: the search is bound by kernel
+    launches, not arithmetic, and bf16 casts only add kernels (measured on an H100).
+    """
+    if alignments and not model.has_attention:
+        raise OptionError("alignments", "this model has no attention (model.attention: none)")
+    if prefixes is not None and len(prefixes) != len(lines):
+        raise OptionError("prefixes", f"{len(prefixes)} prefixes for {len(lines)} input lines")
+    start, nbest = time.perf_counter(), options.nbest
+    report = Report(lines=len(lines), max_source_len=options.max_source_len)
+    texts: list[list[str]] = [[""] * nbest for _ in lines]
+    scores: list[list[float]] = [[0.0] * nbest for _ in lines]
+    aligned = [[Alignment.empty()] * nbest for _ in lines] if alignments else None
+    wanted = [i for i, line in enumerate(lines) if line.strip()]
+    encoded = tokenizer.encode_src([lines[i] for i in wanted]) if wanted else []
+    rows = [(i, ids) for i, ids in zip(wanted, encoded, strict=True) if ids]
+    report.blank = len(lines) - len(rows)
+    report.truncated = sum(len(ids) > options.max_source_len for _, ids in rows)
+    rows = [(i, ids[: options.max_source_len]) for i, ids in rows]
+    report.translated = len(rows)
+    forced = None if prefixes is None else _Prefixes(tokenizer, prefixes, rows, options, first_line)
+    batches = token_batches([len(ids) + 1 for _, ids in rows], options.batch_tokens, shuffle=False)
+    with _progress(progress) as bar:
+        task = bar.add_task(progress or "", total=len(rows))
+        for members in batches:
+            batch = collate([rows[j][1] for j in members], None, members).to(device)
+            constraints = Constraints.build(
+                None if forced is None else [forced.ids[j] for j in members],
+                options.no_repeat_ngram,
+                len(members),
+                device,
+            )
+            found = search(
+                model,
+                batch.src,
+                batch.src_lengths,
+                options,
+                [first_line + rows[j][0] for j in members],
+                alignments,
+                constraints,
+            )
+            flat = [tokens for ranked in found.tokens for tokens in ranked]
+            if pieces:
+                decoded = iter(" ".join(tokenizer.tgt_pieces_from_ids(ids)) for ids in flat)
+            else:
+                decoded = iter(tokenizer.decode_tgt(flat))
+            for j, ranked, ranked_scores in zip(members, found.tokens, found.scores, strict=True):
+                line = rows[j][0]
+                found_texts = [next(decoded) for _ in ranked]
+                if forced is not None and not pieces:
+                    found_texts = [forced.as_given(j, text) for text in found_texts]
+                texts[line] = [_one_line(text) for text in found_texts]
+                scores[line] = ranked_scores
+            if aligned is not None:
+                for j, ranked, weights in zip(members, found.tokens, found.attentions, strict=True):
+                    line, ids = rows[j]
+                    source = tokenizer.src_pieces(lines[line])[: len(ids)] + [END]
+                    aligned[line] = [
+                        Alignment(source, tokenizer.tgt_pieces_from_ids(tokens) + [END], w)
+                        for tokens, w in zip(ranked, weights, strict=True)
+                    ]
+            bar.advance(task, len(members))
+    report.seconds = time.perf_counter() - start
+    return Translations(texts, scores, report, nbest, first_line, aligned)
+
+
+class _Prefixes:
+    """The target ids each row to translate must start with, checked against its output
+    limit; and the text of an output put back as given (nmt/constraints.py forces them)."""
+
+    def __init__(self, tokenizer, prefixes, rows, options: DecodingOptions, first_line: int):
+        self.given = [prefixes[line] for line, _ in rows]
+        self.ids = tokenizer.encode_tgt(self.given) if rows else []
+        self.decoded = tokenizer.decode_tgt(self.ids)
+        src_lengths = torch.tensor([len(ids) + 1 for _, ids in rows], dtype=torch.long)
+        limits = length_limits(src_lengths, options.max_len_a, options.max_len_b).tolist()
+        for (line, _), ids, limit in zip(rows, self.ids, limits, strict=True):
+            if len(ids) > limit:
+                raise OptionError(
+                    "prefixes",
+                    f"line {first_line + line + 1}: its prefix has {len(ids)} pieces, more than "
+                    f"the {limit} its source allows ({{max_len_a}} x source pieces + "
+                    "{max_len_b})",
+                )
+
+    def as_given(self, row: int, text: str) -> str:
+        """The output text starting with the prefix exactly as the user wrote it, even where
+        the target model had no piece for one of its characters."""
+        decoded = self.decoded[row]
+        return self.given[row] + text[len(decoded) :] if text.startswith(decoded) else text
+
+
+def _one_line(text: str) -> str:
+    """A hypothesis must never add a line to the output."""
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+def _progress(label: str | None) -> Progress:
+    """A bar on a terminal; elsewhere nothing (rich would leave an empty line in a log)."""
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=label is None or not console.is_terminal,
+    )

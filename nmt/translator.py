@@ -1,0 +1,272 @@
+"""`nmt.Translator`: the one top of inference, under the commands, the server and Python.
+
+    from nmt import Translator
+    tr = Translator.load("runs/quick", device="cpu")
+    tr.translate(["Ein Hund läuft."], beam=5)
+    tr.score(["Ein Hund läuft."], ["A dog runs."])
+
+A Translator holds a run, or an ensemble of runs, and its decode settings. Every call
+builds its DecodingOptions once (nmt/decoding.py) from the options it is given, by the
+command-line option names with underscores (beam=5, length_penalty=0.6, nbest=3,
+min_len=2, no_repeat_ngram=3, sample=True, temperature=0.8, topk=20, topp=0.95,
+nsamples=5, seed=1, batch_tokens, max_len_a, max_len_b, max_source_len), anything not
+given keeping the run's setting, and passes them down whole; a bad value or a combination
+that does not apply is an OptionError naming the option. Files, streams and heat maps
+are its methods too, so `nmt translate`, `nmt score`, `nmt eval` and `nmt serve` all
+decode here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+import torch
+
+from nmt.decoding import DecodingOptions
+from nmt.device import resolve_device
+from nmt.ensemble import load_runs
+from nmt.errors import NmtError, OptionError
+from nmt.plot import attention_heatmap, picture_format
+from nmt.recipe import DecodeConfig, Recipe
+from nmt.report import Report
+from nmt.scoring import Score, Scored, score_lines
+from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
+from nmt.tokenizer import Tokenizer
+from nmt.translations import Translations, translate_lines
+
+SCORE_OPTIONS = ("length_penalty", "batch_tokens", "max_source_len")
+
+
+class Hypothesis(NamedTuple):
+    text: str
+    score: float  # log-probability / length**length_penalty
+
+
+class Translator:
+    """A run, or an ensemble of runs, ready to translate and score (see the module
+    docstring)."""
+
+    def __init__(
+        self, model: torch.nn.Module, tokenizer: Tokenizer, recipe: Recipe, device: torch.device
+    ) -> None:
+        self.model, self.tokenizer, self.recipe, self.device = model, tokenizer, recipe, device
+
+    @property
+    def decode(self) -> DecodeConfig:
+        """The run's decode settings: what a call's options default to."""
+        return self.recipe.decode
+
+    @classmethod
+    def load(cls, *runs: str | Path, device: str = "auto") -> Translator:
+        """Run directories (best checkpoint, else last) or .pt files; several make an
+        ensemble that averages their log-probabilities at every step. Decode settings
+        default to the first run's recipe."""
+        torch_device = resolve_device(device)
+        model, recipe, tokenizer = load_runs([Path(run) for run in runs], torch_device)
+        return cls(model, tokenizer, recipe, torch_device)
+
+    def options(self, **given: Any) -> DecodingOptions:
+        """The run's decode settings with the options `given` (None: not given), checked."""
+        return DecodingOptions.build(self.decode, **given)
+
+    # Python's calls: lists in, lists out.
+
+    def translate(
+        self, sentences: Sequence[str], prefixes: Sequence[str] | None = None, **options: Any
+    ) -> list[str]:
+        """The best translation of each sentence; `prefixes` (one per sentence, text)
+        are what each translation must start with."""
+        return self.translations(sentences, self.options(**options), prefixes).best()
+
+    def nbest(
+        self,
+        sentences: Sequence[str],
+        n: int,
+        prefixes: Sequence[str] | None = None,
+        **options: Any,
+    ) -> list[list[Hypothesis]]:
+        """The n best translations of each sentence with their scores, best first (with
+        sample=True: the n best of the nsamples samples)."""
+        found = self.translations(sentences, self.options(**options, nbest=n), prefixes)
+        return [
+            [Hypothesis(text, score) for text, score in zip(texts, scores, strict=True)]
+            for texts, scores in zip(found.texts, found.scores, strict=True)
+        ]
+
+    def score(
+        self, sources: Sequence[str], targets: Sequence[str], pieces: bool = False, **options: Any
+    ) -> list[Score]:
+        """The model's log-probability of each target given its source (forced decoding):
+        total, total / (pieces + 1)**length_penalty, and per piece. With pieces=True the
+        targets are space-separated target pieces (nmt/scoring.py says when that matters).
+        Options: length_penalty, batch_tokens, max_source_len (longer sides are cut)."""
+        return self.scores(sources, targets, self.score_options(**options), pieces).scores
+
+    def score_options(self, **given: Any) -> DecodingOptions:
+        """options() for scoring, which takes only SCORE_OPTIONS."""
+        for name, value in given.items():
+            if name not in SCORE_OPTIONS and value is not None:
+                raise OptionError(name, "does not apply to scoring given translations")
+        return self.options(**given)
+
+    # What every front end calls, with options built.
+
+    def translations(
+        self,
+        lines: Sequence[str],
+        options: DecodingOptions,
+        prefixes: Sequence[str] | None = None,
+        *,
+        first_line: int = 0,
+        alignments: bool = False,
+        pieces: bool = False,
+        progress: str | None = None,
+    ) -> Translations:
+        """Everything `nmt translate` writes: texts and scores per line and rank, the
+        alignments when asked for, and a report of blank and truncated lines (see
+        nmt/translations.py for the arguments)."""
+        return translate_lines(
+            self.model,
+            self.tokenizer,
+            _texts(lines, "sentences"),
+            options,
+            self.device,
+            prefixes=_texts(prefixes, "prefixes"),
+            first_line=first_line,
+            alignments=alignments,
+            pieces=pieces,
+            progress=progress,
+        )
+
+    def scores(
+        self,
+        sources: Sequence[str],
+        targets: Sequence[str],
+        options: DecodingOptions,
+        pieces: bool = False,
+    ) -> Scored:
+        """Everything `nmt score` writes: a Score per pair, and the time it took."""
+        sources, targets = _texts(sources, "sources"), _texts(targets, "targets")
+        return score_lines(
+            self.model, self.tokenizer, sources, targets, options, self.device, pieces
+        )
+
+    # Files and streams.
+
+    def translate_file(
+        self,
+        source: Path | None,
+        output: Path | None,
+        options: DecodingOptions,
+        *,
+        prefix_file: Path | None = None,
+        alignments: Path | None = None,
+        alignments_json: Path | None = None,
+        attention_dir: Path | None = None,
+        pieces: bool = False,
+    ) -> Report:
+        """Translate a file (None: stdin) to `output` (None: stdout), each written whole;
+        the alignment files and one heat map per line when named."""
+        self._check_attention(attention_dir)
+        lines, invalid = read_input(source)
+        prefixes = None if prefix_file is None else read_lines(prefix_file)
+        result = self.translations(
+            lines,
+            options,
+            prefixes,
+            alignments=alignments is not None or alignments_json is not None or bool(attention_dir),
+            pieces=pieces,
+            progress=None if source is None else "translating",
+        )
+        result.report.invalid_utf8 = invalid
+        write_lines(result.output_lines(), output)
+        if alignments is not None:
+            write_lines(result.alignment_lines(), alignments)
+        if alignments_json is not None:
+            write_lines(result.alignment_json_lines(), alignments_json)
+        if attention_dir is not None:
+            _heat_maps(result, attention_dir)
+        return result.report
+
+    def translate_stream(
+        self,
+        source: BinaryIO,
+        output: BinaryIO,
+        options: DecodingOptions,
+        *,
+        attention_dir: Path | None = None,
+        pieces: bool = False,
+    ) -> Report:
+        """Translate each line of `source` as soon as it is read, and write and flush its
+        output lines at once: the lines translate_file writes (batched translation equals
+        one by one, and sampling seeds by line number)."""
+        self._check_attention(attention_dir)
+        report = Report(max_source_len=options.max_source_len)
+        for number, (line, invalid) in enumerate(stream_lines(source)):
+            result = self.translations(
+                [line], options, first_line=number, alignments=bool(attention_dir), pieces=pieces
+            )
+            result.report.invalid_utf8 = int(invalid)
+            report.add(result.report)
+            write_now(result.output_lines(), output)
+            if attention_dir is not None:
+                _heat_maps(result, attention_dir)
+        return report
+
+    def score_file(
+        self,
+        source: Path,
+        target: Path,
+        output: Path | None,
+        options: DecodingOptions,
+        per_token: bool = False,
+        pieces: bool = False,
+    ) -> Report:
+        """Score the pairs of two parallel files (their line counts must match), one line
+        per pair (Score.line) to `output` in one atomic step, or to stdout."""
+        sources, bad_sources = read_lines(source, errors="replace")
+        targets, bad_targets = read_lines(target, errors="replace")
+        if len(sources) != len(targets):
+            raise NmtError(
+                f"not parallel: {source} has {len(sources)} lines but {target} has {len(targets)}"
+            )
+        scored = self.scores(sources, targets, options, pieces)
+        write_lines([score.line(per_token) for score in scored.scores], output)
+        return Report(
+            lines=len(sources),
+            translated=len(sources),
+            truncated=scored.truncated,
+            invalid_utf8=bad_sources + bad_targets,
+            max_source_len=options.max_source_len,
+            seconds=scored.seconds,
+        )
+
+    def _check_attention(self, attention_dir: Path | None) -> None:
+        """Before any work: heat maps need attention, and the plot extra to draw them."""
+        if attention_dir is None:
+            return
+        if not self.model.has_attention:
+            raise OptionError(
+                "attention_dir", "this model has no attention (model.attention: none)"
+            )
+        picture_format(attention_dir / "0.png")
+
+
+def _heat_maps(result: Translations, folder: Path) -> None:
+    """One picture of the best output's attention per translated line:
+    FOLDER/<line number from 0>.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for line, ranked in enumerate(result.alignments or []):
+        best = ranked[0]
+        if best.target:
+            path = folder / f"{result.first_line + line:06d}.png"
+            attention_heatmap(best.weights, best.source, best.target, path)
+
+
+def _texts(texts: Sequence[str] | None, what: str) -> list[str] | None:
+    """A list of lines; one string alone is refused (it would be read as its characters)."""
+    if isinstance(texts, str):
+        raise NmtError(f"{what}: give a list of strings, not one string")
+    return None if texts is None else list(texts)
