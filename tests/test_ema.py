@@ -1,11 +1,15 @@
 """The moving average of the weights: its update rule, what checkpoints hold, exact resume."""
 
-import os
-import signal
-
 import pytest
 import torch
-from test_train import assert_same_weights, fit, make_trainer, rows, sentencepiece_models
+from test_train import (
+    assert_same_weights,
+    ctrl_c_at,
+    fit,
+    make_trainer,
+    rows,
+    sentencepiece_models,
+)
 
 from nmt.checkpoint import load_checkpoint, load_for_inference
 from nmt.ema import EMA
@@ -60,15 +64,7 @@ def test_without_an_average_a_checkpoint_holds_one_set_of_weights(tmp_path):
 def test_resume_restores_the_weights_and_their_average_exactly(tmp_path):
     straight = make_trainer(tmp_path / "straight", ema_decay=0.8, max_updates=12)
     fit(straight)
-    interrupted = make_trainer(tmp_path / "run", ema_decay=0.8, max_updates=12)
-    calls = []
-
-    def press_ctrl_c(module, inputs, output):
-        calls.append(module.training)
-        if calls.count(True) == 7:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    interrupted.model.register_forward_hook(press_ctrl_c)
+    interrupted = ctrl_c_at(make_trainer(tmp_path / "run", ema_decay=0.8, max_updates=12), 7)
     assert fit(interrupted).step == 7
     resumed = make_trainer(tmp_path / "run", ema_decay=0.8, max_updates=12)
     assert fit(resumed, resume=True).step == 12

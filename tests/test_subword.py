@@ -2,8 +2,6 @@
 in any process, and training on it that resumes exactly."""
 
 import hashlib
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_prepare import toy_pairs
-from test_train import assert_same_weights, fit, make_trainer
+from test_train import assert_same_weights, ctrl_c_at, fit, make_trainer
 
 from nmt.batching import ParallelData
 from nmt.subword import BPEDropout, SubwordSampler, UnigramSampler, sampler_for
@@ -112,15 +110,9 @@ def test_training_resegments_each_epoch_and_resumes_exactly(tmp_path, models):
     assert first.src_ids != second.src_ids and first.refs == second.refs
     assert straight.epoch_data(2) is second  # sampled once an epoch
     fit(straight)
-    interrupted = sampled_trainer(tmp_path / "run", models["unigram"], max_updates=20)
-    calls = []
-
-    def press_ctrl_c(module, inputs, output):
-        calls.append(module.training)
-        if calls.count(True) == per_epoch + 2:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    interrupted.model.register_forward_hook(press_ctrl_c)
+    interrupted = ctrl_c_at(
+        sampled_trainer(tmp_path / "run", models["unigram"], max_updates=20), per_epoch + 2
+    )
     assert fit(interrupted).step == per_epoch + 2
     resumed = sampled_trainer(tmp_path / "run", models["unigram"], max_updates=20)
     assert fit(resumed, resume=True).step == 20
