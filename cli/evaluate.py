@@ -1,4 +1,4 @@
-"""`nmt eval` (BLEU / chrF tables of runs or hypothesis files) and `nmt plot` (curves)."""
+"""`nmt eval` (BLEU / chrF / TER tables of runs or hypothesis files) and `nmt plot` (curves)."""
 
 from pathlib import Path
 from typing import Annotated
@@ -72,6 +72,13 @@ def register(app: typer.Typer) -> None:
                 "--against); 0 turns them off.",
             ),
         ] = 1000,
+        metrics: Annotated[
+            str,
+            typer.Option(
+                help="The sacrebleu metrics of the table, in its order: bleu, chrf, ter "
+                "(translation edit rate, lower is better), comma-separated.",
+            ),
+        ] = "bleu,chrf",
         against: Annotated[
             str,
             typer.Option(
@@ -112,13 +119,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        """Score runs (or translation files) with sacrebleu BLEU and chrF in one table.
+        """Score runs (or translation files) with sacrebleu BLEU and chrF (--metrics: and TER)
+        in one table.
 
         Examples:
 
           nmt eval runs/seq2seq runs/bilstm runs/attention --test test2016
 
-          nmt eval runs/attention --src test.de --ref test.en
+          nmt eval runs/attention --src test.de --ref test.en --metrics bleu,chrf,ter
 
           nmt eval --hyp a.en --hyp b.en --ref test.en
 
@@ -149,6 +157,9 @@ def register(app: typer.Typer) -> None:
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         options = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        chosen = bleu.parse_metrics(metrics)
+        if by_length and chosen != bleu.DEFAULT_METRICS:
+            raise NmtError("--metrics: --by-length scores bleu and chrf only")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
         table_file = None if output is None else output_file(output, "--output", (src, ref, *hyp))
@@ -167,7 +178,7 @@ def register(app: typer.Typer) -> None:
 
             table = bleu_by_length(systems, parse_edges(buckets), bootstrap)
         else:
-            table = bleu.compare(systems, bootstrap, against)
+            table = bleu.compare(systems, bootstrap, against, chosen)
 
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")

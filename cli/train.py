@@ -30,6 +30,15 @@ def train_command(
             "best.pt). A finished run trains on only if --set raised the limit it stopped at.",
         ),
     ] = False,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from this run's weights (its best checkpoint, or a .pt file) and "
+            "sentencepiece models, with the recipe's data; the optimizer, schedule and step "
+            "count start afresh. Sets train.init_from.",
+            show_default=False,
+        ),
+    ] = None,
     skip_damaged: Annotated[
         bool,
         typer.Option(
@@ -45,7 +54,8 @@ def train_command(
         Path | None, typer.Option(help="Local corpus mirror (default: $NMT_DATA, ../shared/data).")
     ] = None,
 ) -> None:
-    """Train a model as the recipe says (the data is prepared first, or read from the cache).
+    """Train a model as the recipe says (the data is prepared first, or read from the cache),
+    or go on from another run's model with --init-from (fine-tuning on new data).
 
     Ctrl-C or SIGTERM saves RUN/checkpoints/last.pt and stops (exit 130 or 143).
     """
@@ -54,6 +64,8 @@ def train_command(
     if skip_damaged and not resume:
         raise NmtError("--skip-damaged: goes with --resume")
     loaded = load_recipe(recipe, overrides or [])  # a bad recipe fails before torch loads
+    if init_from is not None:
+        loaded.train.init_from = str(init_from.absolute())
     if device is not None:
         loaded.train.device = device
     if data_dir is not None:
@@ -65,6 +77,7 @@ def train_command(
         stderr.print(result.finished_message(), highlight=False, soft_wrap=True)
     elif result.stop_reason == "interrupted":
         sets = "".join(f" --set {text}" for text in overrides or [])
+        sets += f" --init-from {init_from}" if init_from is not None else ""
         stderr.print(
             f"interrupted at step {result.step}; saved {result.run_dir}/checkpoints/last.pt. "
             f"Resume with: nmt train {recipe}{sets} --run-dir {result.run_dir} --resume",

@@ -1,9 +1,10 @@
-"""BLEU and chrF tables of systems: sacrebleu scores, bootstrap intervals, paired tests.
+"""BLEU, chrF and TER tables of systems: sacrebleu scores, bootstrap intervals, paired tests.
 
 A system is hypotheses and references of one test set (nmt/evaluate.py makes them from
 runs and files). Systems on the same test set are compared with sacrebleu's paired
 bootstrap resampling against the first of them (or each against the one before it),
-which also gives each metric a 95% confidence interval.
+which also gives each metric a 95% confidence interval. A table shows BLEU and chrF
+unless `metrics` (`nmt eval --metrics`) names others: TER is the third.
 """
 
 from __future__ import annotations
@@ -15,13 +16,28 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rich.table import Table as RichTable
-from sacrebleu.metrics import BLEU, CHRF
+from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.significance import PairedTest
 
 from nmt.errors import NmtError
 
 FORMATS = ("md", "csv", "json")
 TEXT_COLUMNS = ("system", "architecture", "test", "source words")  # left-justified
+# What `--metrics` may name: the column each is shown under and its sacrebleu metric. TER
+# is an edit rate, lower is better; COMET would need model weights (see the README).
+METRICS = {"bleu": ("BLEU", BLEU), "chrf": ("chrF", CHRF), "ter": ("TER", TER)}
+DEFAULT_METRICS = ("bleu", "chrf")
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """'bleu,chrf,ter' -> ("bleu", "chrf", "ter"): the metrics of a table, in that order."""
+    names = tuple(part.strip().lower() for part in text.split(","))
+    for name in names:
+        if name not in METRICS:
+            raise NmtError(f"--metrics {text!r}: {name!r} is not one of {', '.join(METRICS)}")
+    if len(set(names)) != len(names):
+        raise NmtError(f"--metrics {text!r}: names a metric twice")
+    return names
 
 
 @dataclass
@@ -46,12 +62,15 @@ class Row:
     architecture: str
     parameters: int | None
     test: str
-    bleu: float
-    chrf: float
+    bleu: float | None = None  # None: a metric the table does not show (--metrics)
+    chrf: float | None = None
+    ter: float | None = None
     bleu_ci: float | None = None  # half-width of the 95% bootstrap interval
     chrf_ci: float | None = None
+    ter_ci: float | None = None
     bleu_p: float | None = None  # paired bootstrap p-value against the test set's first system
     chrf_p: float | None = None
+    ter_p: float | None = None
     seconds: float | None = None
     cached: bool = False
     baseline: bool = False  # the first of several systems compared on this test set
@@ -65,21 +84,23 @@ class Table:
     rows: list[Row]
     signatures: dict[str, str]  # metric name -> sacrebleu signature
     against: str = "the test's first row"  # what the p-values compare each row with
+    metrics: tuple[str, ...] = DEFAULT_METRICS  # the METRICS shown, in order
 
-    headers = [
-        "system",
-        "architecture",
-        "parameters",
-        "test",
-        "BLEU",
-        "chrF",
-        "p BLEU",
-        "p chrF",
-        "updates",
-        "tokens",
-        "train min",
-        "decode s",
-    ]
+    @property
+    def headers(self) -> list[str]:
+        names = [METRICS[metric][0] for metric in self.metrics]
+        return [
+            "system",
+            "architecture",
+            "parameters",
+            "test",
+            *names,
+            *(f"p {name}" for name in names),
+            "updates",
+            "tokens",
+            "train min",
+            "decode s",
+        ]
 
     def cells(self, row: Row) -> list[str]:
         def p(value: float | None) -> str:
@@ -94,29 +115,41 @@ class Table:
             row.architecture,
             params,
             row.test,
-            with_ci(row.bleu, row.bleu_ci),
-            with_ci(row.chrf, row.chrf_ci),
-            p(row.bleu_p),
-            p(row.chrf_p),
+            *(with_ci(getattr(row, m), getattr(row, f"{m}_ci")) for m in self.metrics),
+            *(p(getattr(row, f"{m}_p")) for m in self.metrics),
             "-" if row.updates is None else f"{row.updates:,}",
             "-" if row.tokens is None else f"{row.tokens / 1e6:.1f}M",
             "-" if row.train_seconds is None else f"{row.train_seconds / 60:.1f}",
             seconds,
         ]
 
+    def fields(self, row: Row) -> dict[str, Any]:
+        """The row as a dict for CSV and JSON, without the metrics the table does not show."""
+        unshown = [metric for metric in METRICS if metric not in self.metrics]
+        hidden = {f"{metric}{end}" for metric in unshown for end in ("", "_ci", "_p")}
+        return {key: value for key, value in asdict(row).items() if key not in hidden}
+
     def notes(self) -> list[str]:
         notes = [f"{name} signature: {sig}" for name, sig in self.signatures.items()]
-        if any(row.bleu_ci is not None for row in self.rows):
+        if "ter" in self.metrics:
+            notes.append("TER is an edit rate: lower is better")
+        if any(getattr(row, f"{self.metrics[0]}_ci") is not None for row in self.rows):
             notes.append(f"± is the 95% bootstrap interval; p: paired bootstrap vs {self.against}")
         if any(row.cached for row in self.rows):
             notes.append("* decode time of a translation cached in RUN/translations/")
         return notes
 
 
-def compare(systems: list[System], bootstrap: int = 1000, against: str = "first") -> Table:
-    """BLEU and chrF of every system; with bootstrap > 0 also 95% CIs and paired p-values
-    against the first system of each test set (same references), or with against="previous"
-    each against the one before it (a story told row by row: does each step gain?)."""
+def compare(
+    systems: list[System],
+    bootstrap: int = 1000,
+    against: str = "first",
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
+) -> Table:
+    """The `metrics` (METRICS keys) of every system; with bootstrap > 0 also 95% CIs and
+    paired p-values against the first system of each test set (same references), or with
+    against="previous" each against the one before it (a story told row by row: does each
+    step gain?)."""
     groups: dict[tuple[str, int], list[int]] = {}
     for i, system in enumerate(systems):
         key = (system.test, hash(tuple(system.references)))
@@ -125,61 +158,57 @@ def compare(systems: list[System], bootstrap: int = 1000, against: str = "first"
     signatures: dict[str, str] = {}
     for members in groups.values():
         references = systems[members[0]].references
-        scored = _metric_rows(systems, members, references, bootstrap, signatures)
+        scored = _metric_rows(systems, members, references, bootstrap, metrics, signatures)
         if bootstrap > 0 and against == "previous":
             for before, after, row in zip(members[1:-1], members[2:], scored[2:], strict=True):
-                pair = _metric_rows(systems, [before, after], references, bootstrap, {})
-                row.bleu_p, row.chrf_p = pair[1].bleu_p, pair[1].chrf_p
+                pair = _metric_rows(systems, [before, after], references, bootstrap, metrics, {})
+                for metric in metrics:
+                    setattr(row, f"{metric}_p", getattr(pair[1], f"{metric}_p"))
         for i, found in zip(members, scored, strict=True):
             rows[i] = found
         if bootstrap > 0 and len(members) > 1:
             scored[0].baseline = True
     compared = "the row above" if against == "previous" else "the test's first row"
-    return Table([row for row in rows if row is not None], signatures, compared)
+    return Table([row for row in rows if row is not None], signatures, compared, metrics)
 
 
-def _metric_rows(systems, members, references, bootstrap, signatures) -> list[Row]:
-    metrics = {"BLEU": BLEU(), "chrF": CHRF()}
-    rows = []
+def _metric_rows(systems, members, references, bootstrap, metrics, signatures) -> list[Row]:
+    """Rows of the systems `members` (indices) on one test set; fills in `signatures`."""
+    scorers = {METRICS[metric][0]: METRICS[metric][1]() for metric in metrics}
+    rows = [_row(systems[i]) for i in members]
     if bootstrap > 0:
         named = [(systems[i].name, systems[i].hypotheses) for i in members]
-        test = PairedTest(named, metrics, [references], test_type="bs", n_samples=bootstrap)
+        test = PairedTest(named, scorers, [references], test_type="bs", n_samples=bootstrap)
         sigs, results = test()
-        bleu_key, chrf_key = (key for key in results if key != "System")
-        for position, i in enumerate(members):
-            bleu, chrf = results[bleu_key][position], results[chrf_key][position]
-            rows.append(
-                _row(
-                    systems[i], bleu.score, chrf.score, bleu.ci, chrf.ci, bleu.p_value, chrf.p_value
-                )
-            )
-        signatures.update({"BLEU": sigs[bleu_key].format(), "chrF": sigs[chrf_key].format()})
+        keys = [key for key in results if key != "System"]  # sacrebleu's names: chrF2, ...
+        for metric, name, key in zip(metrics, scorers, keys, strict=True):
+            for row, result in zip(rows, results[key], strict=True):
+                setattr(row, metric, float(result.score))
+                setattr(row, f"{metric}_ci", _number(result.ci))
+                setattr(row, f"{metric}_p", _number(result.p_value))
+            signatures[name] = sigs[key].format()
         return rows
-    for i in members:
-        bleu = metrics["BLEU"].corpus_score(systems[i].hypotheses, [references])
-        chrf = metrics["chrF"].corpus_score(systems[i].hypotheses, [references])
-        rows.append(_row(systems[i], bleu.score, chrf.score))
-    signatures.update({name: metric.get_signature().format() for name, metric in metrics.items()})
+    for metric, (name, scorer) in zip(metrics, scorers.items(), strict=True):
+        for row, i in zip(rows, members, strict=True):
+            found = scorer.corpus_score(systems[i].hypotheses, [references])
+            setattr(row, metric, float(found.score))
+        signatures[name] = scorer.get_signature().format()
     return rows
 
 
-def _row(system: System, bleu, chrf, bleu_ci=None, chrf_ci=None, bleu_p=None, chrf_p=None):
-    def number(x):
-        return None if x is None else float(x)
+def _number(value) -> float | None:
+    return None if value is None else float(value)
 
+
+def _row(system: System) -> Row:
+    """A row of the system without its scores."""
     return Row(
         system.name,
         system.architecture,
         system.parameters,
         system.test,
-        float(bleu),
-        float(chrf),
-        number(bleu_ci),
-        number(chrf_ci),
-        number(bleu_p),
-        number(chrf_p),
-        system.seconds,
-        system.cached,
+        seconds=system.seconds,
+        cached=system.cached,
         updates=system.training.get("step"),
         tokens=system.training.get("tokens"),
         train_seconds=system.training.get("seconds"),
@@ -202,20 +231,20 @@ def to_markdown(table: Table) -> str:
 
 def to_csv(table: Table) -> str:
     out = io.StringIO()
-    fields = list(asdict(table.rows[0])) if table.rows else []
-    writer = csv.DictWriter(out, fieldnames=fields + ["bleu_signature", "chrf_signature"])
+    fields = list(table.fields(table.rows[0])) if table.rows else []
+    signatures = {
+        f"{metric}_signature": table.signatures.get(METRICS[metric][0], "")
+        for metric in table.metrics
+    }
+    writer = csv.DictWriter(out, fieldnames=fields + list(signatures))
     writer.writeheader()
     for row in table.rows:
-        extra = {
-            "bleu_signature": table.signatures.get("BLEU", ""),
-            "chrf_signature": table.signatures.get("chrF", ""),
-        }
-        writer.writerow({**asdict(row), **extra})
+        writer.writerow({**table.fields(row), **signatures})
     return out.getvalue()
 
 
 def to_json(table: Table) -> str:
-    tree = {"rows": [asdict(row) for row in table.rows], "signatures": table.signatures}
+    tree = {"rows": [table.fields(row) for row in table.rows], "signatures": table.signatures}
     return json.dumps(tree, indent=2) + "\n"
 
 

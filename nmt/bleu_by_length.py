@@ -9,7 +9,7 @@ translations `nmt eval` already made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 
 from sacrebleu.metrics import BLEU, CHRF
@@ -37,6 +37,10 @@ class LengthTable:
     signatures: dict[str, str]
 
     headers = ["system", "architecture", "test", "source words", "sentences", "BLEU", "chrF"]
+    metrics = ("bleu", "chrf")  # what nmt/bleu.py's CSV gives a signature column
+
+    def fields(self, row: LengthRow) -> dict:
+        return asdict(row)
 
     def cells(self, row: LengthRow) -> list[str]:
         return [

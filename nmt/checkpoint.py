@@ -39,15 +39,22 @@ def training_payload(
     model: torch.nn.Module,
     schedule: dict[str, Any],
     state: TrainState,
+    average: torch.nn.Module | None = None,
+    init_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a training checkpoint holds but the optimizer's state: what translation needs
-    (weights, recipe, vocabulary) and what a resume needs (state, schedule, RNGs)."""
-    return {
+    (weights, recipe, vocabulary) and what a resume needs (state, schedule, RNGs).
+
+    With `average` (the moving average of the weights, train.ema_decay), "model" holds the
+    average, the weights to translate with, and "raw_model" the model's own, the weights
+    training goes on from. init_from: where a run started from another one (nmt/finetune.py).
+    """
+    payload = {
         "format": FORMAT,
         "recipe": recipe.to_dict(),
         "src_vocab": vocab_sizes[0],
         "tgt_vocab": vocab_sizes[1],
-        "model": model.state_dict(),
+        "model": (model if average is None else average).state_dict(),
         "step": state.step,
         "epoch": state.epoch,
         "best_bleu": state.best_bleu,
@@ -55,6 +62,11 @@ def training_payload(
         "schedule": schedule,
         "rng": rng_state(),
     }
+    if average is not None:
+        payload["raw_model"] = model.state_dict()
+    if init_from is not None:
+        payload["init_from"] = init_from
+    return payload
 
 
 def rng_state() -> dict[str, Any]:
@@ -126,6 +138,19 @@ def load_model_state(model: torch.nn.Module, payload: dict[str, Any], path: Path
         model.load_state_dict(payload["model"])
     except (RuntimeError, KeyError) as error:
         raise NmtError(f"{path}: does not fit this model ({_first_line(error)})") from None
+
+
+def load_training_weights(
+    model: torch.nn.Module,
+    average: torch.nn.Module | None,
+    payload: dict[str, Any],
+    path: Path,
+) -> None:
+    """Load what training_payload saved into the model training goes on with and, when
+    there is one, the moving average of its weights."""
+    load_model_state(model, {"model": payload.get("raw_model", payload["model"])}, path)
+    if average is not None:
+        load_model_state(average, payload, path)
 
 
 def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A card (data/NAME.yaml) lists for every split its sources in order of preference
 file pair in the local mirror, then a public URL, then a Hugging Face hub dataset. The
 first that works wins; when none does, one line says what was tried. Only the splits
 asked for are resolved, so the mirrored test sets of a corpus whose training set is
-not mirrored still load for evaluation.
+not mirrored still load for evaluation. A recipe that names its own files (data.files)
+gets a card made of them (`data_card`), so they go the same way as a card's splits.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.errors import NmtError
 from nmt.joining import LONG_GROUP_SIZES, LONG_SUFFIX, join_groups, long_base
+from nmt.recipe import FILES, DataConfig
 from nmt.textio import decode_lines, read_parallel
 from nmt.yamlio import read_yaml
 
@@ -73,13 +75,17 @@ class Source:
     member: str | None = None  # tab-separated file inside the zip, one column per language
     columns: tuple[str, ...] = ()  # the language of each column of `member`
     hub: Hub | None = None
+    files: tuple[str, str] | None = None  # a recipe's own source and target files (data.files)
 
     def mirror_pattern(self, mirror: Path, src: str, tgt: str) -> str:
         """The mirror files for display, e.g. /data/wmt14-en-de/train.{en,de}.gz."""
         return str(mirror / self.mirror.format(lang=f"{{{src},{tgt}}}"))
 
     def mirror_paths(self, mirror: Path | None, langs: Iterable[str]) -> list[Path] | None:
-        """The mirror file of each language, or None when any is missing."""
+        """The mirror file of each language, or None when any is missing; a recipe's own
+        files, whether or not they are there (reading them says which is not)."""
+        if self.files is not None:
+            return [Path(path) for path in self.files]
         if mirror is None or self.mirror is None:
             return None
         paths = [mirror / self.mirror.format(lang=lang) for lang in langs]
@@ -150,6 +156,24 @@ def load_card(corpus: str | Path) -> Card:
             known = ", ".join(card_names())
             raise NmtError(f"unknown corpus {str(corpus)!r} (known: {known}; or a card .yaml path)")
     return _parse_card(read_yaml(path, "corpus card"), path)
+
+
+def data_card(cfg: DataConfig) -> Card:
+    """The card of a recipe's corpus: its card, or one made of the files it names."""
+    if cfg.files is None:
+        return load_card(cfg.corpus)
+    return Card(
+        name=FILES,
+        description="the files the recipe names (data.files)",
+        languages=(cfg.src, cfg.tgt),
+        licence="",
+        citation="",
+        path=Path("data.files"),
+        raw={"files": cfg.files},
+        splits={
+            split: Source(files=(pair["src"], pair["tgt"])) for split, pair in cfg.files.items()
+        },
+    )
 
 
 def _parse_card(tree: Any, path: Path) -> Card:

@@ -18,7 +18,7 @@ from typing import Any
 
 from nmt.bleu import System
 from nmt.checkpoint import resolve_checkpoint, training_record
-from nmt.corpus import load_card
+from nmt.corpus import data_card
 from nmt.errors import NmtError
 from nmt.model import count_parameters
 from nmt.prepare import raw_splits
@@ -129,7 +129,7 @@ def _test_splits(
 ) -> list[tuple[str, list[str], list[str], str]]:
     """(name, sources, references, description) of the run's corpus test splits."""
     if not tests:
-        card = load_card(recipe.data.corpus)
+        card = data_card(recipe.data)
         tests = [name for name in card.split_names if name not in ("train", "valid")]
         if not tests:
             raise NmtError(f"corpus {card.name} names no test split; use --src and --ref")

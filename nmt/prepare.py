@@ -2,7 +2,8 @@
 
 The result is cached in `{cache_dir}/{corpus}-{src}-{tgt}-{fingerprint}`. The fingerprint
 covers everything that changes the result (the card, the data settings but where files
-live, PIPELINE_VERSION, and the size and mtime of the mirror files read), so a second run
+live, PIPELINE_VERSION, and the size and mtime of the mirror files or the recipe's own
+files read), so a second run
 is a cache hit and a changed setting is a rebuild. A cache is built under a temporary
 name and renamed when complete: a killed run never leaves a half-built cache behind, and
 the next prepare removes the temporary folder it left (a build holds an OS lock on
@@ -30,7 +31,7 @@ from nmt.clean import CleanReport, clean_pairs, clean_table
 from nmt.corpus import (
     Card,
     check_pair,
-    load_card,
+    data_card,
     load_splits,
     mirror_files,
     progress_bar,
@@ -44,7 +45,8 @@ from nmt.recipe import DataConfig
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 
 PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds
-NOT_FINGERPRINTED = ("data_dir", "cache_dir")  # where things live, not what they are
+# where things live, and what training alone reads: not what the cache holds
+NOT_FINGERPRINTED = ("data_dir", "cache_dir", "subword_alpha")
 META, REPORT, SPLITS = "prepared.json", "clean_report.json", "splits"
 FEATURES = datasets.Features(
     {
@@ -55,6 +57,7 @@ FEATURES = datasets.Features(
     }
 )
 stderr = Console(stderr=True)
+Vocabulary = tuple[Path, Path] | None  # given sentencepiece models (source, target)
 
 
 @dataclass
@@ -79,43 +82,68 @@ def raw_splits(
 
     Nothing is cleaned or encoded: this is what `nmt eval` scores against.
     """
-    card = load_card(cfg.corpus)
+    card = data_card(cfg)
     names = card.split_names if names is None else names
     mirror = resolve_mirror(cfg.data_dir)
     return load_splits(card, cfg.src, cfg.tgt, mirror, names, cfg.split_seed, progress)
 
 
-def fingerprint(card: Card, cfg: DataConfig, mirror: Path | None) -> str:
+def fingerprint(
+    card: Card, cfg: DataConfig, mirror: Path | None, vocabulary: Vocabulary = None
+) -> str:
     """A hash of everything that makes this prepared data what it is."""
     settings = {key: value for key, value in asdict(cfg).items() if key not in NOT_FINGERPRINTED}
     if card.pool is None:
         settings.pop("split_seed")  # only corpora cut by us depend on it
     files = [
-        (path.relative_to(mirror).as_posix(), path.stat().st_size, path.stat().st_mtime_ns)
+        (_shown_path(path, mirror), *_stamp(path))
         for path in mirror_files(card, mirror, cfg.src, cfg.tgt, card.split_names)
     ]
     blob = {"version": PIPELINE_VERSION, "card": card.raw, "data": settings, "mirror": files}
+    if vocabulary is not None:  # sentencepiece models given, not trained
+        blob["vocabulary"] = [
+            hashlib.sha256(model.read_bytes()).hexdigest() for model in vocabulary
+        ]
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def prepare(cfg: DataConfig, progress: bool = True) -> Prepared:
+def _shown_path(path: Path, mirror: Path | None) -> str:
+    """A mirror file relative to the mirror (which may move); a recipe's own file as named."""
+    if mirror is not None and path.is_relative_to(mirror):
+        return path.relative_to(mirror).as_posix()
+    return str(path)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """Size and modification time of a file read; a file that is not there is named."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise NmtError(f"{path}: file not found") from None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def prepare(cfg: DataConfig, progress: bool = True, vocabulary: Vocabulary = None) -> Prepared:
     """The prepared data for cfg, from the cache when nothing that matters changed.
 
-    With progress, bars, the cleaning table and where the cache is go to stderr.
+    vocabulary: the source and target sentencepiece models to encode with, instead of
+    training them on the cleaned train split (a run that starts from another keeps that
+    run's, nmt/finetune.py). With progress, bars, the cleaning table and where the cache is
+    go to stderr.
     """
     start = time.perf_counter()
-    card = load_card(cfg.corpus)
+    card = data_card(cfg)
     check_pair(card, cfg.src, cfg.tgt)
     if "train" not in card.split_names:
         raise NmtError(f"corpus {card.name} has no train split (splits: {card.split_names})")
     mirror = resolve_mirror(cfg.data_dir)
-    key = fingerprint(card, cfg, mirror)
+    key = fingerprint(card, cfg, mirror, vocabulary)
     folder = Path(cfg.cache_dir) / f"{card.name}-{cfg.src}-{cfg.tgt}-{key[:12]}"
     remove_abandoned_builds(folder.parent)
     hit = (folder / META).is_file()
     if not hit:
         with naming(folder):  # a build writes nowhere else
-            _build(card, cfg, mirror, key, folder, progress)
+            _build(card, cfg, mirror, key, folder, progress, vocabulary)
     prepared = open_prepared(folder, cache_hit=hit)
     if progress:
         what = "cache hit" if hit else "prepared"
@@ -154,7 +182,13 @@ def remove_abandoned_builds(cache_dir: Path) -> None:
 
 
 def _build(
-    card: Card, cfg: DataConfig, mirror: Path | None, key: str, folder: Path, progress: bool
+    card: Card,
+    cfg: DataConfig,
+    mirror: Path | None,
+    key: str,
+    folder: Path,
+    progress: bool,
+    vocabulary: Vocabulary,
 ) -> None:
     """Build the cache in a temporary folder beside `folder`, then rename it into place."""
     start = time.perf_counter()
@@ -174,7 +208,10 @@ def _build(
         if report.after == 0:
             raise NmtError(f"corpus {card.name}: cleaning left no training pairs {report.dropped}")
         _write_json(tmp / REPORT, _report(card, cfg, raw, report))
-        src_spm, tgt_spm = _train_models(train, cfg, tmp, progress)  # on unjoined pairs
+        if vocabulary is None:
+            src_spm, tgt_spm = _train_models(train, cfg, tmp, progress)  # on unjoined pairs
+        else:
+            src_spm, tgt_spm = _copy_models(vocabulary, tmp)
         train = with_joined(train, cfg.join_max)
         if progress and cfg.join_max > 1:
             added = len(train) - report.after
@@ -253,6 +290,17 @@ def _train_models(
     if cfg.joint_vocab:
         return models["joint"], models["joint"]
     return models["src"], models["tgt"]
+
+
+def _copy_models(vocabulary: tuple[Path, Path], folder: Path) -> tuple[Path, Path]:
+    """The given models, copied into the cache: one joint.model when they are the same."""
+    src, tgt = (model.read_bytes() for model in vocabulary)
+    if src == tgt:
+        (folder / "joint.model").write_bytes(src)
+        return folder / "joint.model", folder / "joint.model"
+    (folder / "src.model").write_bytes(src)
+    (folder / "tgt.model").write_bytes(tgt)
+    return folder / "src.model", folder / "tgt.model"
 
 
 def _lines(

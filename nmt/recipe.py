@@ -19,11 +19,18 @@ import yaml
 from nmt.schema import RecipeError, Section, build, ranged, shown
 from nmt.yamlio import parse_yaml, read_yaml, yaml_problem
 
+DEFAULT_CORPUS = "multi30k"
+FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
+
 
 @dataclass
 class DataConfig(Section):
     NAME: ClassVar[str] = "data"
-    corpus: str = "multi30k"  # a card name in data/ or a path to a card file
+    corpus: str = DEFAULT_CORPUS  # a card name in data/, a path to a card file, or "files"
+    # instead of a card, the corpus's own files: split -> {src: path, tgt: path}, train and
+    # valid and any test splits; in a recipe file relative to its folder (load_recipe), on
+    # the command line to the current one. Sets corpus to "files".
+    files: dict[str, dict[str, str]] | None = None
     src: str = "de"
     tgt: str = "en"
     data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
@@ -41,6 +48,49 @@ class DataConfig(Section):
     spm_type: Literal["unigram", "bpe"] = "unigram"
     vocab_size: int = ranged(8000, "[8, 1e6]")
     character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
+    # >0: the training pairs are segmented afresh each epoch (nmt/subword.py): a unigram
+    # model samples its 64 best segmentations with P^alpha (Kudo 2018: 0.1), BPE skips each
+    # merge with probability alpha (Provilkov et al. 2020: 0.1); dev and test never. 0: off
+    subword_alpha: float = ranged(0.0, "[0, 1)")
+
+    def check_together(self) -> None:
+        if self.files is None:
+            if self.corpus == FILES:
+                raise RecipeError(
+                    "data.corpus: files names the recipe's own files: give data.files"
+                )
+            return
+        if self.corpus not in (FILES, DEFAULT_CORPUS):
+            raise RecipeError(
+                f"data.files: a recipe names its own files or a corpus card "
+                f"(data.corpus {self.corpus}), not both"
+            )
+        self.corpus = FILES
+        check_files(self.files)
+
+
+def check_files(files: Any) -> None:
+    """data.files: a mapping of split names (train and valid among them) to {src, tgt} paths."""
+    if not isinstance(files, dict) or not files:
+        raise RecipeError(
+            f"data.files: expected a mapping of splits to {{src: PATH, tgt: PATH}}, got "
+            f"{shown(files)}"
+        )
+    for split, pair in files.items():
+        where = f"data.files.{split!s:.60}"
+        if not isinstance(split, str):
+            raise RecipeError(f"{where}: a split name is text, got {shown(split)}")
+        if not isinstance(pair, dict) or set(pair) != {"src", "tgt"}:
+            raise RecipeError(f"{where}: expected {{src: PATH, tgt: PATH}}, got {shown(pair)}")
+        for side, path in pair.items():
+            if not isinstance(path, str) or not path:
+                raise RecipeError(f"{where}.{side}: expected a file path, got {shown(path)}")
+    missing = [split for split in ("train", "valid") if split not in files]
+    if missing:
+        raise RecipeError(
+            f"data.files: needs a {missing[0]} split (has {', '.join(map(str, files))}); "
+            "train and valid train the model, any others are test sets"
+        )
 
 
 @dataclass
@@ -153,6 +203,10 @@ TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions",
 class TrainConfig(Section):
     NAME: ClassVar[str] = "train"
     seed: int = ranged(1, "[0, 4294967295]")
+    # a run directory (its best checkpoint) or a .pt file to start from, with its
+    # sentencepiece models; the optimizer, schedule and step count start afresh
+    # (nmt/finetune.py). Relative to the current folder, as --run-dir is.
+    init_from: str | None = None
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
     update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
     max_epochs: int = ranged(30, "[1, 1e6]")
@@ -177,6 +231,9 @@ class TrainConfig(Section):
     early_stop_patience: int = ranged(8, "[0, 1e6]")
     keep_last: int = ranged(3, "[0, 10000]")
     average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
+    # >0: validate and translate with an exponential moving average of the weights, which
+    # moves by 1 - ema_decay an update (nmt/ema.py); 0: off
+    ema_decay: float = ranged(0.0, "[0, 1)")
     # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
     # autocast, recurrent state, attention softmax and loss in fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -292,12 +349,26 @@ def _build_from(tree: dict, source: str) -> Recipe:
         raise RecipeError(f"{source}: {error}") from None
 
 
+def _files_beside(tree: dict, folder: Path) -> None:
+    """Make the paths of a recipe file's data.files absolute, relative ones taken from the
+    recipe's folder; what is not a path is left for the schema to refuse."""
+    files = tree["data"].get("files") if isinstance(tree.get("data"), dict) else None
+    pairs = files.values() if isinstance(files, dict) else ()
+    for pair in pairs:
+        if isinstance(pair, dict):
+            for side, value in pair.items():
+                if isinstance(value, str) and value:
+                    pair[side] = str((folder / Path(value).expanduser()).absolute())
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML, apply key=value overrides, validate."""
     path = Path(path)
     tree = read_yaml(path, "recipe file", RecipeError)
     if tree is None:
         raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
+    if isinstance(tree, dict):
+        _files_beside(tree, path.parent)
     recipe = recipe_from_dict(tree, str(path), overrides)
     if "name" not in tree:
         recipe.name = path.stem

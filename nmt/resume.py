@@ -1,15 +1,16 @@
 """The checkpoints of a training run: the run lock, where a run starts, saving and restoring.
 
-A checkpoint holds everything a resumed run needs to continue exactly: the weights, the
-progress (nmt/train_state.py), the schedule, the random number generators and, in last.pt
-only, the optimizer's state. A save writes last.pt first, then step-N.pt (with best.pt as
-its copy), so whenever a save is cut short (a kill, a full disk) last.pt is the newest
-state. `--resume` starts from the newest checkpoint: last.pt, else the step checkpoints
-newest first, else best.pt; from one without optimizer state the optimizer starts afresh,
-and the run says so. A newer checkpoint that does not load (truncated, damaged, planted)
-stops the resume, naming it and what an older one would lose; with --skip-damaged the run
-resumes from the newest that loads and first renames the damaged ones to NAME.damaged,
-so that the run never writes over them.
+A checkpoint holds everything a resumed run needs to continue exactly: the weights (and
+their moving average, nmt/ema.py), the progress (nmt/train_state.py), the schedule, the
+random number generators and, in last.pt only, the optimizer's state. A save writes
+last.pt first, then step-N.pt (with best.pt as its copy), so whenever a save is cut short
+(a kill, a full disk) last.pt is the newest state. `--resume` starts from the newest
+checkpoint: last.pt, else the step checkpoints newest first, else best.pt; from one
+without optimizer state the optimizer starts afresh, and the run says so. A newer
+checkpoint that does not load (truncated, damaged, planted) stops the resume, naming it
+and what an older one would lose; with --skip-damaged the run resumes from the newest
+that loads and first renames the damaged ones to NAME.damaged, so that the run never
+writes over them.
 
 While a run trains, rank 0 holds an OS lock on RUN/.lock (nmt/lock.py): a second `nmt
 train` on the same directory is refused at once, naming the pid of the first.
@@ -30,7 +31,7 @@ import torch
 from nmt.atomic import remove_temporaries
 from nmt.checkpoint import (
     load_checkpoint,
-    load_model_state,
+    load_training_weights,
     save_checkpoint,
     set_rng_state,
     tokenizer_fingerprint,
@@ -49,7 +50,10 @@ NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
 # device computes the same updates up to floating-point order) and where files live, and
 # the decoding settings validation does not read. Not train.precision (bf16 rounds every
 # product), train.validate_every and decode.max_len_a/b: validations and the dev BLEU of
-# their greedy outputs drive the plateau schedule, early stopping and best.pt.
+# their greedy outputs drive the plateau schedule, early stopping and best.pt. Nor
+# train.ema_decay (the average is what validation scores), data.subword_alpha (how every
+# epoch is segmented), data.files (the pairs themselves) and train.init_from (the weights
+# the run started from, which its checkpoints record; a resume does not read it again).
 RESUME_MAY_CHANGE = frozenset(
     {"name", "data.data_dir", "data.cache_dir"}
     | {
@@ -220,12 +224,14 @@ class Checkpointer:
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         schedule: Schedule,
+        average: torch.nn.Module | None = None,
     ) -> str | None:
-        """Load start's checkpoint into the model, the optimizer, the schedule and the RNGs
-        (start.state is the run's state); a note for the user when newer checkpoints were
-        set aside or it lacks the optimizer's state."""
+        """Load start's checkpoint into the model (and the moving average of its weights,
+        train.ema_decay), the optimizer, the schedule and the RNGs (start.state is the run's
+        state); a note for the user when newer checkpoints were set aside or it lacks the
+        optimizer's state."""
         path, payload = start.path, start.payload
-        load_model_state(model, payload, path)
+        load_training_weights(model, average, payload, path)
         try:
             if "optimizer" in payload:
                 optimizer.load_state_dict(payload["optimizer"])

@@ -57,7 +57,7 @@ def train_sentencepiece(
     return model
 
 
-def _load(path: Path) -> spm.SentencePieceProcessor:
+def load_model(path: Path) -> spm.SentencePieceProcessor:
     if not Path(path).is_file():
         raise NmtError(f"{path}: sentencepiece model not found")
     try:
@@ -70,9 +70,9 @@ class Tokenizer:
     """Source and target sentencepiece models (one shared model when joint)."""
 
     def __init__(self, src_model: Path, tgt_model: Path):
-        self.src = _load(src_model)
+        self.src = load_model(src_model)
         same = Path(src_model).resolve() == Path(tgt_model).resolve()
-        self.tgt = self.src if same else _load(tgt_model)
+        self.tgt = self.src if same else load_model(tgt_model)
 
     @property
     def src_vocab_size(self) -> int:

@@ -4,7 +4,8 @@ Around the loop: nmt/resume.py (the run lock, saving, resuming exactly),
 nmt/train_state.py (where the run stands and when it stops), nmt/optim.py (learning rates),
 nmt/validate.py (dev scores) and nmt/rundir.py (metrics and the display).
 
-The batches of an epoch are rebuilt from (seed, epoch) alone and every checkpoint holds
+The batches of an epoch (and with data.subword_alpha the segmentation of its pairs,
+nmt/subword.py) are rebuilt from (seed, epoch) alone and every checkpoint holds
 the position inside the epoch and the RNG states, so a run killed at any point and resumed
 ends with the same parameters as one never interrupted.
 
@@ -31,16 +32,19 @@ import yaml
 from nmt import distributed
 from nmt.atomic import write_atomic
 from nmt.batching import Batch, ParallelData
-from nmt.checkpoint import average_run, training_payload
+from nmt.checkpoint import average_run, load_model_state, training_payload
 from nmt.device import amp_dtype, autocast, resolve_device
+from nmt.ema import EMA
 from nmt.errors import NmtError
+from nmt.finetune import Origin, load_origin
 from nmt.loss import loss_sums, perplexity
 from nmt.model import build_model
 from nmt.optim import Schedule, build_optimizer
-from nmt.prepare import prepare
+from nmt.prepare import Prepared, prepare
 from nmt.recipe import Recipe
 from nmt.resume import Checkpointer, Start
 from nmt.rundir import Reporter, RunDir, default_run_dir
+from nmt.subword import SubwordSampler
 from nmt.train_state import TrainResult, TrainState, stop_reason
 from nmt.validate import DevScores, validate
 
@@ -70,6 +74,8 @@ class Trainer:
         vocab_sizes: tuple[int, int],
         progress: bool = True,
         checkpointer: Checkpointer | None = None,
+        sampler: SubwordSampler | None = None,
+        origin: Origin | None = None,
     ):
         self.recipe, self.cfg = recipe, recipe.train
         self.micro_tokens = self.cfg.batch_tokens // self.cfg.update_freq
@@ -80,6 +86,8 @@ class Trainer:
                 "tokens (train.batch_tokens / train.update_freq)"
             )
         self.valid_data, self.decode_fn = valid_data, decode_fn
+        self.sampler = sampler
+        self.sampled: tuple[int, ParallelData] | None = None  # the epoch segmented last
         self.vocab_sizes = vocab_sizes
         self.dist = distributed.init_from_env(self.cfg.ddp_timeout_minutes)
         self.checkpointer = checkpointer or Checkpointer(RunDir(Path(run_dir)), self.dist.main)
@@ -92,6 +100,10 @@ class Trainer:
         random.seed(self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = build_model(recipe.model, *vocab_sizes).to(self.device)
+        if origin is not None:  # weights of another run; the rest starts afresh
+            load_model_state(self.model, origin.payload, origin.checkpoint)
+        self.started_from = None if origin is None else origin.record()
+        self.ema = EMA(self.model, self.cfg.ema_decay) if self.cfg.ema_decay else None
         self.net = distributed.wrap(self.model, self.dist, self.device)  # forward through this
         self.optimizer = build_optimizer(self.model.parameters(), self.cfg, self.device)
         self.schedule = Schedule(self.cfg, self.optimizer)
@@ -110,8 +122,12 @@ class Trainer:
         self.checkpointer.clear_leftovers()
         note = None
         if start.payload is not None:
-            note = self.checkpointer.restore(start, self.model, self.optimizer, self.schedule)
+            average = None if self.ema is None else self.ema.model
+            note = self.checkpointer.restore(
+                start, self.model, self.optimizer, self.schedule, average
+            )
             self.state = start.state
+            self.started_from = start.payload.get("init_from")
         if self.dist.rank > 0:  # rank 0's RNG came from the seed or the checkpoint
             torch.manual_seed(self.cfg.seed + 7919 * self.dist.rank + self.state.step)
         self.reporter = self._start_reporting(note)
@@ -128,19 +144,31 @@ class Trainer:
         root = self.checkpointer.run.root
         return TrainResult.of(root, self.state, self.stop_reason, signal=self.stop_signal)
 
-    def epoch_updates(self, epoch: int) -> list[list[list[int]]]:
-        """The updates of an epoch, each a list of update_freq batches, from (seed, epoch)."""
-        batches = self.train_data.batches(
-            self.micro_tokens, shuffle=True, seed=self.cfg.seed + epoch
-        )
+    def epoch_data(self, epoch: int) -> ParallelData:
+        """The training pairs of an epoch: as prepared, or segmented afresh by the sampler
+        (those it makes longer than a micro-batch sit the epoch out)."""
+        if self.sampler is None:
+            return self.train_data
+        if self.sampled is None or self.sampled[0] != epoch:
+            self.sampled = (epoch, self.sampler.epoch(epoch).within(self.micro_tokens)[0])
+        return self.sampled[1]
+
+    def epoch_updates(self, epoch: int, data: ParallelData | None = None) -> list[list[list[int]]]:
+        """The updates of an epoch, each a list of update_freq batches, from (seed, epoch);
+        of the epoch's own pairs unless `data` is given."""
+        data = self.epoch_data(epoch) if data is None else data
+        batches = data.batches(self.micro_tokens, shuffle=True, seed=self.cfg.seed + epoch)
         size = self.cfg.update_freq
         return [batches[i : i + size] for i in range(0, len(batches), size)]
 
     # The update loop: one screen, from the epoch's batches to the optimizer step.
 
     def _run_epoch(self) -> None:
-        updates = self.epoch_updates(self.state.epoch)
-        while self.stop_reason is None and self.state.position < len(updates):
+        """The epoch's updates from its position on, until the epoch ends (its last update
+        starts the next one, which has batches of its own) or the run stops."""
+        epoch = self.state.epoch
+        updates = self.epoch_updates(epoch)
+        while self.stop_reason is None and self.state.epoch == epoch:
             self.state.position += 1
             self.update(updates[self.state.position - 1])
             self.reporter.advance(self.state.step, self.state.epoch)
@@ -153,16 +181,18 @@ class Trainer:
         torchrun each rank computes its share of every batch."""
         started = time.perf_counter()
         self.model.train()
-        tgt_ids = self.train_data.tgt_ids
-        n_tokens = sum(len(tgt_ids[i]) + 1 for indices in group for i in indices)  # all ranks'
+        data = self.epoch_data(self.state.epoch)
+        n_tokens = sum(len(data.tgt_ids[i]) + 1 for indices in group for i in indices)  # all ranks'
         shards = [distributed.shard(indices, self.dist) for indices in group]
-        batches = [(self.train_data.collate(part), weight) for part, weight in shards]
+        batches = [(data.collate(part), weight) for part, weight in shards]
         sums = self._backward(batches, n_tokens)
         if sums is None or not self._clip_gradients():
             return self._skip_update()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
+        if self.ema is not None:
+            self.ema.update(self.model, self.state.step)
         self.state.tokens += n_tokens
         self.state.bad_in_a_row = 0
         self.schedule.on_update(self.state.step)
@@ -281,12 +311,19 @@ class Trainer:
     def _checkpoint(self) -> dict[str, Any]:
         """What a checkpoint holds of this run, but the optimizer's state."""
         return training_payload(
-            self.recipe, self.vocab_sizes, self.model, self.schedule.state_dict(), self.state
+            self.recipe,
+            self.vocab_sizes,
+            self.model,
+            self.schedule.state_dict(),
+            self.state,
+            average=None if self.ema is None else self.ema.model,
+            init_from=self.started_from,
         )
 
     def _validate(self) -> DevScores:
+        """Dev scores of the weights a checkpoint offers for translation."""
         return validate(
-            self.model,
+            self.model if self.ema is None else self.ema.model,
             self.valid_data,
             self.decode_fn,
             self.cfg.valid_batch_tokens,
@@ -296,7 +333,8 @@ class Trainer:
         )
 
     def _total_updates(self) -> int:
-        total = self.cfg.max_epochs * len(self.epoch_updates(1))
+        """For the progress bar: as many updates an epoch as the prepared pairs make."""
+        total = self.cfg.max_epochs * len(self.epoch_updates(1, self.train_data))
         return min(total, self.cfg.max_updates) if self.cfg.max_updates else total
 
     def _start_reporting(self, note: str | None) -> Reporter:
@@ -317,6 +355,12 @@ class Trainer:
             )
         for text in filter(None, notes):
             reporter.message(text)
+        if self.started_from is not None and self.state.step == 0:  # the first row says so
+            origin = self.started_from
+            reporter.log(
+                {"step": 0, "epoch": 1, "init_from": origin["checkpoint"]}
+                | {"init_step": origin["step"]}
+            )
         reporter.start(self._total_updates(), self.state.step, self.state.epoch)
         return reporter
 
@@ -367,16 +411,50 @@ def _copy_model(source: Path, target: Path, resume: bool) -> None:
     write_atomic(target, source.read_bytes())
 
 
+def _kept_vocabulary(
+    recipe: Recipe, run: RunDir, origin: Origin | None, main: bool
+) -> tuple[Path, Path] | None:
+    """The sentencepiece models a run started from another (train.init_from) prepares its
+    data with: that run's, copied into this one when it starts (by rank 0); None when the
+    models are to be trained."""
+    if not recipe.train.init_from:
+        return None
+    if origin is not None and main:
+        write_atomic(run.src_model, origin.run.src_model.read_bytes())
+        write_atomic(run.tgt_model, origin.run.tgt_model.read_bytes())
+    return run.src_model, run.tgt_model
+
+
+def _sampler(recipe: Recipe, prepared: Prepared) -> SubwordSampler | None:
+    """What data.subword_alpha asks for: the prepared training text segmented afresh each
+    epoch (nmt/subword.py); None when it is 0."""
+    if not recipe.data.subword_alpha:
+        return None
+    texts = prepared.splits["train"].select_columns(["src", "tgt"]).to_dict()
+    return SubwordSampler(
+        (prepared.src_spm, prepared.tgt_spm),
+        recipe.data.spm_type,
+        recipe.data.subword_alpha,
+        (texts["src"], texts["tgt"]),
+        recipe.train.seed,
+    )
+
+
 def run_training(
-    checkpointer: Checkpointer, recipe: Recipe, resume: bool, trainer: Callable[[], Trainer]
+    checkpointer: Checkpointer,
+    recipe: Recipe,
+    resume: bool,
+    trainer: Callable[[Start], Trainer],
 ) -> TrainResult:
     """Open the run once (the lock, where it starts, what --resume may change) and train it
-    from there; a run already finished returns before `trainer` builds anything."""
+    from there; a run already finished returns before `trainer` builds anything. `trainer`
+    is given where the run starts (a run started from another loads that one's weights only
+    when it starts afresh)."""
     with checkpointer.open(recipe, resume) as start:
         if start.finished is not None:
             root = checkpointer.run.root
             return TrainResult.of(root, start.state, start.finished, already_finished=True)
-        return trainer().fit(start)
+        return trainer(start).fit(start)
 
 
 def train(
@@ -387,15 +465,19 @@ def train(
     skip_damaged: bool = False,
 ) -> TrainResult:
     """Open the run directory, prepare the data (cached), copy the sentencepiece models into
-    the run and train. Under torchrun, rank 0 prepares and copies first and the other ranks
-    then read its cache. skip_damaged: see nmt/resume.py."""
+    the run and train; with train.init_from, from another run's weights and sentencepiece
+    models (nmt/finetune.py). Under torchrun, rank 0 prepares and copies first and the other
+    ranks then read its cache. skip_damaged: see nmt/resume.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
     checkpointer = Checkpointer(run, ctx.main, skip_damaged)
 
-    def trainer() -> Trainer:
+    def trainer(start: Start) -> Trainer:
+        fresh = recipe.train.init_from and start.payload is None
+        origin = load_origin(recipe) if fresh else None
         with distributed.main_first(ctx):
-            prepared = prepare(recipe.data, progress=progress and ctx.main)
+            vocabulary = _kept_vocabulary(recipe, run, origin, ctx.main)
+            prepared = prepare(recipe.data, progress and ctx.main, vocabulary)
             if "valid" not in prepared.splits:
                 raise NmtError(
                     f"{recipe.data.corpus}: the corpus has no valid split to validate on"
@@ -413,6 +495,8 @@ def train(
             (tokenizer.src_vocab_size, tokenizer.tgt_vocab_size),
             progress=progress and ctx.main,
             checkpointer=checkpointer,
+            sampler=_sampler(recipe, prepared),
+            origin=origin,
         )
 
     try:

@@ -173,3 +173,73 @@ def test_cli_refuses_hyp_without_ref(tmp_path):
     hyp = write(tmp_path / "a.en", HYP_A)
     result = CliRunner().invoke(app, ["eval", "--hyp", str(hyp)])
     assert result.exit_code == 2 and "--ref" in result.output
+
+
+def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    hyps = [write(tmp_path / "a.en", HYP_A), write(tmp_path / "b.en", HYP_B)]
+    table = compare(file_systems(hyps, ref), bootstrap=200, metrics=("bleu", "chrf", "ter"))
+    for row, lines in zip(table.rows, (HYP_A, HYP_B), strict=True):
+        assert row.ter == pytest.approx(sacrebleu.corpus_ter(lines, [REFS]).score)
+        assert row.bleu == pytest.approx(sacrebleu.corpus_bleu(lines, [REFS]).score)
+        assert row.ter_ci is not None and row.ter_ci > 0
+    assert table.rows[0].ter_p is None and table.rows[1].ter_p is not None
+    assert table.signatures["TER"].startswith("nrefs:1|bs:200|seed:12345|case:lc|tok:tercom")
+    markdown = render(table, "md")
+    assert "| BLEU | chrF | TER | p BLEU | p chrF | p TER |" in markdown
+    assert "TER signature: nrefs:1" in markdown and "lower is better" in markdown
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    assert float(rows[1]["ter"]) == pytest.approx(table.rows[1].ter)
+    assert rows[1]["ter_signature"] == table.signatures["TER"] and rows[1]["ter_ci"]
+    tree = json.loads(render(table, "json"))
+    assert tree["rows"][1]["ter_p"] == table.rows[1].ter_p and "TER" in tree["signatures"]
+    plain = compare(file_systems(hyps, ref), bootstrap=0, metrics=("ter",))
+    assert [row.ter for row in plain.rows] == pytest.approx([row.ter for row in table.rows])
+    assert plain.rows[0].bleu is None and list(plain.signatures) == ["TER"]
+    assert "bs:" not in plain.signatures["TER"]
+
+
+def test_the_default_table_has_no_ter_columns(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    table = compare(file_systems([write(tmp_path / "a.en", HYP_A)], ref), bootstrap=0)
+    assert table.rows[0].ter is None and "TER" not in render(table, "md")
+    header = render(table, "csv").splitlines()[0].split(",")
+    assert not [name for name in header if name.startswith("ter")]
+    assert header[-2:] == ["bleu_signature", "chrf_signature"]
+    assert "ter" not in json.loads(render(table, "json"))["rows"][0]
+
+
+def test_cli_metrics_option(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    hyp = write(tmp_path / "a.en", HYP_A)
+    base = ["eval", "--hyp", str(hyp), "--ref", str(ref), "--bootstrap", "0"]
+    result = CliRunner().invoke(app, [*base, "--metrics", "ter,bleu", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    tree = json.loads(result.stdout)
+    assert list(tree["signatures"]) == ["TER", "BLEU"] and "chrf" not in tree["rows"][0]
+    assert tree["rows"][0]["ter"] == pytest.approx(sacrebleu.corpus_ter(HYP_A, [REFS]).score)
+    for bad, why in (("bleu,comet", "'comet' is not one of bleu, chrf, ter"), ("ter,ter", "twice")):
+        refused = CliRunner().invoke(app, [*base, "--metrics", bad])
+        assert refused.exit_code == 2 and why in refused.output, refused.output
+
+
+def test_eval_reads_the_test_splits_a_recipe_names_as_files(tmp_path, runs):
+    src = write(tmp_path / "news.de", sentences(4, seed=13))
+    ref = write(tmp_path / "news.en", REFS)
+    other = write(tmp_path / "other.en", REFS[::-1])
+    pair = {"src": str(src), "tgt": str(ref)}
+    files = {"train": pair, "valid": pair, "news": pair, "other": {**pair, "tgt": str(other)}}
+    data = DataConfig(files=files)
+    run = make_run(tmp_path / "files-run", spm_dir=runs["attention"], data=data)
+    base = ["eval", str(run), "--format", "json", "--bootstrap", "0", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*base, "--test", "news"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    hyps = (run / "translations" / "news.best.beam3.lp1.txt").read_text().splitlines()
+    assert [row["test"] for row in rows] == ["news"]
+    assert rows[0]["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [REFS]).score)
+    every = CliRunner().invoke(app, base)  # every split but train and valid
+    assert every.exit_code == 0, every.output
+    assert [row["test"] for row in json.loads(every.stdout)["rows"]] == ["news", "other"]
+    missing = CliRunner().invoke(app, [*base, "--test", "test2016"])
+    assert missing.exit_code == 2 and "has no split 'test2016'" in missing.output

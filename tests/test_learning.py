@@ -79,7 +79,7 @@ def test_architecture_learns_task(tmp_path, architecture, kind, updates, lr):
     trainer = Trainer(
         recipe, task(kind, 20_000, seed=1), dev, words, tmp_path, (VOCAB, VOCAB), progress=False
     )
-    result = run_training(trainer.checkpointer, recipe, False, lambda: trainer)
+    result = run_training(trainer.checkpointer, recipe, False, lambda _start: trainer)
     assert result.step == updates
     assert exact_match(trainer.model, dev) >= 0.9
     assert result.best_bleu > 80

@@ -5,6 +5,7 @@ import gzip
 import json
 import os
 import random
+import re
 
 import pytest
 import sentencepiece
@@ -258,3 +259,89 @@ def test_a_full_disk_while_building_names_the_cache_and_leaves_nothing(setup, mo
         prepare(load_recipe(recipe).data, progress=False)
     assert error.value.filename.startswith(f"{cache}/toy-de-en-")
     assert [path.name for path in cache.iterdir()] == []
+
+
+def write_files(folder, name, rows):
+    """Plain text files NAME.de and NAME.en, as a user has them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for lang, column in (("de", 0), ("en", 1)):
+        text = "".join(row[column] + "\n" for row in rows)
+        (folder / f"{name}.{lang}").write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def own_files(tmp_path):
+    """A recipe that names its files (relative to its folder) instead of a corpus card:
+    the same pairs as `setup`'s mirror, so the same cleaning report."""
+    folder = tmp_path / "corpus"
+    train = toy_pairs(200, 0)
+    write_files(folder, "train", train + DIRTY + train[:4])
+    write_files(folder, "dev", toy_pairs(10, 1) + DIRTY)
+    write_files(folder, "news", toy_pairs(10, 2) + DIRTY[:1] * 2)
+    files = {
+        split: {"src": f"corpus/{name}.de", "tgt": f"corpus/{name}.en"}
+        for split, name in (("train", "train"), ("valid", "dev"), ("news2024", "news"))
+    }
+    data = {"files": files, "src": "de", "tgt": "en", "vocab_size": 60, "max_words": 20}
+    data.update(cache_dir=str(tmp_path / "cache"), max_ratio=3.0)
+    recipe = tmp_path / "own.yaml"
+    recipe.write_text(yaml.safe_dump({"data": data}, sort_keys=False), encoding="utf-8")
+    return recipe, folder
+
+
+def test_a_recipe_names_its_own_files_and_gets_the_same_cleaning(own_files, setup, monkeypatch):
+    recipe, folder = own_files
+    monkeypatch.chdir(folder)  # paths are relative to the recipe, not to the current folder
+    cfg = load_recipe(recipe).data
+    assert cfg.corpus == "files" and cfg.files["valid"]["src"] == str(folder / "dev.de")
+    prepared = prepare(cfg, progress=False)
+    assert prepared.dir.name.startswith("files-de-en-")
+    assert list(prepared.splits) == ["train", "valid", "news2024"]
+    report = json.loads((prepared.dir / "clean_report.json").read_text())
+    from_card = prepare(load_recipe(setup[0]).data, progress=False)
+    card_report = json.loads((from_card.dir / "clean_report.json").read_text())
+    assert report["train"] == card_report["train"] and report["corpus"] == "files"
+    assert report["raw_sizes"] == {"train": 207, "valid": 13, "news2024": 12}
+    assert prepared.splits["train"]["src"][:] == from_card.splits["train"]["src"][:]
+    assert prepare(cfg, progress=False).cache_hit
+    os.utime(folder / "news.en", (1, 1))  # an edited file is prepared again
+    assert not prepare(cfg, progress=False).cache_hit
+    assert raw_splits(cfg, ["news2024"])["news2024"]["tgt"][-1] == DIRTY[0][1]
+
+
+def test_errors_in_a_recipes_own_files_name_the_file_and_line(own_files):
+    recipe, folder = own_files
+    (folder / "dev.en").write_text("one\ntwo\n", encoding="utf-8")
+    with pytest.raises(NmtError, match=rf"not parallel: {folder}/dev\.de has 13 lines but "):
+        prepare(load_recipe(recipe).data, progress=False)
+    (folder / "dev.en").write_bytes(b"a\nb\n" * 6 + b"\xff\n")
+    with pytest.raises(NmtError, match=rf"{folder}/dev\.en: line 13 is not valid UTF-8"):
+        prepare(load_recipe(recipe).data, progress=False)
+    (folder / "dev.en").unlink()
+    with pytest.raises(NmtError, match=rf"{folder}/dev\.en: file not found"):
+        prepare(load_recipe(recipe).data, progress=False)
+    result = CliRunner().invoke(app, ["prepare", str(recipe)])
+    assert result.exit_code == 2 and result.output.startswith(f"error: {folder}/dev.en: file")
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("data.corpus=multi30k-x", "data.files: a recipe names its own files or a corpus card"),
+        ("data.files.valid=null", "data.files.valid: expected {src: PATH, tgt: PATH}, got None"),
+        ("data.files.valid={src: a}", "data.files.valid: expected {src: PATH, tgt: PATH}"),
+        ("data.files.train.src=3", "data.files.train.src: expected a file path, got 3"),
+        ("data.files={news: {src: a, tgt: b}}", "data.files: needs a train split (has news)"),
+    ],
+)
+def test_a_recipes_files_section_is_checked(own_files, setting, problem):
+    recipe, _ = own_files
+    with pytest.raises(NmtError, match=re.escape(f"recipe.{problem}")):
+        load_recipe(recipe, [setting])
+
+
+def test_corpus_files_without_files_is_refused(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  corpus: files\n", encoding="utf-8")
+    with pytest.raises(NmtError, match=r"recipe\.data\.corpus: files names the recipe's own"):
+        load_recipe(recipe)

@@ -141,6 +141,9 @@ def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_pat
         ("train.validate_every=2", "train.validate_every (500 -> 2)"),
         ("decode.max_len_a=2.0", "decode.max_len_a (1.5 -> 2.0)"),
         ("decode.max_len_b=3", "decode.max_len_b (10 -> 3)"),
+        ("train.ema_decay=0.999", "train.ema_decay (0.0 -> 0.999)"),
+        ("data.subword_alpha=0.1", "data.subword_alpha (0.0 -> 0.1)"),
+        ("train.init_from=runs/other", "train.init_from (None -> 'runs/other')"),
         ("decode.beam=2", None),
         ("train.keep_last=1", None),
         ("train.device=cpu", None),
@@ -148,10 +151,24 @@ def test_resume_refuses_what_the_checkpoint_cannot_honour_before_writing(tmp_pat
 )
 def test_resume_may_change_only_what_does_not_enter_the_updates(setting, refused):
     """bf16 rounds every update; validations (how often, and the greedy output lengths
-    their dev BLEU is of) drive the plateau schedule, early stopping and best.pt."""
+    their dev BLEU is of) drive the plateau schedule, early stopping and best.pt; the moving
+    average is what validation scores, subword sampling segments every epoch, and a run
+    records the weights it started from."""
     saved = Recipe().to_dict()
     changes = changed_fields(saved, recipe_from_dict(saved, "r.yaml", [setting]), "last.pt")
     assert changes == ([] if refused is None else [refused])
+
+
+def test_resume_may_not_change_the_files_a_run_trains_on():
+    """data.files is the data itself (as data.corpus is), not where a mirror lives."""
+    pair = {"src": "/data/a.de", "tgt": "/data/a.en"}
+    saved = Recipe().to_dict() | {"data": {"files": {"train": pair, "valid": pair}}}
+    other = "data.files.train={src: /data/b.de, tgt: /data/b.en}"
+    changes = changed_fields(saved, recipe_from_dict(saved, "r.yaml", [other]), "last.pt")
+    assert changes == [
+        f"data.files ({ {'train': pair, 'valid': pair}!r} -> "
+        f"{ {'train': {'src': '/data/b.de', 'tgt': '/data/b.en'}, 'valid': pair}!r})"
+    ]
 
 
 @pytest.mark.parametrize(

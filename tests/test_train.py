@@ -92,7 +92,7 @@ def make_trainer(
 
 def fit(trainer: Trainer, resume: bool = False) -> TrainResult:
     """Train as `nmt train` does: the run opened once, trained from where it starts."""
-    return run_training(trainer.checkpointer, trainer.recipe, resume, lambda: trainer)
+    return run_training(trainer.checkpointer, trainer.recipe, resume, lambda _start: trainer)
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -104,6 +104,20 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     assert first.keys() == second.keys()
     for name in first:
         assert torch.equal(first[name], second[name]), name
+
+
+def ctrl_c_at(trainer: Trainer, update: int) -> Trainer:
+    """The trainer, made to send itself SIGINT (Ctrl-C) in the forward pass of training
+    update `update` (validation passes not counted), as a user would mid-run."""
+    calls = []
+
+    def press_ctrl_c(module, inputs, output):
+        calls.append(module.training)
+        if calls.count(True) == update:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    trainer.model.register_forward_hook(press_ctrl_c)
+    return trainer
 
 
 CHILD = """
@@ -184,15 +198,7 @@ def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
 def test_ctrl_c_saves_last_and_resume_continues_exactly(tmp_path, arch):
     straight = make_trainer(tmp_path / "straight", ARCHS[arch], max_updates=12)
     fit(straight)
-    interrupted = make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12)
-    calls = []
-
-    def press_ctrl_c(module, inputs, output):
-        calls.append(module.training)
-        if calls.count(True) == 7:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    interrupted.model.register_forward_hook(press_ctrl_c)
+    interrupted = ctrl_c_at(make_trainer(tmp_path / "run", ARCHS[arch], max_updates=12), 7)
     result = fit(interrupted)
     assert (result.stop_reason, result.step) == ("interrupted", 7)
     assert load_checkpoint(RunDir(tmp_path / "run").last)["step"] == 7
@@ -444,3 +450,23 @@ def test_a_torn_last_metrics_line_is_dropped_on_resume(tmp_path):
     result = fit(make_trainer(tmp_path, max_updates=10), resume=True)
     assert result.step == 10
     assert [row["step"] for row in rows(tmp_path) if "loss" in row] == [2, 4, 6, 8, 10]
+
+
+def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path):
+    data = reversal(40, 1)
+    straight = make_trainer(tmp_path / "straight", train_data=data, max_updates=10)
+    per_epoch = len(straight.epoch_updates(1))
+    assert per_epoch < 5 and straight.epoch_updates(2) != straight.epoch_updates(1)
+    seen = []
+    update = straight.update
+    straight.update = lambda group: seen.append((straight.state.epoch, group)) or update(group)
+    fit(straight)
+    for epoch in (1, 2):
+        assert [group for at, group in seen if at == epoch] == straight.epoch_updates(epoch)
+    interrupted = ctrl_c_at(
+        make_trainer(tmp_path / "run", train_data=data, max_updates=10), per_epoch + 1
+    )
+    assert fit(interrupted).step == per_epoch + 1
+    resumed = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
+    assert fit(resumed, resume=True).step == 10
+    assert_same_weights(straight.model, resumed.model)
