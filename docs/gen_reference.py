@@ -120,12 +120,11 @@ def _param_row(param, context) -> tuple[str, str]:
 
 
 def command_markdown(name: str, command, parent) -> str:
-    """One command's section: its help, usage line, arguments and options by panel."""
+    """One command's section: its usage line, help, arguments and options by panel."""
     context = _context(command, name, parent)
-    lines = [f"## `nmt {name}`", ""]
+    lines = [f"## `nmt {name}`", "", "```console", _usage(command, context), "```", ""]
     for block in _help_blocks(command.help or ""):
         lines += [block, ""]
-    lines += ["```console", _usage(command, context), "```", ""]
     panels: dict[str, list[tuple[str, str]]] = {}
     for param in command.params:
         if getattr(param, "hidden", False):
