@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The comparison the README tells, end to end for one recipe family: install, prepare,
-# train each model of the family in the story's order (resuming a run that is there, and
-# passing over one that has finished), then score them on test2016 and on test2016-long
-# (its pairs joined in groups of 1-4, for long sentences), each row's p-value against the
-# row above, and draw the training curves and BLEU by source length.
+# train each model of the family in the story's order, then the three recurrent ones again
+# with joined training pairs (data.join_max=4: they also see long inputs), score them on
+# test2016 and on test2016-long (its pairs joined in groups of 1-4, for long sentences),
+# each row's p-value against the row above, and draw the training curves and BLEU by
+# source length. A run that is there is resumed, one that has finished is passed over, so
+# the script can be stopped and started again.
 #
 #   bash recipes/compare.sh [FAMILY]     FAMILY: default recipes/multi30k-de-en-small
 #
-# Runs go to runs/<family>-<model>, tables and figures to runs/<family>/. Reads the corpus
-# from $NMT_DATA (default ../shared/data).
+# Runs go to runs/<family>-<model>[-joined], tables and figures to runs/<family>/. About
+# 35 minutes a run on 2 CPU cores, 7 runs. Reads the corpus from $NMT_DATA (default
+# ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/install.sh
@@ -18,22 +21,46 @@ family="${family%/}"
 name="$(basename "$family")"
 out="runs/$name"
 buckets=10,20,30,40,50
-runs=()
-for model in seq2seq bilstm attention transformer; do
-    recipe="$family/$model.yaml"
-    [ -f "$recipe" ] || continue
-    run="runs/$name-$model"
-    resume=()
+
+train() {  # train RUN RECIPE [--set ...]: start or resume
+    local run=$1 recipe=$2
+    shift 2
+    local resume=()
     [ -f "$run/checkpoints/last.pt" ] && resume=(--resume)
-    nmt train "$recipe" --run-dir "$run" "${resume[@]}"
-    runs+=("$run")
+    nmt train "$recipe" --run-dir "$run" "$@" "${resume[@]}"
+}
+
+singles=() joined=()
+for model in seq2seq bilstm attention transformer; do
+    [ -f "$family/$model.yaml" ] || continue
+    train "runs/$name-$model" "$family/$model.yaml"
+    singles+=("runs/$name-$model")
 done
+for model in seq2seq bilstm attention; do
+    train "runs/$name-$model-joined" "$family/$model.yaml" --set data.join_max=4
+    joined+=("runs/$name-$model-joined")
+done
+
 mkdir -p "$out"
-for test in test2016 test2016-long; do
-    nmt eval "${runs[@]}" --test "$test" --against previous -o "$out/$test.md"
-done
-nmt eval "${runs[@]}" --test test2016-long --by-length --buckets "$buckets" -o "$out/by-length.md"
-nmt plot "${runs[@]}" -o "$out/curves.png"
-nmt plot "${runs[@]}" --by-length --test test2016-long --buckets "$buckets" -o "$out/by-length.png"
-cat "$out/test2016.md" "$out/test2016-long.md" "$out/by-length.md"
+score() {  # score NAME TEST RUNS...: the table of RUNS on TEST, each against the row above
+    local table=$1 test=$2
+    shift 2
+    nmt eval "$@" --test "$test" --against previous -o "$out/$table.md"
+}
+score test2016 test2016 "${singles[@]}"
+score test2016-joined test2016 "${joined[@]}"
+score test2016-long test2016-long "${singles[@]}"
+score test2016-long-joined test2016-long "${joined[@]}"
+figures() {  # figures LABEL RUNS...: BLEU by source length on test2016-long, the curves
+    local label=$1
+    shift
+    nmt eval "$@" --test test2016-long --by-length --buckets "$buckets" \
+        -o "$out/by-length-$label.md"
+    nmt plot "$@" --by-length --test test2016-long --buckets "$buckets" \
+        -o "$out/by-length-$label.png"
+    nmt plot "$@" -o "$out/curves-$label.png"
+}
+figures singles "${singles[@]}"
+figures joined "${joined[@]}"
+cat "$out"/test2016*.md "$out"/by-length-*.md
 echo "tables and figures in $out/"

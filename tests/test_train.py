@@ -69,6 +69,7 @@ def make_trainer(
     sizes: dict | None = None,
     vocab: int = VOCAB,
     train_data: ParallelData | None = None,
+    progress: bool = False,
     **train,
 ) -> Trainer:
     """A tiny attention model (RNN, or TRANSFORMER when sizes say arch: transformer) with
@@ -87,7 +88,7 @@ def make_trainer(
     }
     recipe = recipe_from_dict({"name": "tiny", "model": model, "train": settings}, "test")
     data = reversal(200, 1) if train_data is None else train_data
-    return Trainer(recipe, data, reversal(20, 2), words, run_dir, (vocab, vocab), progress=False)
+    return Trainer(recipe, data, reversal(20, 2), words, run_dir, (vocab, vocab), progress=progress)
 
 
 def fit(trainer: Trainer, resume: bool = False) -> TrainResult:
@@ -125,7 +126,7 @@ import sys, time, torch
 torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from test_train import fit, make_trainer
-trainer = make_trainer(sys.argv[1], max_updates={updates})
+trainer = make_trainer(sys.argv[1], max_updates={updates}, progress={progress})
 step = trainer.optimizer.step
 def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
     time.sleep({pause})
@@ -136,10 +137,12 @@ print(result.stop_reason, result.step)
 """
 
 
-def start_child(run: Path, updates: int, pause: float = 0.05) -> subprocess.Popen:
+def start_child(
+    run: Path, updates: int, pause: float = 0.05, progress: bool = False
+) -> subprocess.Popen:
     """A training process on `run`, slowed down to `pause` seconds an update, once it has
-    written its first checkpoint."""
-    script = CHILD.format(tests=str(TESTS), updates=updates, pause=pause)
+    written its first checkpoint; with progress, its messages come on its stderr."""
+    script = CHILD.format(tests=str(TESTS), updates=updates, pause=pause, progress=progress)
     child = subprocess.Popen(
         [sys.executable, "-c", script, str(run)],
         stdout=subprocess.PIPE,
@@ -185,9 +188,12 @@ def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
-    child = start_child(tmp_path / "run", updates=500, pause=0.3)
+    child = start_child(tmp_path / "run", updates=500, pause=0.5, progress=True)
     child.send_signal(stop)
-    time.sleep(0.05)  # within the update the first signal lets finish
+    # Two signals pending at once arrive as one: send the second once the first is handled,
+    # within the update it lets finish.
+    said = iter(child.stderr.readline, "")
+    assert any("stopping after this update" in line for line in said)
     child.send_signal(stop)
     _, errors = child.communicate(timeout=120)
     assert child.returncode == -stop, errors  # a shell reports 128 + signal: 143 or 130
