@@ -127,7 +127,7 @@ class Translator:
             raise OptionError(
                 "precision", "an exported model runs in the precision it was exported in"
             )
-        if resolve_device(device).type != "cpu":
+        if device not in ("auto", "cpu"):
             raise OptionError("device", "an exported model runs on the CPU (onnxruntime)")
         model, recipe, tokenizer = load_export(paths[0])
         return cls(model, tokenizer, recipe, torch.device("cpu"), f"onnx-{model.precision}")
