@@ -12,7 +12,7 @@ if ! python -c "import torch" 2>/dev/null; then
     pip install --quiet --upgrade pip
     pip install --quiet torch==2.13.0  # the CPU build first, so pip never fetches a CUDA build
 fi
-if ! python -c "import nmt_cli, pytest, ruff, fastapi, uvicorn, matplotlib, httpx, selenium" \
-    2>/dev/null; then
-    pip install --quiet -e "$root[serve,plot,test]"  # every extra: the tests cover them all
+if ! python -c "import nmt_cli, pytest, ruff, fastapi, uvicorn, matplotlib, httpx, selenium, \
+onnx, onnxruntime" 2>/dev/null; then
+    pip install --quiet -e "$root[serve,plot,onnx,test]"  # every extra: the tests cover them all
 fi
