@@ -40,11 +40,9 @@ def test_each_source_piece_lists_the_target_pieces_it_goes_with():
     assert 112 in set(allowed[1].nonzero().squeeze(1).tolist())
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A tiny run with a small shortlist (3 pieces per source piece, 4 frequent ones), so
-    that most of its 60 pieces are off every list."""
-    run = make_run(tmp_path_factory.mktemp("runs") / "attention")
+def small_shortlist(run: Path) -> Path:
+    """Give a tiny run (make_run's) a small shortlist, 3 pieces per source piece and 4
+    frequent ones, so that most of its 60 pieces are off every list."""
     tokenizer = Tokenizer(run / "src.model", run / "tgt.model")
     lines = sentences(300, seed=11)
     pairs = list(zip(tokenizer.encode_src(lines), tokenizer.encode_tgt(lines[::-1]), strict=True))
@@ -52,6 +50,11 @@ def run(tmp_path_factory) -> Path:
         RunDir(run).shortlist
     )
     return run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    return small_shortlist(make_run(tmp_path_factory.mktemp("runs") / "attention"))
 
 
 @pytest.fixture(scope="module")
