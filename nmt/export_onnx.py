@@ -24,6 +24,7 @@ another card layout.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -213,5 +214,9 @@ def _quantize(path: Path) -> None:
         raise missing("onnx", error) from None
     fp32 = path.with_suffix(".fp32.onnx")
     path.rename(fp32)
-    quantize_dynamic(fp32, path, per_channel=True, weight_type=QuantType.QInt8)
+    logging.disable(logging.WARNING)  # its advice to pre-process image models, on the root log
+    try:
+        quantize_dynamic(fp32, path, per_channel=True, weight_type=QuantType.QInt8)
+    finally:
+        logging.disable(logging.NOTSET)
     fp32.unlink()
