@@ -88,7 +88,7 @@ Shortlist = Annotated[
     typer.Option(
         "--shortlist/--no-shortlist",
         help="Compute the output layer over a vocabulary shortlist only (the run's "
-        "shortlist.pt, built from its training data on first use): faster; scores are "
+        "shortlist.pt, which `nmt shortlist RUN` builds): faster; scores are "
         "normalised over the shortlist.",
         rich_help_panel=SPEED,
     ),

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build a run's vocabulary shortlist, which --shortlist decodes with.
 
-        RUN/shortlist.pt is built from the run's training data (--shortlist builds one with
-        these defaults on first use if there is none).
+        RUN/shortlist.pt is built once from the run's training data (its corpus's train
+        split, encoded by the run's sentencepiece models).
 
         For each source piece the K target pieces that co-occur with it most tellingly
         (Dice coefficient over the training pairs), plus the most frequent target pieces.
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         """
         from nmt.checkpoint import load_for_inference, resolve_checkpoint
         from nmt.rundir import RunDir
-        from nmt.shortlist import save_run_shortlist
+        from nmt.shortlist_build import save_run_shortlist
 
         checkpoint = resolve_checkpoint(run)
         _, recipe, tokenizer = load_for_inference(checkpoint, "cpu")

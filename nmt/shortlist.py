@@ -1,8 +1,9 @@
 """A vocabulary shortlist (as Marian has): the output layer computed over the target pieces
 a sentence can plausibly need, not the whole vocabulary.
 
-Built once from the run's training pairs (its own sentencepiece models, the first
-MAX_SENTENCES pairs of the corpus's train split) and kept in RUN/shortlist.pt: the
+Built once from the run's training pairs by `nmt shortlist RUN` (nmt/shortlist_build.py:
+its own sentencepiece models, the first MAX_SENTENCES pairs of the corpus's train split)
+and kept in RUN/shortlist.pt: the
 `frequent` most frequent target pieces, and for every source piece the `k` target pieces
 that co-occur with it most tellingly, by the Dice coefficient 2 c(s, t) / (c(s) + c(t))
 over sentence pairs (c counts the pairs a piece occurs in): raw counts would rank the
@@ -38,15 +39,12 @@ from torch import Tensor, nn
 
 from nmt.atomic import write_atomic
 from nmt.errors import NmtError
-from nmt.prepare import raw_splits
-from nmt.recipe import Recipe
 from nmt.rundir import RunDir
 from nmt.tokenizer import BOS, EOS, PAD, Tokenizer
 
 FORMAT = 1
 K = 20  # target pieces per source piece
 FREQUENT = 200  # most frequent target pieces, in every list
-MAX_SENTENCES = 1_000_000  # training pairs read (Multi30k has 29,000; WMT14 en-fr 40M)
 CHUNK = 20_000  # sentence pairs encoded and counted at a time
 NEG_INF = float("-inf")
 
@@ -145,41 +143,24 @@ def build_shortlist(
     return Shortlist(frequent_ids, per_source, tgt_vocab, len(pairs))
 
 
-def run_shortlist(
-    run: RunDir, recipe: Recipe, tokenizer: Tokenizer, progress: Callable[[str], None]
-) -> Shortlist:
-    """The run's shortlist: RUN/shortlist.pt, built there first if it is not there yet
-    (`progress` is told so; `nmt shortlist RUN` rebuilds it with other sizes)."""
-    if run.shortlist.is_file():
-        found = Shortlist.load(run.shortlist)
-        if found.per_source.size(0) != tokenizer.src_vocab_size or (
-            found.tgt_vocab != tokenizer.tgt_vocab_size
-        ):
-            raise NmtError(
-                f"{run.shortlist}: made for other sentencepiece models than the run's "
-                "(delete it to rebuild)"
-            )
-        return found
-    progress(f"building the vocabulary shortlist of {run.root} from its training data")
-    return save_run_shortlist(run, recipe, tokenizer)
-
-
-def save_run_shortlist(
-    run: RunDir, recipe: Recipe, tokenizer: Tokenizer, k: int = K, frequent: int = FREQUENT
-) -> Shortlist:
-    """Build the run's shortlist from its corpus's train split and write RUN/shortlist.pt."""
-    train = raw_splits(recipe.data, ["train"])["train"]
-    train = train.select(range(min(len(train), MAX_SENTENCES)))
-    pairs: list[tuple[list[int], list[int]]] = []
-    for start in range(0, len(train), CHUNK):
-        rows = train[start : start + CHUNK]
-        sides = tokenizer.encode_src(rows["src"]), tokenizer.encode_tgt(rows["tgt"])
-        pairs += zip(*sides, strict=True)
-    shortlist = build_shortlist(
-        pairs, tokenizer.src_vocab_size, tokenizer.tgt_vocab_size, k, frequent
-    )
-    shortlist.save(run.shortlist)
-    return shortlist
+def load_run_shortlist(run: RunDir, tokenizer: Tokenizer) -> Shortlist:
+    """RUN/shortlist.pt, checked against the run's sentencepiece models; built by `nmt
+    shortlist RUN` (nmt/shortlist_build.py), which reads the corpus: decoding does not, so
+    that loading a translator never waits for the training data."""
+    if not run.shortlist.is_file():
+        raise NmtError(
+            f"{run.shortlist}: no shortlist yet; `nmt shortlist {run.root}` builds it from the "
+            "run's training data"
+        )
+    found = Shortlist.load(run.shortlist)
+    if found.per_source.size(0) != tokenizer.src_vocab_size or (
+        found.tgt_vocab != tokenizer.tgt_vocab_size
+    ):
+        raise NmtError(
+            f"{run.shortlist}: made for other sentencepiece models than the run's (`nmt "
+            f"shortlist {run.root}` rebuilds it)"
+        )
+    return found
 
 
 @dataclass

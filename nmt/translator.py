@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 import torch
-from rich.console import Console
 
 from nmt.checkpoint import resolve_checkpoint
 from nmt.decoding import DecodingOptions
@@ -42,7 +41,7 @@ from nmt.recipe import DecodeConfig, Recipe
 from nmt.report import Report
 from nmt.rundir import RunDir
 from nmt.scoring import Score, Scored, score_lines
-from nmt.shortlist import run_shortlist
+from nmt.shortlist import load_run_shortlist
 from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
 from nmt.tokenizer import Tokenizer
 from nmt.translations import Translations, translate_lines
@@ -96,7 +95,7 @@ class Translator:
 
         precision: auto (bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or
         int8 (CPU). shortlist: compute the output layer over the first run's vocabulary
-        shortlist only (RUN/shortlist.pt, built from its training data on first use).
+        shortlist only (RUN/shortlist.pt, which `nmt shortlist RUN` builds).
         One folder written by `nmt export --format onnx` decodes through onnxruntime in the
         precision it was exported in."""
         paths = [Path(run) for run in runs]
@@ -108,7 +107,7 @@ class Translator:
         listed = None
         if shortlist:
             run = RunDir(resolve_checkpoint(paths[0]).parent.parent)
-            listed = run_shortlist(run, recipe, tokenizer, _say)
+            listed = load_run_shortlist(run, tokenizer)
         members = model.members if isinstance(model, Ensemble) else [model]
         adapted = [for_decoding(member, chosen, torch_device, listed) for member in members]
         model = Ensemble(adapted) if isinstance(model, Ensemble) else adapted[0]
@@ -317,11 +316,6 @@ class Translator:
                 "attention_dir", "this model has no attention (model.attention: none)"
             )
         picture_format(attention_dir / "0.png")
-
-
-def _say(text: str) -> None:
-    """One line on stderr: what loading does that takes a while."""
-    Console(stderr=True).print(text, highlight=False, soft_wrap=True)
 
 
 def _heat_maps(result: Translations, folder: Path) -> None:

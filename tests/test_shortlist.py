@@ -131,16 +131,17 @@ def test_int8_and_an_ensemble_take_the_shortlist(run):
     )
 
 
-def test_a_missing_shortlist_is_built_from_the_training_data(tmp_path, tiny_recipe):
+def test_nmt_shortlist_builds_it_from_the_training_data(tmp_path, tiny_recipe):
     run = make_run(tmp_path / "run", data=load_recipe(tiny_recipe).data)
-    assert not RunDir(run).shortlist.exists()
-    translator = Translator.load(run, device="cpu", shortlist=True)
-    built = Shortlist.load(RunDir(run).shortlist)
-    assert built.sentences == 60 and built.tgt_vocab == translator.tokenizer.tgt_vocab_size
-    assert all(translator.translate(sentences(4, seed=18)))
+    with pytest.raises(NmtError, match=r"shortlist.pt: no shortlist yet; `nmt shortlist "):
+        Translator.load(run, device="cpu", shortlist=True)
     result = CliRunner().invoke(app, ["shortlist", str(run), "--k", "2", "--frequent", "5"])
     assert result.exit_code == 0, result.output
-    assert Shortlist.load(RunDir(run).shortlist).per_source.size(1) == 2
+    built = Shortlist.load(RunDir(run).shortlist)
+    translator = Translator.load(run, device="cpu", shortlist=True)
+    assert (built.sentences, built.per_source.size(1), len(built.frequent)) == (60, 2, 5)
+    assert built.tgt_vocab == translator.tokenizer.tgt_vocab_size
+    assert all(translator.translate(sentences(4, seed=18)))
 
 
 def test_a_shortlist_of_other_pieces_is_refused_in_one_line(tmp_path):

@@ -14,8 +14,8 @@ excluded:
 
 Each row: beam 5 to EOS in sentences/s with its BLEU (sacrebleu, the test references),
 beam 5 at exactly 30 pieces (the protocol's cross-system row), and greedy; with the
-shortlist also the mean size of a sentence's list. RUN/shortlist.pt is built on first use
-if RUN has none (`nmt shortlist RUN` builds it with other sizes first).
+shortlist also the mean size of a sentence's list. RUN/shortlist.pt is built with the
+default sizes if RUN has none (`nmt shortlist RUN --k K --frequent F` first for others).
 
 --quick QUICK: greedy decoding of the quick-start model (runs/quick) in fp32 and in every
 setting (target: the fastest >= 2x fp32).
@@ -63,6 +63,7 @@ from nmt.model import build_model
 from nmt.prepare import prepare, raw_splits
 from nmt.rundir import RunDir
 from nmt.shortlist import Shortlist
+from nmt.shortlist_build import save_run_shortlist
 from nmt.tokenizer import EOS
 from nmt.train_state import TrainState
 
@@ -143,6 +144,8 @@ def exports(run: Path) -> Iterator[dict[str, Path]]:
 def measure(run: Path, label: str, modes: list[str], args: argparse.Namespace) -> list[dict]:
     """A row per setting for `run`: the `modes` fields (and BLEU with beam 5 to EOS)."""
     tr = Translator.load(run, device="cpu", precision="fp32")
+    if not RunDir(run).shortlist.is_file():
+        save_run_shortlist(RunDir(run), tr.recipe, tr.tokenizer)
     test = raw_splits(tr.recipe.data, [TEST])[TEST]
     sources, references = test["src"][: args.lines], test["tgt"][: args.lines]
     rows = []
