@@ -3,12 +3,12 @@ a sentence can plausibly need, not the whole vocabulary.
 
 Built once from the run's training pairs by `nmt shortlist RUN` (nmt/shortlist_build.py:
 its own sentencepiece models, the first MAX_SENTENCES pairs of the corpus's train split)
-and kept in RUN/shortlist.pt: the
-`frequent` most frequent target pieces, and for every source piece the `k` target pieces
-that co-occur with it most tellingly, by the Dice coefficient 2 c(s, t) / (c(s) + c(t))
-over sentence pairs (c counts the pairs a piece occurs in): raw counts would rank the
-frequent pieces first for every source piece, and those are in the list anyway. No word
-aligner is run; co-occurrence is what the training data says without one.
+and kept in RUN/shortlist.pt: the `frequent` most frequent target pieces, and for every
+source piece the `k` target pieces that co-occur with it most tellingly, by the Dice
+coefficient 2 c(s, t) / (c(s) + c(t)) over sentence pairs (c counts the pairs a piece
+occurs in): raw counts would rank the frequent pieces first for every source piece, and
+those are in the list anyway. No word aligner is run; co-occurrence is what the training
+data says without one.
 
 A sentence's shortlist is the frequent pieces, its source pieces' lists and EOS. A batch
 computes the output layer once over the union of its sentences' lists (the one matrix
