@@ -2,7 +2,7 @@
 
 import typer
 
-from nmt_cli import evaluate, prepare, score, serve, train, translate
+from nmt_cli import evaluate, export, prepare, score, serve, shortlist, train, translate
 
 app = typer.Typer(
     help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU, serve.",
@@ -10,7 +10,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (prepare, train, translate, score, evaluate, serve):
+for module in (prepare, train, translate, score, evaluate, serve, export, shortlist):
     module.register(app)
 
 

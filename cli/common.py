@@ -5,7 +5,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -71,3 +71,25 @@ def warn(report) -> None:
     """The warnings of a translation or scoring report, one line each on stderr."""
     for warning in report.warnings():
         stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+SPEED = "CPU speed"
+Precision = Annotated[
+    str,
+    typer.Option(
+        help="fp32, bf16 (CPUs with AVX512-BF16 or AMX, and GPUs), int8 (CPU: int8 weights, "
+        "scores change a little), or auto: bf16 where the CPU has bf16 instructions, else fp32. "
+        "An exported model runs in its export's precision.",
+        rich_help_panel=SPEED,
+    ),
+]
+Shortlist = Annotated[
+    bool,
+    typer.Option(
+        "--shortlist/--no-shortlist",
+        help="Compute the output layer over a vocabulary shortlist only (the run's "
+        "shortlist.pt, which `nmt shortlist RUN` builds): faster; scores are "
+        "normalised over the shortlist.",
+        rich_help_panel=SPEED,
+    ),
+]

@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 
 from nmt.errors import NmtError
-from nmt_cli.common import stderr, user_errors
+from nmt_cli.common import Precision, Shortlist, stderr, user_errors
 
 RECIPE = "the run's recipe"
 Buckets = Annotated[
@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE),
         ] = None,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+        precision: Precision = "auto",
+        shortlist: Shortlist = False,
         bootstrap: Annotated[
             int,
             typer.Option(
@@ -168,7 +170,16 @@ def register(app: typer.Typer) -> None:
         systems = []
         for group in [runs] if ensemble else [[run] for run in runs]:
             systems += run_systems(
-                group, test, src, ref, options, device, use_cache=cache, progress=True
+                group,
+                test,
+                src,
+                ref,
+                options,
+                device,
+                use_cache=cache,
+                progress=True,
+                precision=precision,
+                shortlist=shortlist,
             )
         if hyp:
             systems += file_systems(hyp, ref, src)

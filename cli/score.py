@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from nmt_cli.common import stderr, user_errors, warn
+from nmt_cli.common import Precision, Shortlist, stderr, user_errors, warn
 
 RECIPE = "the run's recipe"
 
@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
-                help="A run directory (best checkpoint, else last) or a .pt file; several make "
-                "an ensemble (log-probabilities averaged at every step).",
+                help="A run directory (best checkpoint, else last), a .pt file or an exported "
+                "folder; several runs make an ensemble (log-probabilities averaged at every step).",
                 show_default=False,
             ),
         ],
@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[
             str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
         ] = "auto",
+        precision: Precision = "auto",
+        shortlist: Shortlist = False,
     ) -> None:
         """Score given translations: their log-probability under the model (forced decoding).
 
@@ -86,7 +88,9 @@ def register(app: typer.Typer) -> None:
         corpora or rerank. One output line per pair, tab-separated: the total
         log-probability of the target pieces and EOS, then total / (pieces + 1)**alpha (the
         score search gives the same output; for a sampled output, score its --pieces). A
-        blank source with an empty target scores 0, as translation does. Example:
+        blank source with an empty target scores 0, as translation does. With --shortlist
+        each pair's shortlist holds its target's pieces, and scores are normalised over it.
+        Example:
 
           nmt score runs/attention -s test.de -t test.en -o scores.tsv --per-token
         """
@@ -95,7 +99,9 @@ def register(app: typer.Typer) -> None:
         scores = None if output is None else output_file(output, "--output", (source, target))
         from nmt.translator import Translator
 
-        translator = Translator.load(*models, device=device)
+        translator = Translator.load(
+            *models, device=device, precision=precision, shortlist=shortlist
+        )
         options = translator.score_options(
             length_penalty=length_penalty, batch_tokens=batch_tokens, max_source_len=max_source_len
         )

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from nmt.extras import missing
-from nmt_cli.common import user_errors
+from nmt_cli.common import Precision, Shortlist, user_errors
 
 LIMITS = "Limits per request"
 SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "h11")  # pip install 'nmt[serve]'
@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
-                help="Run directories (best checkpoint, else last) or .pt files, each served "
-                "under its run directory's name; the first is the default.",
+                help="Run directories (best checkpoint, else last), .pt files or exported "
+                "folders, each served under its folder's name; the first is the default.",
                 show_default=False,
             ),
         ],
@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[
             str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
         ] = "auto",
+        precision: Precision = "auto",
+        shortlist: Shortlist = False,
         max_sentences: Annotated[
             int,
             typer.Option(min=1, help="Sentences (or pairs) per request.", rich_help_panel=LIMITS),
@@ -109,7 +111,7 @@ def register(app: typer.Typer) -> None:
 
         batching = Batching(batch_wait_ms, batch_tokens)
         sock = bind(host, port)  # a port in use fails before the models load
-        served = load_models(models, device)
+        served = load_models(models, device, precision, shortlist)
         limits = Limits(max_sentences=max_sentences, max_chars=max_chars, max_beam=max_beam)
         app = create_app(served, limits, batching, hosts=[host, *(allow_host or [])])
         try:

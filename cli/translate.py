@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from nmt.errors import NmtError
-from nmt_cli.common import stderr, user_errors, warn
+from nmt_cli.common import Precision, Shortlist, stderr, user_errors, warn
 
 RECIPE = "the run's recipe"
 SAMPLING = "Sampling"
@@ -22,8 +22,9 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
-                help="A run directory (uses its best checkpoint, else its last) or a .pt file; "
-                "several make an ensemble (log-probabilities averaged at every step; one "
+                help="A run directory (uses its best checkpoint, else its last), a .pt file, "
+                "or a folder of `nmt export --format onnx` (onnxruntime); several runs make an "
+                "ensemble (log-probabilities averaged at every step; one "
                 "vocabulary; decode settings from the first).",
                 show_default=False,
             ),
@@ -163,6 +164,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[
             str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
         ] = "auto",
+        precision: Precision = "auto",
+        shortlist: Shortlist = False,
         attention: Annotated[
             Path | None,
             typer.Option(
@@ -242,7 +245,9 @@ def register(app: typer.Typer) -> None:
         from nmt.textio import standard_stream
         from nmt.translator import Translator
 
-        translator = Translator.load(*models, device=device)
+        translator = Translator.load(
+            *models, device=device, precision=precision, shortlist=shortlist
+        )
         options = translator.options(
             beam=beam,
             length_penalty=length_penalty,

@@ -113,17 +113,28 @@ class RnnDecoder(nn.Module):
     def initial_state(self, states: tuple[Tensor, ...]) -> DecoderState:
         return DecoderState(*states)
 
+    def features(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
+        """tgt_in [B, T] -> what the output layer reads [B, T, out_dim]."""
+        outputs, _ = self.rnn(self.dropout(self.embedding(tgt_in)), state.rnn_hx())
+        return self.project(self.dropout(outputs))
+
     def forward(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
         """tgt_in [B, T] -> logits [B, T, V]."""
-        outputs, _ = self.rnn(self.dropout(self.embedding(tgt_in)), state.rnn_hx())
-        return self.output(self.project(self.dropout(outputs)))
+        return self.output(self.features(tgt_in, state, enc))
+
+    def step_features(
+        self, prev: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState, None]:
+        """step() before the output layer: features [N, out_dim], the next state, None."""
+        outputs, hx = self.rnn(self.dropout(self.embedding(prev[:, None])), state.rnn_hx())
+        features = self.project(self.dropout(outputs[:, 0]))
+        return features, DecoderState(*(hx if isinstance(hx, tuple) else (hx,))), None
 
     def step(
         self, prev: Tensor, state: DecoderState, enc: Encoded
     ) -> tuple[Tensor, DecoderState, None]:
-        outputs, hx = self.rnn(self.dropout(self.embedding(prev[:, None])), state.rnn_hx())
-        logits = self.output(self.project(self.dropout(outputs[:, 0])))
-        return logits, DecoderState(*(hx if isinstance(hx, tuple) else (hx,))), None
+        features, state, _ = self.step_features(prev, state, enc)
+        return self.output(features), state, None
 
 
 class RecurrentCell(nn.Module):
@@ -131,9 +142,23 @@ class RecurrentCell(nn.Module):
     multiplied into gate space) and the previous state."""
 
     gates: int  # gate blocks of the hidden size in x_part
+    weight_hh: nn.Parameter
+    bias: nn.Parameter
+
+    def __init__(self) -> None:
+        super().__init__()
+        # W_hh h + b as nmt/quantize.py packs it for int8 decoding; None: F.linear in fp32
+        self.int8_product: nn.Module | None = None
 
     def init_gate_biases(self) -> None:
         """Set the biases a cell wants at the start (after init_parameters zeroed them)."""
+
+    def recurrent(self, h: Tensor) -> Tensor:
+        """W_hh h + b, the recurrent product of every cell: one of the large matrices of a
+        decoder step, so int8 decoding must reach it too (it is no nn.Linear)."""
+        if self.int8_product is not None:
+            return self.int8_product(h)
+        return F.linear(h, self.weight_hh, self.bias)
 
 
 class LstmCell(RecurrentCell):
@@ -160,7 +185,7 @@ class LstmCell(RecurrentCell):
 
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
         h, c = state
-        i, f, g, o = (x_part + F.linear(h, self.weight_hh, self.bias)).float().chunk(4, dim=-1)
+        i, f, g, o = (x_part + self.recurrent(h)).float().chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
@@ -179,7 +204,7 @@ class GruCell(RecurrentCell):
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
         (h,) = state
         xr, xz, xn = x_part.float().chunk(3, dim=-1)
-        hr, hz, hn = F.linear(h, self.weight_hh, self.bias).float().chunk(3, dim=-1)
+        hr, hz, hn = self.recurrent(h).float().chunk(3, dim=-1)
         r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
         n = torch.tanh(xn + self.bias_in + r * hn)
         return ((1 - z) * n + z * h,)
@@ -196,7 +221,7 @@ class RnnCell(RecurrentCell):
         self.bias = nn.Parameter(torch.empty(hidden))
 
     def forward(self, x_part: Tensor, state: Layer) -> Layer:
-        return (torch.tanh((x_part + F.linear(state[0], self.weight_hh, self.bias)).float()),)
+        return (torch.tanh((x_part + self.recurrent(state[0])).float()),)
 
 
 CELLS: dict[str, type[RecurrentCell]] = {
@@ -283,14 +308,15 @@ class AttentionDecoder(nn.Module):
         feed = torch.tanh(self.readout(torch.cat([context, layers[-1][0]], dim=-1)))
         return layers, feed, feed, weights
 
-    def _logits(self, readout_in: Tensor, emb: Tensor) -> Tensor:
-        """Bahdanau: t = tanh(W_o [s; c; E y]) for all positions at once; luong: h~ given."""
+    def _readout(self, readout_in: Tensor, emb: Tensor) -> Tensor:
+        """What the output layer reads. Bahdanau: t = tanh(W_o [s; c; E y]) for all
+        positions at once; luong: h~ given."""
         if self.order == "bahdanau":
             readout_in = torch.tanh(self.readout(torch.cat([readout_in, emb], dim=-1)))
-        return self.output(self.dropout(readout_in))
+        return self.dropout(readout_in)
 
-    def forward(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
-        """tgt_in [B, T] -> logits [B, T, V]."""
+    def features(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
+        """tgt_in [B, T] -> what the output layer reads [B, T, out_dim]."""
         emb = self.dropout(self.embedding(tgt_in))
         emb_gates = self.embed_to_gates(emb)  # [B, T, gates]: every position in one GEMM
         layers, feed = state.layers(), state.feed
@@ -299,13 +325,24 @@ class AttentionDecoder(nn.Module):
         for emb_gates_i in emb_gates.unbind(1):
             layers, feed, out, _ = self._step(emb_gates_i, layers, feed, enc)
             readout_in.append(out)
-        return self._logits(torch.stack(readout_in, dim=1), emb)
+        return self._readout(torch.stack(readout_in, dim=1), emb)
 
-    def step(
+    def forward(self, tgt_in: Tensor, state: DecoderState, enc: Encoded) -> Tensor:
+        """tgt_in [B, T] -> logits [B, T, V]."""
+        return self.output(self.features(tgt_in, state, enc))
+
+    def step_features(
         self, prev: Tensor, state: DecoderState, enc: Encoded
     ) -> tuple[Tensor, DecoderState, Tensor]:
+        """step() before the output layer: features [N, out_dim], the next state, attention."""
         emb = self.dropout(self.embedding(prev))
         layers, feed, out, weights = self._step(
             self.embed_to_gates(emb), state.layers(), state.feed, enc
         )
-        return self._logits(out, emb), DecoderState.from_layers(layers, feed), weights
+        return self._readout(out, emb), DecoderState.from_layers(layers, feed), weights
+
+    def step(
+        self, prev: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        features, state, weights = self.step_features(prev, state, enc)
+        return self.output(features), state, weights

@@ -79,12 +79,18 @@ def run_systems(
     device: str = "auto",
     use_cache: bool = True,
     progress: bool = False,
+    precision: str = "auto",
+    shortlist: bool = False,
 ) -> list[System]:
     """One system per test set for a run directory or checkpoint, or for an ensemble of
-    them (a list; see the module docstring); `options` are decoding options by name."""
+    them (a list; see the module docstring); `options` are decoding options by name;
+    precision and shortlist as nmt.Translator.load takes them (a system decoded otherwise
+    than in fp32 without a shortlist says how in its name)."""
     runs = [Path(run)] if isinstance(run, str | Path) else [Path(one) for one in run]
     checkpoints = [resolve_checkpoint(one) for one in runs]
-    translator = Translator.load(*checkpoints, device=device)
+    translator = Translator.load(
+        *checkpoints, device=device, precision=precision, shortlist=shortlist
+    )
     decoding = translator.options(**options)
     recipe = translator.recipe
     run_dir = checkpoints[0].parent.parent
@@ -92,6 +98,8 @@ def run_systems(
         one.name if one.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.stem}"
         for one, checkpoint in zip(runs, checkpoints, strict=True)
     )
+    if translator.setting != "fp32":
+        name += f" [{translator.setting}]"
     arch = architecture(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
     params = count_parameters(translator.model)
     training = training_record(checkpoints[0]) if len(runs) == 1 else {}
@@ -106,7 +114,9 @@ def run_systems(
 
     systems = []
     for test, sources, references, ref_name in sets:
-        cache = _Cache(run_dir / "translations", test, checkpoints, decoding, sources)
+        cache = _Cache(
+            run_dir / "translations", test, checkpoints, decoding, sources, translator.setting
+        )
         hypotheses, seconds = cache.read() if use_cache else (None, None)
         cached = hypotheses is not None
         if not cached:
@@ -142,8 +152,9 @@ def _test_splits(
 
 
 class _Cache:
-    """RUN/translations/<test>.<checkpoint>.beam<k>.lp<alpha>.txt plus a .json of its key
-    (an ensemble's files are in its first run, named ensemble-<hash of its checkpoints>)."""
+    """RUN/translations/<test>.<checkpoint>.beam<k>.lp<alpha>[.<setting>].txt plus a .json
+    of its key (an ensemble's files are in its first run, named ensemble-<hash of its
+    checkpoints>; setting: the precision and shortlist when not fp32 alone)."""
 
     def __init__(
         self,
@@ -152,6 +163,7 @@ class _Cache:
         checkpoints: Sequence[Path],
         decode: DecodeConfig,
         sources: list[str],
+        setting: str = "fp32",
     ):
         first, others = checkpoints[0], checkpoints[1:]
         name = first.stem
@@ -159,6 +171,7 @@ class _Cache:
             paths = "\n".join(str(checkpoint.resolve()) for checkpoint in checkpoints)
             name = f"ensemble-{hashlib.sha256(paths.encode()).hexdigest()[:12]}"
         stem = f"{test}.{name}.beam{decode.beam}.lp{decode.length_penalty:g}"
+        stem += "" if setting == "fp32" else f".{setting}"
         self.text = folder / f"{stem}.txt"
         self.meta = folder / f"{stem}.json"
         decoding = {
@@ -174,6 +187,7 @@ class _Cache:
             "decode": decoding,
             "source_sha256": hashlib.sha256("\n".join(sources).encode()).hexdigest(),
             "lines": len(sources),
+            "setting": setting,
         }
         if others:
             self.key["ensemble"] = [

@@ -143,6 +143,25 @@ class Seq2Seq(nn.Module):
         """One position for N rows: logits [N, V], the next state, attention [N, S] or None."""
         return self.decoder.step(prev_tokens, state, enc)
 
+    # The output layer apart, for a vocabulary shortlist (nmt/shortlist.py) to compute
+    # only some of its rows: forward and step are output_layer of these.
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """features -> logits over the whole target vocabulary."""
+        return self.decoder.output
+
+    def forward_features(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """forward() before the output layer: [B, T, features]."""
+        enc = self.encode(src, src_lengths)
+        return self.decoder.features(tgt_in, enc.init, enc)
+
+    def step_features(
+        self, prev_tokens: Tensor, state: DecoderState, enc: Encoded
+    ) -> tuple[Tensor, DecoderState, Tensor | None]:
+        """step() before the output layer: features [N, F], the next state, attention."""
+        return self.decoder.step_features(prev_tokens, state, enc)
+
 
 def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
     """xavier or uniform(init_range) weights, orthogonal recurrent matrices, zero biases.

@@ -39,6 +39,7 @@ class RunDir:
     checkpoints/last.pt      everything a resumed run needs; step-NNNNNNNN.pt and best.pt
                              (the best dev BLEU) add no optimizer state; avg.pt averages
     metrics.jsonl            one JSON object per training or validation row
+    shortlist.pt             the vocabulary shortlist `nmt shortlist` builds (nmt/shortlist.py)
     translations/            translations `nmt eval` caches
     .lock                    held by the `nmt train` using the directory (nmt/lock.py)
     """
@@ -80,6 +81,10 @@ class RunDir:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.jsonl"
+
+    @property
+    def shortlist(self) -> Path:
+        return self.root / "shortlist.pt"
 
     @property
     def translations(self) -> Path:

@@ -269,8 +269,9 @@ class Transformer(nn.Module):
     def _decode(
         self, x: Tensor, state: TransformerState | None, enc: TransformerEncoded
     ) -> tuple[Tensor, TransformerState, Tensor | None]:
-        """Embedded targets x [N, T, d_model] through the decoder stack: logits [N, T, V],
-        the caches after them and, when stepping, the last layer's cross-attention."""
+        """Embedded targets x [N, T, d_model] through the decoder stack: what the output
+        layer reads [N, T, d_model], the caches after them and, when stepping, the last
+        layer's cross-attention."""
         mask, layers, weights = enc.mask[:, None, None, :], [], None
         for index, layer in enumerate(self.decoder):
             past = None if state is None else state.layers[index]
@@ -279,20 +280,37 @@ class Transformer(nn.Module):
                 x, past, enc.cross[index], mask, weights=last and state is not None
             )
             layers.append(kv)
-        return self.output(self.decoder_norm(x)), TransformerState(layers), weights
+        return self.decoder_norm(x), TransformerState(layers), weights
+
+    @property
+    def output_layer(self) -> nn.Module:
+        """features -> logits over the whole target vocabulary (nmt/shortlist.py computes
+        some of its rows only)."""
+        return self.output
+
+    def forward_features(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """forward() before the output layer: [B, T, d_model]."""
+        return self._decode(self.tgt_embed(tgt_in), None, self.encode(src, src_lengths))[0]
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: logits [B, T, V] for tgt_in [B, T] (BOS + ids, PAD-padded)."""
-        return self._decode(self.tgt_embed(tgt_in), None, self.encode(src, src_lengths))[0]
+        return self.output(self.forward_features(src, src_lengths, tgt_in))
+
+    def step_features(
+        self, prev_tokens: Tensor, state: TransformerState, enc: TransformerEncoded
+    ) -> tuple[Tensor, TransformerState, Tensor]:
+        """step() before the output layer: features [N, d_model], the caches, attention."""
+        x = self.tgt_embed(prev_tokens[:, None], start=state.length)
+        features, state, weights = self._decode(x, state, enc)
+        return features[:, 0], state, weights[:, 0]
 
     def step(
         self, prev_tokens: Tensor, state: TransformerState, enc: TransformerEncoded
     ) -> tuple[Tensor, TransformerState, Tensor]:
         """One position for N rows: logits [N, V], the caches one position longer, and the
         last layer's cross-attention averaged over heads [N, S]."""
-        x = self.tgt_embed(prev_tokens[:, None], start=state.length)
-        logits, state, weights = self._decode(x, state, enc)
-        return logits[:, 0], state, weights[:, 0]
+        features, state, weights = self.step_features(prev_tokens, state, enc)
+        return self.output(features), state, weights
 
 
 def init_transformer(model: Transformer) -> None:

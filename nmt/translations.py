@@ -98,8 +98,9 @@ def translate_lines(
     pieces: each output as its target pieces, space-separated, instead of its text.
     progress: the label of a progress bar, shown on a terminal.
 
-    Decoding runs in fp32 even where training used bf16: the search is bound by kernel
-    launches, not arithmetic, and bf16 casts only add kernels (measured on an H100).
+    Decoding runs in the precision of the model it is given, not training's: fp32 unless
+    nmt.Translator.load chose bf16 or int8 (on a GPU the search is bound by kernel
+    launches, not arithmetic, and bf16 casts only add kernels: measured on an H100).
     """
     if alignments and not model.has_attention:
         raise OptionError("alignments", "this model has no attention (model.attention: none)")

@@ -14,6 +14,11 @@ given keeping the run's setting, and passes them down whole; a bad value or a co
 that does not apply is an OptionError naming the option. Files, streams and heat maps
 are its methods too, so `nmt translate`, `nmt score`, `nmt eval` and `nmt serve` all
 decode here.
+
+Precision (fp32, bf16, int8; auto by the machine: nmt/device.py) and the vocabulary
+shortlist are chosen when a Translator is loaded, not per call: int8 packs the weights
+and a shortlist reads a file, once, and a server would otherwise hold a model per setting.
+A folder of `nmt export --format onnx` loads too, and decodes through onnxruntime.
 """
 
 from __future__ import annotations
@@ -24,14 +29,19 @@ from typing import Any, BinaryIO, NamedTuple
 
 import torch
 
+from nmt.checkpoint import resolve_checkpoint
 from nmt.decoding import DecodingOptions
-from nmt.device import resolve_device
-from nmt.ensemble import load_runs
+from nmt.device import decode_precision, resolve_device
+from nmt.ensemble import Ensemble, load_runs
 from nmt.errors import NmtError, OptionError
+from nmt.onnx_model import is_export, load_export
 from nmt.plot import attention_heatmap, picture_format
+from nmt.precision import for_decoding
 from nmt.recipe import DecodeConfig, Recipe
 from nmt.report import Report
+from nmt.rundir import RunDir
 from nmt.scoring import Score, Scored, score_lines
+from nmt.shortlist import load_run_shortlist
 from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
 from nmt.tokenizer import Tokenizer
 from nmt.translations import Translations, translate_lines
@@ -49,9 +59,22 @@ class Translator:
     docstring)."""
 
     def __init__(
-        self, model: torch.nn.Module, tokenizer: Tokenizer, recipe: Recipe, device: torch.device
+        self,
+        model: torch.nn.Module,
+        tokenizer: Tokenizer,
+        recipe: Recipe,
+        device: torch.device,
+        precision: str = "fp32",
+        shortlist: bool = False,
     ) -> None:
         self.model, self.tokenizer, self.recipe, self.device = model, tokenizer, recipe, device
+        self.precision = precision  # what it decodes in: fp32, bf16, int8 (onnx-...: exported)
+        self.shortlist = shortlist  # whether the output layer covers shortlists only
+
+    @property
+    def setting(self) -> str:
+        """Precision and shortlist in a few characters: fp32, int8+shortlist, onnx-int8."""
+        return self.precision + ("+shortlist" if self.shortlist else "")
 
     @property
     def decode(self) -> DecodeConfig:
@@ -59,13 +82,54 @@ class Translator:
         return self.recipe.decode
 
     @classmethod
-    def load(cls, *runs: str | Path, device: str = "auto") -> Translator:
+    def load(
+        cls,
+        *runs: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        shortlist: bool = False,
+    ) -> Translator:
         """Run directories (best checkpoint, else last) or .pt files; several make an
         ensemble that averages their log-probabilities at every step. Decode settings
-        default to the first run's recipe."""
+        default to the first run's recipe.
+
+        precision: auto (bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or
+        int8 (CPU). shortlist: compute the output layer over the first run's vocabulary
+        shortlist only (RUN/shortlist.pt, which `nmt shortlist RUN` builds).
+        One folder written by `nmt export --format onnx` decodes through onnxruntime in the
+        precision it was exported in."""
+        paths = [Path(run) for run in runs]
+        if paths and any(is_export(path) for path in paths):
+            return cls._load_export(paths, device, precision, shortlist)
         torch_device = resolve_device(device)
-        model, recipe, tokenizer = load_runs([Path(run) for run in runs], torch_device)
-        return cls(model, tokenizer, recipe, torch_device)
+        chosen = decode_precision(precision, torch_device)
+        model, recipe, tokenizer = load_runs(paths, torch_device)
+        listed = None
+        if shortlist:
+            run = RunDir(resolve_checkpoint(paths[0]).parent.parent)
+            listed = load_run_shortlist(run, tokenizer)
+        members = model.members if isinstance(model, Ensemble) else [model]
+        adapted = [for_decoding(member, chosen, torch_device, listed) for member in members]
+        model = Ensemble(adapted) if isinstance(model, Ensemble) else adapted[0]
+        return cls(model, tokenizer, recipe, torch_device, chosen, shortlist)
+
+    @classmethod
+    def _load_export(
+        cls, paths: list[Path], device: str, precision: str, shortlist: bool
+    ) -> Translator:
+        """An exported folder, alone, on the CPU; its precision is the export's."""
+        if len(paths) > 1:
+            raise NmtError(f"{paths[0]}: an exported model decodes alone, not in an ensemble")
+        if shortlist:
+            raise OptionError("shortlist", "applies to run directories, not an exported model")
+        if precision != "auto":
+            raise OptionError(
+                "precision", "an exported model runs in the precision it was exported in"
+            )
+        if device not in ("auto", "cpu"):
+            raise OptionError("device", "an exported model runs on the CPU (onnxruntime)")
+        model, recipe, tokenizer = load_export(paths[0])
+        return cls(model, tokenizer, recipe, torch.device("cpu"), f"onnx-{model.precision}")
 
     def options(self, **given: Any) -> DecodingOptions:
         """The run's decode settings with the options `given` (None: not given), checked."""

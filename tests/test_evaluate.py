@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 import torch
+from test_shortlist import small_shortlist
 from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
@@ -243,3 +244,20 @@ def test_eval_reads_the_test_splits_a_recipe_names_as_files(tmp_path, runs):
     assert [row["test"] for row in json.loads(every.stdout)["rows"]] == ["news", "other"]
     missing = CliRunner().invoke(app, [*base, "--test", "test2016"])
     assert missing.exit_code == 2 and "has no split 'test2016'" in missing.output
+
+
+def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path):
+    run = make_run(tmp_path / "attention")
+    small_shortlist(run)
+    src = write(tmp_path / "test.de", sentences(6, seed=12))
+    ref = write(tmp_path / "test.en", REFS + REFS[:2])
+    plain = run_systems(run, None, src, ref, {}, "cpu")[0]
+    fast = run_systems(run, None, src, ref, {}, "cpu", precision="int8", shortlist=True)[0]
+    assert (plain.name, fast.name) == ("attention", "attention [int8+shortlist]")
+    assert not fast.cached and fast.parameters == plain.parameters
+    assert run_systems(run, None, src, ref, {}, "cpu", precision="int8", shortlist=True)[0].cached
+    assert run_systems(run, None, src, ref, {}, "cpu", precision="fp32")[0].cached
+    result = CliRunner().invoke(
+        app, ["eval", str(run), "--src", str(src), "--ref", str(ref), "--precision", "int8"]
+    )
+    assert result.exit_code == 0 and "attention [int8]" in result.stdout, result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_shortlist import small_shortlist
 from test_translations import make_run
 
 from nmt.checkpoint import load_checkpoint, save_checkpoint
@@ -60,3 +61,14 @@ def test_cost_counts_source_pieces_and_their_end(tmp_path):
     (model,) = load_models([make_run(tmp_path / "quick")], "cpu")
     pieces = model.translator.tokenizer.encode_src(["ein hund", "die katze"])
     assert model.source_tokens(["ein hund", "die katze"]) == sum(len(p) + 1 for p in pieces)
+
+
+def test_a_model_is_served_in_the_precision_asked_for(tmp_path):
+    run = make_run(tmp_path / "quick")
+    small_shortlist(run)
+    (plain,) = load_models([run], "cpu")
+    (fast,) = load_models([run], "cpu", "int8", True)
+    assert (plain.info.precision, fast.info.precision) == ("fp32", "int8+shortlist")
+    assert fast.info.parameters == plain.info.parameters
+    with pytest.raises(NmtError, match=r"^--precision 'fp16': use one of"):
+        load_models([run], "cpu", "fp16")

@@ -60,9 +60,10 @@ def make_run(
     spm_dir: Path | None = None,
     data: DataConfig | None = None,
     arch: str = "rnn",
+    model_config: ModelConfig | None = None,
 ) -> Path:
     """A run directory with a randomly initialised tiny model (what training would leave):
-    recurrent with `attention`, or with arch "transformer" a Transformer."""
+    recurrent with `attention`, or with arch "transformer" a Transformer, or `model_config`."""
     root.mkdir(parents=True, exist_ok=True)
     spm = (spm_dir or root) / "joint.model"
     if not spm.is_file():
@@ -83,6 +84,7 @@ def make_run(
     )
     if arch == "transformer":
         model_cfg = ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True, share_embeddings=True)
+    model_cfg = model_config or model_cfg
     recipe = Recipe(
         name=root.name,
         data=data or DataConfig(),

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import torch
 
-from nmt.checkpoint import load_for_inference, resolve_checkpoint
+from nmt.checkpoint import resolve_checkpoint
 from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.evaluate import architecture
 from nmt.model import count_parameters
+from nmt.onnx_model import is_export
 from nmt.rundir import RunDir, parse_metrics
 from nmt.serve.schemas import ModelInfo
 from nmt.translator import Translator
@@ -29,11 +30,14 @@ class ServedModel:
         return sum(len(ids) + 1 for ids in self.translator.tokenizer.encode_src(list(sentences)))
 
 
-def load_models(paths: Sequence[Path], device: str = "auto") -> list[ServedModel]:
-    """Each run directory (best checkpoint, else last) or .pt file, named after its run
-    directory (a .pt file: run-checkpoint); two models may not share a name."""
-    torch_device = resolve_device(device)
-    models = [_load(Path(path), torch_device) for path in paths]
+def load_models(
+    paths: Sequence[Path], device: str = "auto", precision: str = "auto", shortlist: bool = False
+) -> list[ServedModel]:
+    """Each run directory (best checkpoint, else last), .pt file or exported folder, named
+    after its folder (a .pt file: run-checkpoint), loaded by nmt.Translator in `precision`
+    with or without the shortlist; two models may not share a name."""
+    resolve_device(device)  # a bad device is refused before anything loads
+    models = [_load(Path(path), device, precision, shortlist) for path in paths]
     names = [model.name for model in models]
     for name in names:
         if names.count(name) > 1:
@@ -43,26 +47,33 @@ def load_models(paths: Sequence[Path], device: str = "auto") -> list[ServedModel
     return models
 
 
-def _load(path: Path, device: torch.device) -> ServedModel:
-    checkpoint = resolve_checkpoint(path)
-    model, recipe, tokenizer = load_for_inference(checkpoint, device)
-    run = RunDir(checkpoint.parent.parent)
-    folder = run.root.resolve().name
-    name = folder if path.is_dir() else f"{folder}-{checkpoint.stem}"
-    step, dev_bleu = _training_point(checkpoint, run)
+def _load(path: Path, device: str, precision: str, shortlist: bool) -> ServedModel:
+    translator = Translator.load(path, device=device, precision=precision, shortlist=shortlist)
+    recipe = translator.recipe
+    if is_export(path):
+        name, (step, dev_bleu) = path.resolve().name, (None, None)
+        parameters = translator.model.card["parameters"]
+    else:
+        checkpoint = resolve_checkpoint(path)
+        run = RunDir(checkpoint.parent.parent)
+        folder = run.root.resolve().name
+        name = folder if path.is_dir() else f"{folder}-{checkpoint.stem}"
+        step, dev_bleu = _training_point(checkpoint, run)
+        parameters = count_parameters(translator.model)
     info = ModelInfo(
         name=name,
         architecture=architecture(recipe.model),
-        attention=model.has_attention,
+        attention=translator.model.has_attention,
         source_language=recipe.data.src,
         target_language=recipe.data.tgt,
         corpus=recipe.data.corpus,
-        parameters=count_parameters(model),
+        parameters=parameters,
         dev_bleu=dev_bleu,
         step=step,
         beam=recipe.decode.beam,
+        precision=translator.setting,
     )
-    return ServedModel(name, Translator(model, tokenizer, recipe, device), info)
+    return ServedModel(name, translator, info)
 
 
 def _training_point(checkpoint: Path, run: RunDir) -> tuple[int | None, float | None]:

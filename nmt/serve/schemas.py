@@ -130,6 +130,9 @@ class ModelInfo(BaseModel):
     dev_bleu: float | None = Field(description="Dev BLEU of the checkpoint served, if logged.")
     step: int | None = Field(description="Training updates of the checkpoint served.")
     beam: int = Field(description="The run's default beam.")
+    precision: str = Field(
+        description="What it decodes in: fp32, bf16, int8 (+shortlist), onnx-fp32, onnx-int8."
+    )
 
 
 class ModelsResponse(BaseModel):
