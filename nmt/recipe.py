@@ -31,22 +31,22 @@ class DataConfig(Section):
     # valid and any test splits; in a recipe file relative to its folder (load_recipe), on
     # the command line to the current one. Sets corpus to "files".
     files: dict[str, dict[str, str]] | None = None
-    src: str = "de"
-    tgt: str = "en"
+    src: str = "de"  # source language code, as the card names it
+    tgt: str = "en"  # target language code
     data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
     cache_dir: str = "prepared"  # where encoded splits and sentencepiece models are cached
     # cleaning (train only; dev and test are never filtered); 0 turns a rule off
     max_words: int = ranged(100, "[0, 1e6]")  # drop pairs with a side of more whitespace words
     max_chars: int = ranged(1000, "[0, 1e8]")  # ... or of more characters (one-word lines)
     max_ratio: float = ranged(3.0, "0 or [1, 1e6]")  # ... or whose word-length ratio exceeds it
-    dedupe: bool = True
+    dedupe: bool = True  # drop a pair seen before (same source and target)
     split_seed: int = ranged(1234, "[0, 4294967295]")  # for corpora without an official split
     # >1: also train on consecutive pairs joined in groups of 2..join_max (nmt/joining.py)
     join_max: int = ranged(1, "[1, 64]")
     # sentencepiece
-    joint_vocab: bool = True
-    spm_type: Literal["unigram", "bpe"] = "unigram"
-    vocab_size: int = ranged(8000, "[8, 1e6]")
+    joint_vocab: bool = True  # one sentencepiece model for both sides, else one per side
+    spm_type: Literal["unigram", "bpe"] = "unigram"  # the sentencepiece algorithm
+    vocab_size: int = ranged(8000, "[8, 1e6]")  # pieces per sentencepiece model
     character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
     # >0: the training pairs are segmented afresh each epoch (nmt/subword.py): a unigram
     # model samples its 64 best segmentations with P^alpha (Kudo 2018: 0.1), BPE skips each
@@ -100,33 +100,33 @@ class ModelConfig(Section):
     # transformer: Vaswani et al. 2017 (nmt/transformer.py). Each has fields of its own
     # (RNN_ONLY, TRANSFORMER_ONLY below), which the other refuses to have set.
     arch: Literal["rnn", "transformer"] = "rnn"
-    cell: Literal["lstm", "gru", "rnn"] = "lstm"
-    embed_dim: int = ranged(256, "[1, 65536]")
-    encoder_layers: int = ranged(2, "[1, 64]")
+    cell: Literal["lstm", "gru", "rnn"] = "lstm"  # the recurrent unit; rnn: plain tanh
+    embed_dim: int = ranged(256, "[1, 65536]")  # source and target embedding width
+    encoder_layers: int = ranged(2, "[1, 64]")  # stacked layers of the encoder
     encoder_hidden: int = ranged(256, "[1, 65536]")  # per direction
-    bidirectional: bool = True
+    bidirectional: bool = True  # the encoder also reads the source right to left
     reverse_source: bool = False  # Sutskever et al. 2014 read the source backwards
     decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
-    decoder_hidden: int = ranged(512, "[1, 65536]")
+    decoder_hidden: int = ranged(512, "[1, 65536]")  # units of each decoder layer
     # how the encoder's final states start the decoder (nmt/model.py, Bridge): identity
     # hands each layer's [forward; backward] states over unchanged, so decoder_hidden must
     # be directions * encoder_hidden; linear learns a map from them to any width
     bridge: Literal["identity", "linear"] = "identity"
-    attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"
+    attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"  # score; none: off
     # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
     # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
     attention_order: Literal["bahdanau", "luong"] = "bahdanau"
-    attention_dim: int = ranged(512, "[1, 65536]")
-    dropout: float = ranged(0.2, "[0, 1)")
+    attention_dim: int = ranged(512, "[1, 65536]")  # hidden width of the bahdanau score
+    dropout: float = ranged(0.2, "[0, 1)")  # on embeddings, between layers and outputs
     tie_embeddings: bool = False  # share target embedding and output projection
-    init: Literal["uniform", "xavier"] = "xavier"
+    init: Literal["uniform", "xavier"] = "xavier"  # weights; xavier keeps N(0, 1) embeddings
     init_range: float = ranged(0.1, "(0, 10]")  # for init: uniform
-    orthogonal_recurrent: bool = True
+    orthogonal_recurrent: bool = True  # recurrent matrices start orthogonal, per gate
     # transformer (encoder_layers, decoder_layers, dropout and tie_embeddings serve both)
     d_model: int = ranged(512, "[1, 65536]")  # the width of every layer and embedding
     heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
     ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"
+    positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # how a position is encoded
     max_positions: int = ranged(1024, "[1, 1e6]")  # learned positions: the longest sequence
     # one embedding matrix for source, target (and, with tie_embeddings, output): needs
     # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
@@ -202,17 +202,18 @@ TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions",
 @dataclass
 class TrainConfig(Section):
     NAME: ClassVar[str] = "train"
-    seed: int = ranged(1, "[0, 4294967295]")
+    seed: int = ranged(1, "[0, 4294967295]")  # initial weights, batch order, dropout
     # a run directory (its best checkpoint) or a .pt file to start from, with its
     # sentencepiece models; the optimizer, schedule and step count start afresh
     # (nmt/finetune.py). Relative to the current folder, as --run-dir is.
     init_from: str | None = None
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
     update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
-    max_epochs: int = ranged(30, "[1, 1e6]")
+    max_epochs: int = ranged(30, "[1, 1e6]")  # passes over the training data at most
     max_updates: int = ranged(0, "[0, 1e12]")  # 0: no limit
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = ranged(1e-3, "[0, 100]")
+    optimizer: Literal["adam", "sgd"] = "adam"  # sgd: plain, no momentum (Sutskever et al.)
+    lr: float = ranged(1e-3, "[0, 100]")  # learning rate (inverse_sqrt: its peak)
+    # how the rate changes (nmt/optim.py)
     schedule: Literal["constant", "plateau", "inverse_sqrt", "halving"] = "plateau"
     warmup_updates: int = ranged(0, "[0, 1e9]")  # for inverse_sqrt
     lr_decay: float = ranged(0.5, "(0, 1]")  # plateau and halving factor
@@ -221,15 +222,15 @@ class TrainConfig(Section):
     # greedy BLEU, or perplexity, which keeps falling where a weak model's BLEU stalls
     valid_metric: Literal["bleu", "ppl"] = "bleu"
     halving_start_epoch: int = ranged(5, "[1, 1e6]")  # halving: decay once per epoch from here
-    min_lr: float = ranged(1e-6, "[0, 100]")
+    min_lr: float = ranged(1e-6, "[0, 100]")  # no schedule goes below it
     clip_norm: float = ranged(1.0, "[0, 1e6]")  # 0: no clipping
-    label_smoothing: float = ranged(0.0, "[0, 1)")
+    label_smoothing: float = ranged(0.0, "[0, 1)")  # mass spread over the other pieces
     # updates; 0: at every epoch end instead. The last update is validated too.
     validate_every: int = ranged(500, "[0, 1e9]")
-    valid_batch_tokens: int = ranged(2048, "[1, 1e8]")
+    valid_batch_tokens: int = ranged(2048, "[1, 1e8]")  # dev batches (no gradients)
     # validations without a better valid_metric; 0: never stop early
     early_stop_patience: int = ranged(8, "[0, 1e6]")
-    keep_last: int = ranged(3, "[0, 10000]")
+    keep_last: int = ranged(3, "[0, 10000]")  # step checkpoints kept besides last and best
     average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
     # >0: validate and translate with an exponential moving average of the weights, which
     # moves by 1 - ema_decay an update (nmt/ema.py); 0: off
@@ -239,7 +240,7 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
-    tensorboard: bool = False
+    tensorboard: bool = False  # also log to RUN/tensorboard (needs tensorboard)
     log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
     # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
     # validating) before the job fails with a timeout error; must exceed a validation
@@ -256,17 +257,17 @@ class TrainConfig(Section):
 @dataclass(frozen=True)
 class DecodeConfig(Section):
     NAME: ClassVar[str] = "decode"
-    beam: int = ranged(5, "[1, 1024]")
+    beam: int = ranged(5, "[1, 1024]")  # hypotheses kept per sentence; 1: greedy
     length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / len**alpha; 0: off
     max_len_a: float = ranged(1.5, "[0, 1000]")  # output is at most a * source_length + b pieces
-    max_len_b: int = ranged(10, "[0, 1e6]")
+    max_len_b: int = ranged(10, "[0, 1e6]")  # ... the b of that limit
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch
     max_source_len: int = ranged(256, "[1, 1e6]")  # longer inputs are truncated (and counted)
 
 
 @dataclass
 class Recipe:
-    name: str = "recipe"
+    name: str = "recipe"  # the run is runs/<name> unless --run-dir says otherwise
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
