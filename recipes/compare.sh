@@ -7,16 +7,28 @@
 # source length. A run that is there is resumed, one that has finished is passed over, so
 # the script can be stopped and started again.
 #
-#   bash recipes/compare.sh [FAMILY]     FAMILY: default recipes/multi30k-de-en-small
+#   bash recipes/compare.sh [FAMILY] [--singles]
 #
-# Runs go to runs/<family>-<model>[-joined], tables and figures to runs/<family>/. About
-# 35 minutes a run on 2 CPU cores, 7 runs. Reads the corpus from $NMT_DATA (default
+# FAMILY: default recipes/multi30k-de-en-small. --singles: only the four runs on single
+# pairs and their tables and figures (about half the time).
+#
+# Runs go to runs/<family>-<model>[-joined], tables and figures to runs/<family>/.
+# 22-32 minutes a run on 2 CPU cores: about 2 hours with --singles (measured), about 3.5
+# with the joined runs (not timed). Reads the corpus from $NMT_DATA (default
 # ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .ci/install.sh
 export NMT_DATA="${NMT_DATA:-$(cd .. && pwd)/shared/data}"
-family="${1:-recipes/multi30k-de-en-small}"
+family=recipes/multi30k-de-en-small
+with_joined=true
+for arg in "$@"; do
+    case "$arg" in
+        --singles) with_joined=false ;;
+        -*) echo "compare.sh: unknown option $arg (see the header of $0)" >&2; exit 2 ;;
+        *) family=$arg ;;
+    esac
+done
 family="${family%/}"
 name="$(basename "$family")"
 out="runs/$name"
@@ -36,10 +48,12 @@ for model in seq2seq bilstm attention transformer; do
     train "runs/$name-$model" "$family/$model.yaml"
     singles+=("runs/$name-$model")
 done
-for model in seq2seq bilstm attention; do
-    train "runs/$name-$model-joined" "$family/$model.yaml" --set data.join_max=4
-    joined+=("runs/$name-$model-joined")
-done
+if $with_joined; then
+    for model in seq2seq bilstm attention; do
+        train "runs/$name-$model-joined" "$family/$model.yaml" --set data.join_max=4
+        joined+=("runs/$name-$model-joined")
+    done
+fi
 
 mkdir -p "$out"
 score() {  # score NAME TEST RUNS...: the table of RUNS on TEST, each against the row above
@@ -48,9 +62,11 @@ score() {  # score NAME TEST RUNS...: the table of RUNS on TEST, each against th
     nmt eval "$@" --test "$test" --against previous -o "$out/$table.md"
 }
 score test2016 test2016 "${singles[@]}"
-score test2016-joined test2016 "${joined[@]}"
 score test2016-long test2016-long "${singles[@]}"
-score test2016-long-joined test2016-long "${joined[@]}"
+if $with_joined; then
+    score test2016-joined test2016 "${joined[@]}"
+    score test2016-long-joined test2016-long "${joined[@]}"
+fi
 figures() {  # figures LABEL RUNS...: BLEU by source length on test2016-long, the curves
     local label=$1
     shift
@@ -61,6 +77,8 @@ figures() {  # figures LABEL RUNS...: BLEU by source length on test2016-long, th
     nmt plot "$@" -o "$out/curves-$label.png"
 }
 figures singles "${singles[@]}"
-figures joined "${joined[@]}"
+if $with_joined; then
+    figures joined "${joined[@]}"
+fi
 cat "$out"/test2016*.md "$out"/by-length-*.md
 echo "tables and figures in $out/"
