@@ -106,7 +106,7 @@ def test_a_comment_above_a_field_is_its_meaning_or_heads_its_group() -> None:
 
 def markdown_files() -> list[Path]:
     files = sorted(DOCS.rglob("*.md"))
-    files += [path for path in (ROOT / "README.md", ROOT / "README.new.md") if path.is_file()]
+    files.append(ROOT / "README.md")
     return files
 
 
