@@ -68,9 +68,9 @@ def train_two_ranks(run_dir: Path, updates: int, arch: str) -> None:
         }
         command = [sys.executable, "-c", script, str(run_dir)]
         children.append(subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True))
-    for child in children:
-        _, errors = child.communicate(timeout=180)
-        assert child.returncode == 0, errors
+    outcomes = [(child.communicate(timeout=180)[1], child.returncode) for child in children]
+    for rank, (errors, returncode) in enumerate(outcomes):  # every rank's, not the first's
+        assert returncode == 0, f"rank {rank}: {errors}"
 
 
 def assert_close(first: dict, second: dict) -> None:
