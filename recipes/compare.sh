@@ -61,12 +61,6 @@ score() {  # score NAME TEST RUNS...: the table of RUNS on TEST, each against th
     shift 2
     nmt eval "$@" --test "$test" --against previous -o "$out/$table.md"
 }
-score test2016 test2016 "${singles[@]}"
-score test2016-long test2016-long "${singles[@]}"
-if $with_joined; then
-    score test2016-joined test2016 "${joined[@]}"
-    score test2016-long-joined test2016-long "${joined[@]}"
-fi
 figures() {  # figures LABEL RUNS...: BLEU by source length on test2016-long, the curves
     local label=$1
     shift
@@ -76,9 +70,16 @@ figures() {  # figures LABEL RUNS...: BLEU by source length on test2016-long, th
         -o "$out/by-length-$label.png"
     nmt plot "$@" -o "$out/curves-$label.png"
 }
-figures singles "${singles[@]}"
+report() {  # report SUFFIX LABEL RUNS...: the tables on test2016 and test2016-long, the figures
+    local suffix=$1 label=$2
+    shift 2
+    score "test2016$suffix" test2016 "$@"
+    score "test2016-long$suffix" test2016-long "$@"
+    figures "$label" "$@"
+}
+report "" singles "${singles[@]}"
 if $with_joined; then
-    figures joined "${joined[@]}"
+    report -joined joined "${joined[@]}"
 fi
 cat "$out"/test2016*.md "$out"/by-length-*.md
 echo "tables and figures in $out/"
