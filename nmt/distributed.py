@@ -62,8 +62,14 @@ def init_from_env(timeout_minutes: float) -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
-def shutdown() -> None:
+def shutdown(meet: bool = True) -> None:
+    """Leave the process group. meet: first wait for every rank, so that rank 0, which holds
+    the rendezvous store, does not tear it down while another rank is still leaving (that
+    rank then aborts: "terminate called without an active exception"). Not after an
+    error: the ranks it would wait for may never come."""
     if dist.is_initialized():
+        if meet:
+            dist.barrier()
         dist.destroy_process_group()
 
 

@@ -500,6 +500,9 @@ def train(
         )
 
     try:
-        return run_training(checkpointer, recipe, resume, trainer)
-    finally:
-        distributed.shutdown()
+        result = run_training(checkpointer, recipe, resume, trainer)
+    except BaseException:
+        distributed.shutdown(meet=False)
+        raise
+    distributed.shutdown()
+    return result
