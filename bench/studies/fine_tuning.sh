@@ -15,24 +15,30 @@
 #     (train.ema_decay=0.999) on the small attention recipe, de->en, against the recipe as it
 #     is, same updates: dev BLEU (greedy, metrics.jsonl) and test2016.
 #
-#   bash bench/studies/issue25.sh [OUT]      runs and tables in OUT (default runs/issue25)
-#   SMOKE=1 bash bench/studies/issue25.sh    3 updates each, 30 test lines: checks the wiring
+#   bash bench/studies/fine_tuning.sh [OUT]      runs and tables in OUT (default runs/fine-tuning)
+#   PART=adaptation bash bench/studies/fine_tuning.sh       part 1 only (PART=regularisation: 2 and 3)
+#   SMOKE=1 bash bench/studies/fine_tuning.sh    3 updates each, 30 test lines: checks the wiring
 #
 # A run that is there is resumed (or passed over when finished). Reads $NMT_DATA.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . .ci/install.sh
 export NMT_DATA="${NMT_DATA:-$(cd .. && pwd)/shared/data}"
-out="${1:-runs/issue25}"
+out="${1:-runs/fine-tuning}"
 small=recipes/multi30k-de-en-small/attention.yaml
 budget=(--set "train.max_updates=${UPDATES:-2000}" --set "train.validate_every=${VALID_EVERY:-500}")
 lines=0  # test lines scored; 0: all
 if [ "${SMOKE:-0}" = 1 ]; then
-    out="${1:-runs/issue25-smoke}"
+    out="${1:-runs/fine-tuning-smoke}"
     budget=(--set train.max_updates=3 --set train.validate_every=3
             --set decode.max_len_a=0 --set decode.max_len_b=3)
     lines=30
 fi
+part="${PART:-all}"
+case "$part" in
+    all | adaptation | regularisation) ;;
+    *) echo "PART must be all, adaptation or regularisation, not '$part'" >&2 && exit 2 ;;
+esac
 mkdir -p "$out/tests"
 
 train() {  # RUN ARGS...: train into RUN, resuming what is there
@@ -47,19 +53,15 @@ cut_lines() {  # FILE: the first $lines lines of a test file (all with 0)
     if [ "$lines" = 0 ]; then cat "$1"; else head -n "$lines" "$1"; fi
 }
 
-# 1. Domain adaptation, en->fr.
-enfr=(--set data.src=en --set data.tgt=fr)
-tatoeba=(--set data.corpus=tatoeba-fra-eng)
-train "$out/multi30k-en-fr" "$small" "${enfr[@]}"
-train "$out/multi30k-then-tatoeba" "$small" "${enfr[@]}" "${tatoeba[@]}" \
-    --init-from "$out/multi30k-en-fr"
-train "$out/tatoeba-alone" "$small" "${enfr[@]}" "${tatoeba[@]}"
+adaptation() {  # 1. Domain adaptation, en->fr.
+    local enfr=(--set data.src=en --set data.tgt=fr)
+    local tatoeba=(--set data.corpus=tatoeba-fra-eng)
+    train "$out/multi30k-en-fr" "$small" "${enfr[@]}"
+    train "$out/multi30k-then-tatoeba" "$small" "${enfr[@]}" "${tatoeba[@]}" \
+        --init-from "$out/multi30k-en-fr"
+    train "$out/tatoeba-alone" "$small" "${enfr[@]}" "${tatoeba[@]}"
 
-for lang in de en fr; do
-    gzip -dc "$NMT_DATA/multi30k/test_2016_flickr.$lang.gz" >"$out/tests/multi30k-test2016.$lang.all"
-    cut_lines "$out/tests/multi30k-test2016.$lang.all" >"$out/tests/multi30k-test2016.$lang"
-done
-python - "$out/tests" <<'PY'
+    python - "$out/tests" <<'PY'
 import sys
 from pathlib import Path
 
@@ -71,23 +73,25 @@ for side, lang in (("src", "en"), ("tgt", "fr")):
     text = "".join(line + "\n" for line in test[side])
     Path(sys.argv[1], f"tatoeba-test.{lang}.all").write_text(text, encoding="utf-8")
 PY
-for lang in en fr; do
-    cut_lines "$out/tests/tatoeba-test.$lang.all" >"$out/tests/tatoeba-test.$lang"
-done
-adapted=("$out/multi30k-en-fr" "$out/multi30k-then-tatoeba" "$out/tatoeba-alone")
-for test in multi30k-test2016 tatoeba-test; do
-    nmt eval "${adapted[@]}" --src "$out/tests/$test.en" --ref "$out/tests/$test.fr" \
-        --metrics bleu,chrf,ter -o "$out/adaptation-$test.md"
-done
+    for lang in en fr; do
+        cut_lines "$out/tests/tatoeba-test.$lang.all" >"$out/tests/tatoeba-test.$lang"
+    done
+    local adapted=("$out/multi30k-en-fr" "$out/multi30k-then-tatoeba" "$out/tatoeba-alone")
+    for test in multi30k-test2016 tatoeba-test; do
+        nmt eval "${adapted[@]}" --src "$out/tests/$test.en" --ref "$out/tests/$test.fr" \
+            --metrics bleu,chrf,ter -o "$out/adaptation-$test.md"
+    done
+}
 
-# 2. and 3. Subword sampling and EMA, de->en, same updates.
-train "$out/small-attention" "$small"
-train "$out/small-attention-subword" "$small" --set data.subword_alpha=0.1
-train "$out/small-attention-ema" "$small" --set train.ema_decay=0.999
-regular=("$out/small-attention" "$out/small-attention-subword" "$out/small-attention-ema")
-nmt eval "${regular[@]}" --src "$out/tests/multi30k-test2016.de" \
-    --ref "$out/tests/multi30k-test2016.en" --metrics bleu,chrf,ter -o "$out/regularisation-test2016.md"
-python - "${regular[@]}" >"$out/regularisation-dev.md" <<'PY'
+regularisation() {  # 2. and 3. Subword sampling and EMA, de->en, same updates.
+    train "$out/small-attention" "$small"
+    train "$out/small-attention-subword" "$small" --set data.subword_alpha=0.1
+    train "$out/small-attention-ema" "$small" --set train.ema_decay=0.999
+    local regular=("$out/small-attention" "$out/small-attention-subword" "$out/small-attention-ema")
+    nmt eval "${regular[@]}" --src "$out/tests/multi30k-test2016.de" \
+        --ref "$out/tests/multi30k-test2016.en" --metrics bleu,chrf,ter \
+        -o "$out/regularisation-test2016.md"
+    python - "${regular[@]}" >"$out/regularisation-dev.md" <<'PY'
 import json
 import sys
 from pathlib import Path
@@ -100,5 +104,13 @@ for run in sys.argv[1:]:
     cells = [last["step"], f"{last['valid_bleu']:.2f}", f"{last['best_bleu']:.2f}"]
     print(f"| {Path(run).name} | " + " | ".join(map(str, cells)) + f" | {last['valid_ppl']:.2f} |")
 PY
-cat "$out"/adaptation-*.md "$out"/regularisation-*.md
+}
+
+for lang in de en fr; do
+    gzip -dc "$NMT_DATA/multi30k/test_2016_flickr.$lang.gz" >"$out/tests/multi30k-test2016.$lang.all"
+    cut_lines "$out/tests/multi30k-test2016.$lang.all" >"$out/tests/multi30k-test2016.$lang"
+done
+[ "$part" = regularisation ] || adaptation
+[ "$part" = adaptation ] || regularisation
+cat "$out"/*.md
 echo "tables in $out/"
