@@ -60,6 +60,19 @@ def test_cpu_targets_are_the_cpu_issues_own():
     assert results.device_kind("NVIDIA H200") == "gpu"
 
 
+def test_the_transformer_is_set_against_the_peers_transformer_rows():
+    transformers = [
+        row("nmt", "transformer", "fp32", 9_000.0, fixed=60.0),
+        row("onmt", "transformer", "fp32", 6_000.0, fixed=30.0),
+    ]
+    checks = {w: (r, t) for w, r, t in results.target_checks(ROWS + transformers, "cpu")}
+    assert checks["transformer fp32 training / OpenNMT-py fp32"] == (1.5, ">= 1.3")
+    assert checks["transformer fp32 beam-5 fixed-30 / OpenNMT-py"] == (2.0, ">= 1.5")
+    assert checks["attention fp32 training / OpenNMT-py fp32"] == (2.0, ">= 2")  # its own peer row
+    alone = results.target_checks([*ROWS, transformers[0]], "cpu")
+    assert ("transformer fp32 training / OpenNMT-py fp32", None, ">= 1.3") in alone
+
+
 def test_repeat_summary_is_the_median_and_the_relative_range():
     assert results.repeat_summary([100.0, 104.0, 98.0]) == (100.0, 0.06)
 

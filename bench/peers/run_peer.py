@@ -1,6 +1,11 @@
-"""Train and decode one peer toolkit on the bench model and print its results row.
+"""Train and decode one peer toolkit on a bench model and print its results row.
 
     python -m bench.peers.run_peer joey --data bench/scratch/data --device cuda
+    python -m bench.peers.run_peer onmt --arch transformer --data bench/scratch/data --device cpu
+
+--arch attention is the bench model of joey.yaml / onmt.yaml; --arch transformer puts the
+model of joey_transformer.yaml / onmt_transformer.yaml in place of theirs (same data,
+batches and optimisation).
 
 Trains --updates updates from scratch through probe.py (exact per-update clock and real
 target tokens, peak device memory), then decodes the test set three ways at --decode-batch
@@ -78,10 +83,18 @@ class Peer:
     def probe(self, out: Path, module: str, *argv: str) -> list[str]:
         return [self.python, str(HERE / "probe.py"), str(out), "-m", module, *argv]
 
+    def template(self, peer: str) -> dict:
+        """The peer's config with the placeholders filled; --arch transformer's model over it."""
+        cfg = yaml.safe_load(fill(HERE / f"{peer}.yaml", self.values))
+        if self.args.arch == "transformer":
+            model = yaml.safe_load((HERE / f"{peer}_transformer.yaml").read_text("utf-8"))
+            cfg.update(model)
+        return cfg
+
 
 class Joey(Peer):
     def config(self, mode: str, beam: int = 5, min_len: int = 1, max_len: int = 100) -> Path:
-        cfg = yaml.safe_load(fill(HERE / "joey.yaml", self.values))
+        cfg = self.template("joey")
         cfg["use_cuda"] = self.cuda
         cfg["fp16"] = self.fp16
         if mode == "train":
@@ -118,7 +131,8 @@ class Joey(Peer):
 class Onmt(Peer):
     def train_cmd(self, probe_out: Path) -> list[str]:
         cfg = self.run / "train.yaml"
-        cfg.write_text(fill(HERE / "onmt.yaml", self.values), encoding="utf-8")
+        text = yaml.safe_dump(self.template("onmt"), sort_keys=False, allow_unicode=True)
+        cfg.write_text(text, encoding="utf-8")
         argv = ["-config", str(cfg), "-train_steps", str(self.args.updates)]
         argv += ["-save_model", str(self.run / "model" / "model")]
         if self.cuda:
@@ -218,6 +232,7 @@ def test_set(args: argparse.Namespace, meta: dict) -> Path:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("peer", choices=sorted(PACKAGES))
+    parser.add_argument("--arch", choices=["attention", "transformer"], default="attention")
     parser.add_argument("--data", type=Path, required=True, help="export_data.py's folder")
     parser.add_argument("--venv", type=Path, help="peer venv (bench/scratch/venvs/PEER)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
@@ -236,7 +251,8 @@ def parse_args() -> argparse.Namespace:
     if args.skip < 1:
         parser.error("--skip must be at least 1: the clock starts at the end of an update")
     args.venv = args.venv or SCRATCH / "venvs" / args.peer
-    args.run_dir = args.run_dir or SCRATCH / "runs" / f"{args.peer}-{args.device}-{args.precision}"
+    name = f"{args.peer}-{args.arch}-{args.device}-{args.precision}"
+    args.run_dir = args.run_dir or SCRATCH / "runs" / name
     return args
 
 
@@ -296,7 +312,7 @@ def main() -> None:
         peak = probe["peak_rss_mb"]
     row = {
         "system": args.peer,
-        "arch": "attention",
+        "arch": args.arch,
         "precision": args.precision,
         "train_tok_per_s": details.pop("train_tok_per_s"),
         "peak_mem_mb": peak if peak is None else round(peak),

@@ -79,10 +79,12 @@ def _ratio(ours: dict | None, field: str, theirs: dict | None) -> float | None:
     return ours[field] / theirs[field]
 
 
-# The targets (bench/speed/targets.json): for our attention rows, each field's required
-# ratio against another system; for the rows without attention, training against the bare
-# LSTM. Per device kind, with the issue each came from.
+# The targets (bench/speed/targets.json): for our attention rows and our transformer row,
+# each field's required ratio against another system (a peer's row of the same
+# architecture); for the rows without attention, training against the bare LSTM. Per device
+# kind, with the issue each came from.
 TARGETS = json.loads(Path(__file__).with_name("targets.json").read_text(encoding="utf-8"))
+TARGET_ARCHS = {"attention": ATTENTION, "transformer": ("transformer",)}  # group -> our archs
 FIELD_NAMES = {
     "train_tok_per_s": "training",
     "decode_beam5_fixed30_sent_per_s": "beam-5 fixed-30",
@@ -102,28 +104,37 @@ def target_checks(rows: list[dict], kind: str) -> list[tuple[str, float | None, 
     checks = []
     for precision, peer_precision in PEER_PRECISION.items():
         bare = _find(rows, "bare-lstm", None, precision)
-        others = {"bare-lstm": bare}
-        others |= {peer: _find(rows, peer, None, peer_precision) for peer in ("joey", "onmt")}
-        for arch in ATTENTION:
-            ours = _find(rows, "nmt", arch, precision)
-            if ours is None:
-                continue
-            for target_row in TARGETS["attention"][kind]:
-                field, system, target = (target_row[k] for k in ("field", "against", "required"))
-                decoding = field.startswith("decode")
-                if decoding and precision != "fp32":
-                    continue
-                against = SYSTEM_NAMES[system]
-                if system != "bare-lstm" and not decoding:
-                    against += f" {peer_precision}"
-                what = f"{arch} {precision} {FIELD_NAMES[field]} / {against}"
-                checks.append((what, _ratio(ours, field, others[system]), target))
+        for group, archs in TARGET_ARCHS.items():
+            others = {"bare-lstm": bare}
+            others |= {peer: _find(rows, peer, group, peer_precision) for peer in ("joey", "onmt")}
+            for arch in archs:
+                ours = _find(rows, "nmt", arch, precision)
+                if ours is not None:
+                    checks += _group_checks(ours, others, TARGETS[group][kind], precision)
         target = TARGETS["without_attention_training_vs_bare_lstm"][kind]
         for arch in ("seq2seq", "bilstm"):
             ours = _find(rows, "nmt", arch, precision)
             if ours is not None and target:
                 ratio = _ratio(ours, "train_tok_per_s", bare)
                 checks.append((f"{arch} {precision} training / bare LSTM", ratio, target))
+    return checks
+
+
+def _group_checks(
+    ours: dict, others: dict[str, dict | None], targets: list[dict], precision: str
+) -> list[tuple[str, float | None, str]]:
+    """The checks of one row of ours against the rows its targets name."""
+    checks = []
+    for target_row in targets:
+        field, system, target = (target_row[k] for k in ("field", "against", "required"))
+        decoding = field.startswith("decode")
+        if decoding and precision != "fp32":
+            continue
+        against = SYSTEM_NAMES[system]
+        if system != "bare-lstm" and not decoding:
+            against += f" {PEER_PRECISION[precision]}"
+        what = f"{ours['arch']} {precision} {FIELD_NAMES[field]} / {against}"
+        checks.append((what, _ratio(ours, field, others[system]), target))
     return checks
 
 

@@ -8,11 +8,12 @@
 #   SMOKE=1 bash bench/speed/run.sh bench/scratch/smoke.json       # tiny sizes: checks the wiring
 #
 # Environment: TIMED and SKIP set every system's timed and warm-up updates (default: each
-# script's protocol sizes, 100+ timed after 20); PARTS (default "nmt bare joey onmt") runs a
+# script's protocol sizes, 100+ timed after 20); TEST_LINES, the test sentences each system
+# decodes (default all 1,000); PARTS (default "nmt bare joey onmt") runs a
 # subset, appending to the same file, so a run longer than one sitting can be split; DEVICE
 # (default cuda when there is one); PEER_PRECISIONS (default "fp32 fp16" on cuda, "fp32" on
-# cpu); WHEELS, a folder of peers/wheels.sh, to build the peer venvs offline when they are
-# missing; PYTHON (python3).
+# cpu); PEER_ARCHS (default "attention transformer"), the peers' models; WHEELS, a folder of
+# peers/wheels.sh, to build the peer venvs offline when they are missing; PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${1:?usage: bash bench/speed/run.sh RESULTS.json}"
@@ -25,7 +26,7 @@ export PYTHONUNBUFFERED=1
 
 ours=() bare=() peer=()
 if [ -n "${SMOKE:-}" ]; then
-    ours=(--archs seq2seq attention --updates 2 --skip 1 --test-lines 8 --batch-tokens 256)
+    ours=(--archs seq2seq attention transformer --updates 2 --skip 1 --test-lines 8 --batch-tokens 256)
     bare=(--updates 2 --skip 1 --batch-tokens 256)
     peer=(--updates 6 --skip 2 --test-lines 8 --decode-batch 8 --max-len 30)
 fi
@@ -35,6 +36,10 @@ if [ -n "${TIMED:-}" ]; then
     ours+=(--updates "$TIMED" --skip "$skip")
     bare+=(--updates "$TIMED" --skip "$skip")
     peer+=(--updates "$((skip + TIMED))" --skip "$skip")  # a peer's --updates counts all
+fi
+if [ -n "${TEST_LINES:-}" ]; then
+    ours+=(--test-lines "$TEST_LINES")
+    peer+=(--test-lines "$TEST_LINES")
 fi
 
 if [ ! -f "$data/meta.json" ]; then
@@ -51,10 +56,12 @@ for part in ${PARTS:-nmt bare joey onmt}; do
                 bash bench/peers/setup.sh --python "$py" --only "$part" \
                     ${WHEELS:+--wheels "$WHEELS"}
             fi
-            for precision in $peer_precisions; do
-                "$py" -m bench.peers.run_peer "$part" --data "$data" --device "$device" \
-                    --precision "$precision" "${peer[@]}" \
-                    ${SMOKE:+--batch-size "${peer_batch[$part]}"} --out "$out"
+            for arch in ${PEER_ARCHS:-attention transformer}; do
+                for precision in $peer_precisions; do
+                    "$py" -m bench.peers.run_peer "$part" --arch "$arch" --data "$data" \
+                        --device "$device" --precision "$precision" "${peer[@]}" \
+                        ${SMOKE:+--batch-size "${peer_batch[$part]}"} --out "$out"
+                done
             done
             ;;
         *) echo "bench/speed/run.sh: unknown part $part (nmt, bare, joey, onmt)" >&2; exit 2 ;;
