@@ -1,4 +1,5 @@
-"""`nmt export`: a run as ONNX graphs that decode without our training code."""
+"""`nmt export`: a run as ONNX graphs, or a Transformer run as a CTranslate2 model, that
+decode without our training code."""
 
 from pathlib import Path
 from typing import Annotated
@@ -28,27 +29,45 @@ def register(app: typer.Typer) -> None:
                 "--output", "-o", help="A new or empty folder to write.", show_default=False
             ),
         ],
-        format: Annotated[str, typer.Option("--format", help="onnx (the one format).")] = "onnx",
+        format: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="onnx (a recurrent run) or ctranslate2 (a Transformer run).",
+            ),
+        ] = "onnx",
         precision: Annotated[
             str,
             typer.Option(
-                help="fp32, or int8: the graphs' matrix products quantized by onnxruntime."
+                help="fp32, or int8: the matrix products quantized (onnx: by onnxruntime; "
+                "ctranslate2: weights stored and decoded in int8)."
             ),
         ] = "fp32",
     ) -> None:
-        """Export a recurrent run as ONNX graphs that decode through onnxruntime.
+        """Export a recurrent run as ONNX graphs, or a Transformer run as a CTranslate2
+        model.
 
-        The folder holds the encoder and one decoder step as ONNX graphs, the run's
+        --format onnx: the encoder and one decoder step as ONNX graphs, the run's
         sentencepiece models and card.json (which inputs and outputs, in which order).
-
         `nmt translate DIR`, `nmt score DIR`, `nmt serve DIR` and nmt.Translator.load(DIR)
-        then decode through onnxruntime. Example:
+        then decode through onnxruntime.
+
+        --format ctranslate2 (the ctranslate2 extra): the model as CTranslate2 writes it
+        (model.bin, config.json, the vocabulary), the sentencepiece models and card.json.
+        ctranslate2.Translator decodes it with its own search; nmt does not load it (the
+        how-to page on decoding shows the few lines). Examples:
 
           nmt export runs/quick -o exported/quick-int8 --precision int8
+          nmt export runs/transformer -o exported/transformer-ct2 --format ctranslate2
         """
-        if format != "onnx":
-            raise NmtError(f"--format {format!r}: the one export format is onnx")
-        from nmt.export_onnx import export_onnx
+        if format == "onnx":
+            from nmt.export_onnx import export_onnx
 
-        card = export_onnx(run, output, precision)
+            card = export_onnx(run, output, precision)
+        elif format == "ctranslate2":
+            from nmt.export_ctranslate2 import export_ctranslate2
+
+            card = export_ctranslate2(run, output, precision)
+        else:
+            raise NmtError(f"--format {format!r}: export as onnx or ctranslate2")
         stderr.print(f"wrote {card.parent} ({precision})", highlight=False)

@@ -17,8 +17,8 @@ on the packed sequences of the encoder (pack_padded_sequence, measured with torc
 which the TorchScript exporter turns into ONNX LSTMs with sequence_lens, so a padded batch
 encodes as each sentence alone. With precision int8 the graphs' matrix products are
 quantized by onnxruntime's own dynamic quantization (weights int8 per output channel).
-The Transformer is not exported yet: its decoder state is a key-value cache per layer,
-another card layout.
+The Transformer is not exported to ONNX (its decoder state, a key-value cache per layer,
+would be another card layout): nmt/export_ctranslate2.py exports it to CTranslate2.
 """
 
 from __future__ import annotations
@@ -132,8 +132,8 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
     model, recipe, _ = load_for_inference(checkpoint, "cpu")
     if not isinstance(model, Seq2Seq):
         raise NmtError(
-            f"{run}: export --format onnx takes the recurrent models (model.arch: rnn); the "
-            "Transformer's decoder state, a cache per layer, has no card layout yet"
+            f"{run}: export --format onnx takes the recurrent models (model.arch: rnn); "
+            "export a Transformer with --format ctranslate2"
         )
     if out.exists() and any(out.iterdir()):
         raise NmtError(f"{out}: not empty; export writes into a new or empty folder")

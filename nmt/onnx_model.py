@@ -25,6 +25,7 @@ from nmt.tokenizer import Tokenizer
 
 CARD = "card.json"
 CARD_FORMAT = "nmt-onnx"
+CT2_CARD_FORMAT = "nmt-ctranslate2"  # nmt/export_ctranslate2.py's folders, which we do not load
 
 
 def is_export(path: Path) -> bool:
@@ -98,6 +99,11 @@ def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise NmtError(f"{path}: not a readable export card ({error})") from None
+    if isinstance(card, dict) and card.get("format") == CT2_CARD_FORMAT:
+        raise NmtError(
+            f"{folder}: a CTranslate2 export, which ctranslate2.Translator decodes with its own "
+            "search, not nmt (docs/how-to/decoding.md shows how)"
+        )
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise NmtError(f"{path}: not a card of `nmt export --format onnx`")
     recipe = recipe_from_dict(card["recipe"], str(path))

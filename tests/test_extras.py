@@ -26,6 +26,11 @@ def run_without(module: str, *arguments: str) -> subprocess.CompletedProcess:
         ("fastapi", "serve", ["serve", "runs/none"]),
         ("uvicorn", "serve", ["serve", "runs/none"]),
         ("matplotlib", "plot", ["plot", "runs/none", "-o", "curves.png"]),
+        (
+            "ctranslate2",
+            "ctranslate2",
+            ["export", "runs/none", "-o", "out/ct2", "--format", "ctranslate2"],
+        ),
     ],
 )
 def test_a_command_without_its_extra_names_it_in_one_line(tmp_path, module, extra, arguments):
