@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from nmt.checkpoint import load_for_inference, resolve_checkpoint
 from nmt.errors import NmtError
+from nmt.export_source import load_for_export
 from nmt.extras import missing
 from nmt.model import count_parameters
 from nmt.onnx_model import CARD, CT2_CARD_FORMAT
@@ -53,7 +53,6 @@ from nmt.transformer import DecoderLayer, EncoderLayer, Transformer, sinusoids
 
 CARD_VERSION = 1
 LAYER_NORM_EPSILON = 1e-5  # nn.LayerNorm's default, which every LayerNorm of ours keeps
-EXPORT_PRECISIONS = ("fp32", "int8")  # int8: weights stored int8, decoded int8 on a CPU
 
 
 def _array(tensor: Tensor) -> np.ndarray:
@@ -160,18 +159,14 @@ def _pieces(processor: Any) -> list[str]:
 
 def export_ctranslate2(run: Path, out: Path, precision: str = "fp32") -> Path:
     """Write the folder described in the module docstring; returns its card."""
-    if precision not in EXPORT_PRECISIONS:
-        raise NmtError(f"--precision {precision!r}: export in {' or '.join(EXPORT_PRECISIONS)}")
     _specs()  # before any work: without the extra, say so first
-    checkpoint = resolve_checkpoint(run)
-    model, recipe, tokenizer = load_for_inference(checkpoint, "cpu")
-    if not isinstance(model, Transformer):
-        raise NmtError(
-            f"{run}: export --format ctranslate2 takes the Transformer (model.arch: "
-            "transformer); CTranslate2 has no recurrent encoder-decoder (--format onnx has)"
-        )
-    if out.exists() and any(out.iterdir()):
-        raise NmtError(f"{out}: not empty; export writes into a new or empty folder")
+    refusal = (
+        "export --format ctranslate2 takes the Transformer (model.arch: transformer); "
+        "CTranslate2 has no recurrent encoder-decoder (--format onnx has)"
+    )
+    checkpoint, model, recipe, tokenizer = load_for_export(
+        run, out, precision, Transformer, refusal
+    )
     spec = transformer_spec(model, recipe.model, tokenizer)
     spec.validate()
     spec.optimize(quantization="int8" if precision == "int8" else "float32")

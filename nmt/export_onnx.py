@@ -32,9 +32,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from nmt.checkpoint import load_for_inference, resolve_checkpoint
 from nmt.decoder import DecoderState, Encoded
-from nmt.errors import NmtError
+from nmt.export_source import load_for_export
 from nmt.extras import missing
 from nmt.model import Seq2Seq, count_parameters
 from nmt.onnx_model import CARD, CARD_FORMAT
@@ -44,7 +43,6 @@ from nmt.tokenizer import BOS, EOS, PAD, UNK
 
 CARD_VERSION = 1
 OPSET = 17
-EXPORT_PRECISIONS = ("fp32", "int8")
 
 
 def layout(recipe: Recipe) -> dict[str, list[str]]:
@@ -122,21 +120,15 @@ def _dynamic_axes(names: list[str]) -> dict[str, dict[int, str]]:
 
 def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
     """Write the folder described in the module docstring; returns its card."""
-    if precision not in EXPORT_PRECISIONS:
-        raise NmtError(f"--precision {precision!r}: export in {' or '.join(EXPORT_PRECISIONS)}")
     try:
         import onnx  # noqa: F401  (the exporter needs it)
     except ModuleNotFoundError as error:
         raise missing("onnx", error) from None
-    checkpoint = resolve_checkpoint(run)
-    model, recipe, _ = load_for_inference(checkpoint, "cpu")
-    if not isinstance(model, Seq2Seq):
-        raise NmtError(
-            f"{run}: export --format onnx takes the recurrent models (model.arch: rnn); "
-            "export a Transformer with --format ctranslate2"
-        )
-    if out.exists() and any(out.iterdir()):
-        raise NmtError(f"{out}: not empty; export writes into a new or empty folder")
+    refusal = (
+        "export --format onnx takes the recurrent models (model.arch: rnn); "
+        "export a Transformer with --format ctranslate2"
+    )
+    checkpoint, model, recipe, _ = load_for_export(run, out, precision, Seq2Seq, refusal)
     out.mkdir(parents=True, exist_ok=True)
     parts = layout(recipe)
     src, lengths = _examples(model)
