@@ -30,8 +30,6 @@ decode it; bench/speed/ct2_decoding.py measures it against ours.
 
 from __future__ import annotations
 
-import json
-import shutil
 from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
@@ -42,13 +40,11 @@ import torch
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.export_source import load_for_export
+from nmt.export_source import load_for_export, write_card
 from nmt.extras import missing
-from nmt.model import count_parameters
-from nmt.onnx_model import CARD, CT2_CARD_FORMAT
+from nmt.onnx_model import CT2_CARD_FORMAT
 from nmt.recipe import ModelConfig
-from nmt.rundir import RunDir
-from nmt.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
+from nmt.tokenizer import BOS, EOS, UNK, Tokenizer
 from nmt.transformer import DecoderLayer, EncoderLayer, Transformer, sinusoids
 
 CARD_VERSION = 1
@@ -172,24 +168,11 @@ def export_ctranslate2(run: Path, out: Path, precision: str = "fp32") -> Path:
     spec.optimize(quantization="int8" if precision == "int8" else "float32")
     out.mkdir(parents=True, exist_ok=True)
     spec.save(str(out))
-    run_dir = RunDir(checkpoint.parent.parent)
-    shutil.copyfile(run_dir.src_model, out / "src.model")
-    shutil.copyfile(run_dir.tgt_model, out / "tgt.model")
-    card = {
+    fields = {
         "format": CT2_CARD_FORMAT,
         "version": CARD_VERSION,
         "precision": precision,
-        "exported_from": str(checkpoint),
-        "torch": torch.__version__,
         "ctranslate2": version("ctranslate2"),
-        "parameters": count_parameters(model),
-        "src_vocab": model.src_vocab,
-        "tgt_vocab": model.tgt_vocab,
-        "special_ids": {"pad": PAD, "unk": UNK, "bos": BOS, "eos": EOS},
-        "sentencepiece": {"src": "src.model", "tgt": "tgt.model"},
         "max_positions": recipe.model.max_positions,
-        "recipe": recipe.to_dict(),
     }
-    path = out / CARD
-    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_card(out, checkpoint, model, recipe, fields)

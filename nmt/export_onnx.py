@@ -23,9 +23,7 @@ would be another card layout): nmt/export_ctranslate2.py exports it to CTranslat
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import warnings
 from pathlib import Path
 
@@ -33,13 +31,12 @@ import torch
 from torch import Tensor, nn
 
 from nmt.decoder import DecoderState, Encoded
-from nmt.export_source import load_for_export
+from nmt.export_source import load_for_export, write_card
 from nmt.extras import missing
-from nmt.model import Seq2Seq, count_parameters
-from nmt.onnx_model import CARD, CARD_FORMAT
+from nmt.model import Seq2Seq
+from nmt.onnx_model import CARD_FORMAT
 from nmt.recipe import Recipe
-from nmt.rundir import RunDir
-from nmt.tokenizer import BOS, EOS, PAD, UNK
+from nmt.tokenizer import BOS, EOS, PAD
 
 CARD_VERSION = 1
 OPSET = 17
@@ -148,29 +145,16 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
         _export(module, args, out / file, inputs, outputs)
         if precision == "int8":
             _quantize(out / file)
-    run_dir = RunDir(checkpoint.parent.parent)
-    shutil.copyfile(run_dir.src_model, out / "src.model")
-    shutil.copyfile(run_dir.tgt_model, out / "tgt.model")
-    card = {
+    fields = {
         "format": CARD_FORMAT,
         "version": CARD_VERSION,
         "precision": precision,
-        "exported_from": str(checkpoint),
-        "torch": torch.__version__,
         "opset": OPSET,
-        "parameters": count_parameters(model),
-        "src_vocab": model.src_vocab,
-        "tgt_vocab": model.tgt_vocab,
-        "special_ids": {"pad": PAD, "unk": UNK, "bos": BOS, "eos": EOS},
-        "sentencepiece": {"src": "src.model", "tgt": "tgt.model"},
         "encoder": {"file": "encoder.onnx"} | _io(parts, "encoder"),
         "decoder_step": {"file": "decoder_step.onnx"} | _io(parts, "step"),
         "state": parts["state"],
-        "recipe": recipe.to_dict(),
     }
-    path = out / CARD
-    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_card(out, checkpoint, model, recipe, fields)
 
 
 def _io(parts: dict[str, list[str]], kind: str) -> dict[str, list[str]]:

@@ -1,16 +1,23 @@
-"""What every `nmt export` format does before it writes: check the precision and the
-folder, and load the run's model for the one architecture the format can hold."""
+"""What every `nmt export` format does around its own files: before, check the precision
+and the folder and load the run's model for the one architecture the format can hold;
+after, copy the sentencepiece models and write the card."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from nmt.checkpoint import load_for_inference, resolve_checkpoint
 from nmt.errors import NmtError
+from nmt.model import count_parameters
+from nmt.onnx_model import CARD
 from nmt.recipe import Recipe
-from nmt.tokenizer import Tokenizer
+from nmt.rundir import RunDir
+from nmt.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
 
 EXPORT_PRECISIONS = ("fp32", "int8")
 
@@ -30,3 +37,24 @@ def load_for_export(
     if out.exists() and any(out.iterdir()):
         raise NmtError(f"{out}: not empty; export writes into a new or empty folder")
     return checkpoint, model, recipe, tokenizer
+
+
+def write_card(out: Path, checkpoint: Path, model: nn.Module, recipe: Recipe, fields: dict) -> Path:
+    """Copy the run's sentencepiece models into `out` and write its card: `fields` (the
+    format, its version and precision, its own layout), then what every card holds."""
+    run_dir = RunDir(checkpoint.parent.parent)
+    shutil.copyfile(run_dir.src_model, out / "src.model")
+    shutil.copyfile(run_dir.tgt_model, out / "tgt.model")
+    card = fields | {
+        "exported_from": str(checkpoint),
+        "torch": torch.__version__,
+        "parameters": count_parameters(model),
+        "src_vocab": model.src_vocab,
+        "tgt_vocab": model.tgt_vocab,
+        "special_ids": {"pad": PAD, "unk": UNK, "bos": BOS, "eos": EOS},
+        "sentencepiece": {"src": "src.model", "tgt": "tgt.model"},
+        "recipe": recipe.to_dict(),
+    }
+    path = out / CARD
+    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return path

@@ -279,13 +279,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run", type=Path, help="the trained small attention run")
-    parser.add_argument("--quick", type=Path, help="the quick-start run, for greedy decoding")
-    parser.add_argument("--bench", action="store_true", help="the bench model, fixed-30 rows")
-    parser.add_argument("--onmt", action="store_true", help="OpenNMT-py's rows (run_peer.py)")
-    parser.add_argument("--onmt-updates", type=int, default=12, help="its training updates")
+def parse_decoding_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, dict]:
+    """The options every CPU decoding benchmark shares, parsed; then the threads set and the
+    CPU described (printed, and returned for the results file)."""
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--lines", type=int, default=1000, help="test sentences decoded")
     parser.add_argument("--batch-tokens", type=int, default=1024, help="~64 sentences a batch")
@@ -294,6 +290,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cpu = cpu_description()
     print(json.dumps({"cpu": cpu, "torch": torch.__version__, "threads": args.threads}))
+    return args, cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="the trained small attention run")
+    parser.add_argument("--quick", type=Path, help="the quick-start run, for greedy decoding")
+    parser.add_argument("--bench", action="store_true", help="the bench model, fixed-30 rows")
+    parser.add_argument("--onmt", action="store_true", help="OpenNMT-py's rows (run_peer.py)")
+    parser.add_argument("--onmt-updates", type=int, default=12, help="its training updates")
+    args, cpu = parse_decoding_args(parser)
     small = measure(args.run, "small attention", list(MODES), args)
     quick = measure(args.quick, "quick", ["decode_greedy_sent_per_s"], args) if args.quick else []
     bench: list[dict] = []

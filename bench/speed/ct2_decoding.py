@@ -1,6 +1,6 @@
 """CTranslate2 against nmt on one trained Transformer run (issue 23): beam-5 speed and BLEU.
 
-    python -m bench.speed.ct2_decoding RUN [--threads 1] [--lines 1000] [--out FILE]
+    python -m bench.speed.ct2_decoding RUN [--threads 2] [--lines 1000] [--out FILE]
 
 RUN, a trained transformer run (model.arch: transformer), is exported by
 nmt/export_ctranslate2.py in fp32 and int8 to a temporary folder. The first --lines of its
@@ -37,7 +37,7 @@ import sacrebleu
 import sentencepiece as spm
 import torch
 
-from bench.speed.cpu_decoding import MODES, TEST, cpu_description, table
+from bench.speed.cpu_decoding import MODES, TEST, parse_decoding_args, table
 from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.export_ctranslate2 import export_ctranslate2
@@ -162,14 +162,7 @@ def ratios(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="a trained transformer run")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--lines", type=int, default=1000, help="test sentences decoded")
-    parser.add_argument("--batch-tokens", type=int, default=1024, help="~64 sentences a batch")
-    parser.add_argument("--out", type=Path, help="append the rows to this results file")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    cpu = cpu_description()
-    print(json.dumps({"cpu": cpu, "torch": torch.__version__, "threads": args.threads}))
+    args, cpu = parse_decoding_args(parser)
     rows = measure(args.run, args)
     print(f"\nCPU: {cpu['model']}, {args.threads} threads; torch {torch.__version__}, ", end="")
     print(f"ctranslate2 {ctranslate2.__version__}\n")
