@@ -44,9 +44,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import sacrebleu
@@ -89,6 +90,7 @@ MODES = {  # results field -> decoding options
     "decode_greedy_sent_per_s": {"beam": 1},
 }
 ONMT_DATA = ROOT / "bench/scratch/data"
+WARM_UP = 64  # sentences decoded before the clock starts
 
 
 def cpu_description() -> dict:
@@ -112,13 +114,22 @@ def load(run: Path, setting: tuple[str, str, bool], exported: dict[str, Path]) -
     return Translator.load(run, device="cpu", precision=precision, shortlist=shortlist)
 
 
-def timed(translator: Translator, sources: list[str], options: dict, batch_tokens: int):
-    """(sentences/s over `sources` after a warm-up on 64 of them, the translations)."""
+def nmt_translate(
+    translator: Translator, batch_tokens: int, lines: list[str], options: dict
+) -> list[str]:
+    """The best translation of each line with `options` (MODES' decoding options)."""
     chosen = translator.options(batch_tokens=batch_tokens, **options)
-    translator.translations(sources[:64], chosen)
+    return translator.translations(lines, chosen).best()
+
+
+def timed(
+    translate: Callable[[list[str]], list[str]], sources: list[str]
+) -> tuple[float, list[str]]:
+    """(sentences/s over `sources` after a warm-up on WARM_UP of them, the translations)."""
+    translate(sources[:WARM_UP])
     start = time.perf_counter()
-    found = translator.translations(sources, chosen)
-    return round(len(sources) / (time.perf_counter() - start), 1), found.best()
+    found = translate(sources)
+    return round(len(sources) / (time.perf_counter() - start), 1), found
 
 
 def list_size(run: Path, translator: Translator, sources: list[str]) -> float:
@@ -160,7 +171,8 @@ def measure(run: Path, label: str, modes: list[str], args: argparse.Namespace) -
                 continue
             translator = load(run, setting, exported)
             for field in modes:
-                rate, best = timed(translator, sources, MODES[field], args.batch_tokens)
+                translate = partial(nmt_translate, translator, args.batch_tokens)
+                rate, best = timed(partial(translate, options=MODES[field]), sources)
                 row[field] = rate
                 if field == "decode_beam5_sent_per_s" and label != "bench":
                     row["bleu_beam5"] = round(sacrebleu.corpus_bleu(best, [references]).score, 2)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -37,13 +36,19 @@ import sacrebleu
 import sentencepiece as spm
 import torch
 
-from bench.speed.cpu_decoding import MODES, TEST, parse_decoding_args, table
+from bench.speed.cpu_decoding import (
+    MODES,
+    TEST,
+    nmt_translate,
+    parse_decoding_args,
+    table,
+    timed,
+)
 from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.export_ctranslate2 import export_ctranslate2
 from nmt.prepare import raw_splits
 
-WARM_UP = 64
 BATCH = 64  # sentences a ctranslate2 batch
 
 
@@ -73,28 +78,11 @@ class Ct2:
         return [self.tgt.decode(result.hypotheses[0]) for result in results]
 
 
-def nmt_translate(
-    translator: Translator, batch_tokens: int, lines: list[str], options: dict
-) -> list[str]:
-    chosen = translator.options(batch_tokens=batch_tokens, **options)
-    return translator.translations(lines, chosen).best()
-
-
 def max_length(translator: Translator, sources: list[str]) -> int:
     """The largest per-sentence limit nmt's search would allow these sources."""
     decode = translator.decode
     longest = max(len(ids) for ids in translator.tokenizer.encode_src(sources))
     return int(decode.max_len_a * longest + decode.max_len_b)
-
-
-def timed(
-    translate: Callable[[list[str]], list[str]], sources: list[str]
-) -> tuple[float, list[str]]:
-    """(sentences/s over `sources` after a warm-up on WARM_UP of them, the translations)."""
-    translate(sources[:WARM_UP])
-    start = time.perf_counter()
-    found = translate(sources)
-    return round(len(sources) / (time.perf_counter() - start), 1), found
 
 
 GREEDY = "decode_greedy_sent_per_s"
