@@ -99,7 +99,7 @@ def translate_lines(
     progress: the label of a progress bar, shown on a terminal.
 
     Decoding runs in the precision of the model it is given, not training's: fp32 unless
-    nmt.Translator.load chose bf16 or int8 (on a GPU the search is bound by kernel
+    bf16 or int8 was asked for at nmt.Translator.load (on a GPU the search is bound by kernel
     launches, not arithmetic, and bf16 casts only add kernels: measured on an H100).
     """
     if alignments and not model.has_attention:

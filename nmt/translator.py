@@ -15,7 +15,7 @@ that does not apply is an OptionError naming the option. Files, streams and heat
 are its methods too, so `nmt translate`, `nmt score`, `nmt eval` and `nmt serve` all
 decode here.
 
-Precision (fp32, bf16, int8; auto by the machine: nmt/device.py) and the vocabulary
+Precision (fp32, bf16, int8; auto is fp32: nmt/device.py) and the vocabulary
 shortlist are chosen when a Translator is loaded, not per call: int8 packs the weights
 and a shortlist reads a file, once, and a server would otherwise hold a model per setting.
 A folder of `nmt export --format onnx` loads too, and decodes through onnxruntime.
@@ -93,7 +93,7 @@ class Translator:
         ensemble that averages their log-probabilities at every step. Decode settings
         default to the first run's recipe.
 
-        precision: auto (bf16 on a CPU with bf16 instructions, else fp32), fp32, bf16 or
+        precision: auto (fp32, on every machine: nmt/device.py says why), fp32, bf16 or
         int8 (CPU). shortlist: compute the output layer over the first run's vocabulary
         shortlist only (RUN/shortlist.pt, which `nmt shortlist RUN` builds).
         One folder written by `nmt export --format onnx` decodes through onnxruntime in the

@@ -41,6 +41,16 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(params=["avx2", "bf16"])
+def cpu_kind(request, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The test as on a CPU without bf16 instructions and as on one with them, whichever
+    runs it: NMT_CPU_BF16 stands in for the CPU's flags (nmt/device.py), here and in the
+    commands a test starts. bf16 autocast computes the same on either kind, only slower
+    without the instructions."""
+    monkeypatch.setenv("NMT_CPU_BF16", "1" if request.param == "bf16" else "0")
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def tiny_recipe(tmp_path_factory) -> Path:
     """A recipe that trains in a second on a toy corpus (prepared once for the module)."""

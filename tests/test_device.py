@@ -1,6 +1,6 @@
-"""Precision: training in fp32 unless bf16 is asked for; decoding in bf16 by default only on a
-CPU with bf16 instructions (read from its flags, monkeypatched here so that no test depends on
-the machine); bf16 refused on a CPU that cannot run it, int8 off the CPU."""
+"""Precision: training and decoding in fp32 unless bf16 or int8 is asked for, on every
+machine; bf16 refused on a CPU without bf16 instructions (read from its flags, or stood in
+for by NMT_CPU_BF16, so that no test depends on the machine), int8 off the CPU."""
 
 import pytest
 import torch
@@ -32,7 +32,8 @@ CPUINFO = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 fma 
     ("extra", "has"),
     [("", False), ("avx512f avx512bw", False), ("avx512_bf16", True), ("amx_bf16", True)],
 )
-def test_bf16_is_read_from_the_cpu_flags(tmp_path, extra, has):
+def test_bf16_is_read_from_the_cpu_flags(tmp_path, monkeypatch, extra, has):
+    monkeypatch.delenv(dev.BF16_OVERRIDE, raising=False)
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(CPUINFO.format(extra=extra) * 2)
     assert dev.cpu_has_bf16(cpuinfo) is has
@@ -42,9 +43,9 @@ def test_bf16_is_read_from_the_cpu_flags(tmp_path, extra, has):
 @pytest.mark.parametrize(
     ("requested", "device", "bf16_cpu", "chosen"),
     [
-        ("auto", "cpu", True, "bf16"),
+        ("auto", "cpu", True, "fp32"),  # the promises hold in fp32 only: bf16 is asked for
         ("auto", "cpu", False, "fp32"),
-        ("auto", "cuda", True, "fp32"),  # slower than fp32 at these sizes on an H100
+        ("auto", "cuda", True, "fp32"),
         ("fp32", "cpu", True, "fp32"),
         ("bf16", "cpu", True, "bf16"),
         ("bf16", "cuda", False, "bf16"),
@@ -69,3 +70,21 @@ def test_a_precision_the_machine_cannot_run_is_one_line(monkeypatch, requested, 
     monkeypatch.setattr(dev, "cpu_has_bf16", lambda: False)
     with pytest.raises(NmtError, match=message):
         dev.decode_precision(requested, torch.device(device))
+
+
+@pytest.mark.parametrize(("value", "has"), [("1", True), ("0", False)])
+def test_the_stand_in_overrides_the_cpu_flags(tmp_path, monkeypatch, value, has):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(CPUINFO.format(extra="" if has else "avx512_bf16"))
+    monkeypatch.setenv(dev.BF16_OVERRIDE, value)
+    assert dev.cpu_has_bf16(cpuinfo) is has
+
+
+def test_auto_decodes_in_fp32_on_both_kinds_of_cpu(cpu_kind):
+    assert dev.cpu_has_bf16() is (cpu_kind == "bf16")
+    assert dev.decode_precision("auto", torch.device("cpu")) == "fp32"
+    if cpu_kind == "bf16":
+        assert dev.decode_precision("bf16", torch.device("cpu")) == "bf16"
+    else:
+        with pytest.raises(NmtError, match="needs a CPU with bf16 instructions"):
+            dev.decode_precision("bf16", torch.device("cpu"))

@@ -83,7 +83,7 @@ def test_mismatched_line_counts_name_both_files(tmp_path):
     assert "3 lines" in result.output and "4" in result.output
 
 
-def test_runs_table_rows_cache_and_formats(tmp_path, runs):
+def test_runs_table_rows_cache_and_formats(tmp_path, runs, cpu_kind):
     lines = sentences(6, seed=11)
     src = write(tmp_path / "test.de", lines)
     ref = write(tmp_path / "test.en", REFS + REFS[:2])
@@ -246,7 +246,7 @@ def test_eval_reads_the_test_splits_a_recipe_names_as_files(tmp_path, runs):
     assert missing.exit_code == 2 and "has no split 'test2016'" in missing.output
 
 
-def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path):
+def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path, cpu_kind):
     run = make_run(tmp_path / "attention")
     small_shortlist(run)
     src = write(tmp_path / "test.de", sentences(6, seed=12))
@@ -261,3 +261,6 @@ def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path):
         app, ["eval", str(run), "--src", str(src), "--ref", str(ref), "--precision", "int8"]
     )
     assert result.exit_code == 0 and "attention [int8]" in result.stdout, result.output
+    if cpu_kind == "bf16":  # bf16 is asked for, and named, on every kind of CPU that has it
+        bf16 = run_systems(run, None, src, ref, {}, "cpu", precision="bf16")[0]
+        assert bf16.name == "attention [bf16]" and not bf16.cached

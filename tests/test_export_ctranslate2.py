@@ -109,7 +109,7 @@ def ours_greedy(run: Path, lines: list[str]) -> list[str]:
     return translator.translations(lines, options, pieces=True).output_lines()
 
 
-def test_greedy_outputs_and_scores_equal_the_runs(exported):
+def test_greedy_outputs_and_scores_equal_the_runs(exported, cpu_kind):
     run, folder = exported
     ours = ours_greedy(run, LINES)
     lengths = [len(output.split()) for output in ours]

@@ -51,7 +51,7 @@ def exported(tmp_path_factory, request) -> tuple[Path, Path]:
     return run, root / "onnx"
 
 
-def test_greedy_and_beam_outputs_equal_the_runs(exported):
+def test_greedy_and_beam_outputs_equal_the_runs(exported, cpu_kind):
     run, folder = exported
     ours, theirs = Translator.load(run, device="cpu"), Translator.load(folder)
     assert theirs.setting == "onnx-fp32"
@@ -94,7 +94,7 @@ def test_int8_graphs_are_quantized_and_close(tmp_path, run):
     assert all(int8.translate(LINES[:20], beam=3))
 
 
-def test_the_commands_take_the_exported_folder(tmp_path, run):
+def test_the_commands_take_the_exported_folder(tmp_path, run, cpu_kind):
     folder = tmp_path / "exported"
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(folder), "--format", "onnx"])
     assert result.exit_code == 0, result.output

@@ -63,12 +63,19 @@ def test_cost_counts_source_pieces_and_their_end(tmp_path):
     assert model.source_tokens(["ein hund", "die katze"]) == sum(len(p) + 1 for p in pieces)
 
 
-def test_a_model_is_served_in_the_precision_asked_for(tmp_path):
+def test_a_model_is_served_in_the_precision_asked_for(tmp_path, cpu_kind):
+    """auto serves fp32 on every CPU: what one user gets does not depend on who else asks."""
     run = make_run(tmp_path / "quick")
     small_shortlist(run)
     (plain,) = load_models([run], "cpu")
     (fast,) = load_models([run], "cpu", "int8", True)
     assert (plain.info.precision, fast.info.precision) == ("fp32", "int8+shortlist")
+    if cpu_kind == "bf16":
+        (bf16,) = load_models([run], "cpu", "bf16")
+        assert bf16.info.precision == "bf16"
+    else:
+        with pytest.raises(NmtError, match=r"^--precision bf16: needs a CPU with bf16"):
+            load_models([run], "cpu", "bf16")
     assert fast.info.parameters == plain.info.parameters
     with pytest.raises(NmtError, match=r"^--precision 'fp16': use one of"):
         load_models([run], "cpu", "fp16")

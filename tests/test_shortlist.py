@@ -76,7 +76,8 @@ def test_every_output_piece_is_on_its_own_sentences_list(shortlisted, run):
     assert found.best() != full.translations(lines, full.options(beam=3), pieces=True).best()
 
 
-def test_a_translation_does_not_depend_on_its_batch(shortlisted):
+def test_a_translation_does_not_depend_on_its_batch(run, cpu_kind):
+    shortlisted = Translator.load(run, device="cpu", shortlist=True)
     lines = sentences(12, seed=13)
     for beam in (1, 3):
         together = shortlisted.translate(lines, beam=beam, batch_tokens=1000)

@@ -382,7 +382,7 @@ def test_a_minimum_length_beyond_the_limit_is_refused(run):
         {"sample": True, "nsamples": 2, "topk": 8, "seed": 3},
     ],
 )
-def test_streaming_gives_the_lines_of_the_batched_mode(tmp_path, run, options):
+def test_streaming_gives_the_lines_of_the_batched_mode(tmp_path, run, options, cpu_kind):
     data, n_lines, _ = garbage_lines(3)
     source, target = tmp_path / "in.txt", tmp_path / "out.txt"
     source.write_bytes(data)

@@ -85,7 +85,8 @@ def test_no_repeat_ngram_reaches_the_search(tr):
         assert not any(repeats(tokens) for tokens in blocked), options
 
 
-def test_same_seed_same_samples_at_batch_sizes_1_and_64(tr):
+def test_same_seed_same_samples_at_batch_sizes_1_and_64(run, cpu_kind):
+    tr = Translator.load(run, device="cpu")
     lines = sentences(64, seed=61)
     options = {"sample": True, "nsamples": 2, "temperature": 1.3, "topp": 0.95, "seed": 5}
     together = tr.translations(lines, tr.options(batch_tokens=10**6, **options))
