@@ -287,7 +287,7 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
-    tensorboard: bool = False  # also log to RUN/tensorboard (needs tensorboard)
+    tensorboard: bool = False  # also log to RUN/tensorboard (the tensorboard extra)
     log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
     # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
     # validating) before the job fails with a timeout error; must exceed a validation

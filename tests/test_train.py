@@ -427,9 +427,20 @@ def test_cli_refuses_existing_run_and_averages(tmp_path):
     assert RunDir(tmp_path / "run").average.is_file()
 
 
+def test_tensorboard_logs_every_row_by_step(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    fit(make_trainer(tmp_path, max_updates=6, tensorboard=True))
+    events = EventAccumulator(str(RunDir(tmp_path).tensorboard))
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/loss")] == [2, 4, 6]
+    assert [event.step for event in events.Scalars("valid/bleu")] == [5, 6]
+
+
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
-    with pytest.raises(NmtError, match="tensorboard package is not installed"):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import now fails
+    with pytest.raises(NmtError, match=r"^tensorboard is not installed; .* 'nmt\[tensorboard\]'$"):
         fit(make_trainer(tmp_path, max_updates=2, tensorboard=True))
 
 
