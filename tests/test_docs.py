@@ -141,3 +141,32 @@ def test_every_page_of_the_navigation_exists() -> None:
         assert (DOCS / page).is_file() or page in gen_reference.PAGES, page
     hand_written = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
     assert hand_written <= set(listed), hand_written - set(listed)
+
+
+def table_row(page: Path, first_cell: str) -> str:
+    return next(line for line in page.read_text().splitlines() if line.startswith(first_cell))
+
+
+def test_the_bilstm_row_names_the_bridge_its_recipes_use() -> None:
+    from nmt.recipe import load_recipe
+
+    bridges = {load_recipe(path).model.bridge for path in ROOT.glob("recipes/*/bilstm.yaml")}
+    assert len(bridges) == 1
+    (bridge,) = bridges
+    for page in (DOCS / "index.md", ROOT / "README.md"):
+        assert f"(`bridge: {bridge}`)" in table_row(page, "| `bilstm` |")
+
+
+def test_the_home_page_says_which_transformer_recipes_are_trained() -> None:
+    """A recipe the home page calls trained has its run in the results tables; one it calls
+    not trained yet has none."""
+    index = (DOCS / "index.md").read_text()
+    results = (DOCS / "results.md").read_text()
+    said = index.split("Trained so far:", 1)[1].split("are not trained yet", 1)[0]
+    trained, untrained = said.split(";", 1)
+    named = ROOT.glob("recipes/*/transformer.yaml")
+    assert len(re.findall(r"`recipes/[^`]+\.yaml`", said)) == len(list(named))
+    for part, reported in ((trained, True), (untrained, False)):
+        for path in re.findall(r"`(recipes/[^`]+\.yaml)`", part):
+            name = yaml.safe_load((ROOT / path).read_text())["name"]
+            assert (f"| {name} |" in results) == reported, path
