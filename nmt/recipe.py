@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -329,6 +329,13 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def changes_from(self, before: Recipe, names: Iterable[str]) -> list[str]:
+        """Each of the dotted fields `names` that this recipe sets otherwise than `before`,
+        as 'train.lr (0.001 -> 0.01)': every one at once, so one refusal says them all."""
+        old, new = before.flat(), self.flat()
+        changed = [name for name in names if old[name] != new[name]]
+        return [f"{name} ({old[name]!r} -> {new[name]!r})" for name in changed]
 
     def flat(self) -> dict[str, Any]:
         """Every field by its dotted name: {"train.lr": 0.001, ...}."""
