@@ -314,7 +314,9 @@ class DecodeConfig(Section):
 
 @dataclass
 class Recipe:
-    name: str = "recipe"  # the run is runs/<name> unless --run-dir says otherwise
+    # the run is runs/<name> unless --run-dir says otherwise; a recipe file without a name
+    # takes the file's (my.yaml: runs/my), and `recipe` is left to recipes made in code
+    name: str = "recipe"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -258,3 +258,13 @@ def test_fields_that_must_agree_change_together_by_set(tmp_path):
     assert (recipe.model.encoder_layers, recipe.model.decoder_layers) == (2, 2)
     with pytest.raises(RecipeError, match=r"with --set model\.encoder_layers=3: .*must equal"):
         load_recipe(path, ["train.lr=0.01", "model.encoder_layers=3"])
+
+
+def test_a_recipe_file_without_a_name_is_named_as_the_reference_says(tmp_path):
+    from docs import gen_reference
+
+    recipe = tmp_path / "my.yaml"
+    recipe.write_text("train:\n  lr: 0.01\n", encoding="utf-8")
+    assert load_recipe(recipe).name == "my"
+    meaning = next(item for item in gen_reference.recipe_fields() if item.name == "name").meaning
+    assert "a recipe file without a name takes the file's (my.yaml: runs/my)" in meaning
