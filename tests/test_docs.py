@@ -126,6 +126,13 @@ def test_links_lead_to_files_that_exist(path: Path) -> None:
         assert target.exists() or target in generated, f"{path.relative_to(ROOT)}: {link}"
 
 
+def test_the_sites_stylesheet_exists_and_wraps_code() -> None:
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    sheets = [DOCS / sheet for sheet in config["extra_css"]]
+    assert sheets and all(sheet.is_file() for sheet in sheets)
+    assert any("white-space: pre-wrap" in sheet.read_text() for sheet in sheets)
+
+
 def test_every_page_of_the_navigation_exists() -> None:
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 
