@@ -177,3 +177,25 @@ def test_the_home_page_says_which_transformer_recipes_are_trained() -> None:
         for path in re.findall(r"`(recipes/[^`]+\.yaml)`", part):
             name = yaml.safe_load((ROOT / path).read_text())["name"]
             assert (f"| {name} |" in results) == reported, path
+
+
+def tutorial_commands() -> list[list[str]]:
+    """Each `nmt` command of the tutorial's shell blocks, as words, comments and the
+    optional brackets ([--resume]) taken off."""
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line.split(" # ")[0] for block in blocks for line in block.splitlines()]
+    found = [line[line.index("nmt ") :] for line in lines if re.match(r"^(nmt |.*\| nmt )", line)]
+    return [re.sub(r"[\[\]]", "", line.split(" > ")[0]).split() for line in found]
+
+
+def test_every_tutorial_command_exists_with_the_options_it_gives() -> None:
+    group = typer.main.get_command(app)
+    commands = tutorial_commands()
+    assert len(commands) >= 12
+    for words in commands:
+        command = group.commands.get(words[1])
+        assert command is not None, words
+        spelled = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        for word in words[2:]:
+            assert not word.startswith("-") or word in spelled, (words, word)
