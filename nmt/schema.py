@@ -162,7 +162,7 @@ def build(cls: type, values: Any, where: str) -> Any:
             raise RecipeError(f"{where}.{key!s:.60}: unknown field (known: {known})")
         hint = hints[key]
         section = section_of(hint)
-        if section is not None and value is not None:
+        if section is not None and not (value is None and section is not hint):  # X | None
             kwargs[key] = build(section, value, f"{where}.{key}")
         else:
             try:

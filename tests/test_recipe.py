@@ -268,3 +268,12 @@ def test_a_recipe_file_without_a_name_is_named_as_the_reference_says(tmp_path):
     assert load_recipe(recipe).name == "my"
     meaning = next(item for item in gen_reference.recipe_fields() if item.name == "name").meaning
     assert "a recipe file without a name takes the file's (my.yaml: runs/my)" in meaning
+
+
+def test_a_section_left_empty_is_refused_and_an_optional_one_may_be_null(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n", encoding="utf-8")  # a section with nothing under it: null
+    with pytest.raises(RecipeError, match=r"recipe\.data: expected a mapping, got None"):
+        load_recipe(recipe)
+    recipe.write_text("data:\n  hub: null\n", encoding="utf-8")
+    assert load_recipe(recipe).data.hub is None
