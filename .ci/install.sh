@@ -14,7 +14,7 @@ if ! python -c "import torch" 2>/dev/null; then
     pip install --quiet torch==2.13.0  # the CPU build first, so pip never fetches a CUDA build
 fi
 if ! python -c "import nmt_cli, pytest, ruff, fastapi, uvicorn, matplotlib, httpx, selenium, \
-onnx, onnxruntime, ctranslate2, mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null; then
+onnx, onnxruntime, ctranslate2, tensorboard, mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null; then
     # every extra: the tests cover them all, and CI builds the docs
-    pip install --quiet -e "$root[serve,plot,onnx,ctranslate2,test,docs]"
+    pip install --quiet -e "$root[serve,plot,onnx,ctranslate2,tensorboard,test,docs]"
 fi

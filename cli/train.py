@@ -91,13 +91,15 @@ def average_command(
     run: Annotated[Path, typer.Argument(help="Run directory.")],
     last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
 ) -> None:
-    """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints."""
+    """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints (all
+    of them when the run kept fewer than --last)."""
     from nmt.atomic import STANDARD_OUTPUT, naming
     from nmt.checkpoint import average_run
 
-    written = average_run(run, last)
+    written, count = average_run(run, last)
+    fewer = f"; the run kept {count} (train.keep_last)" if count < last else ""
     with naming(STANDARD_OUTPUT):
-        typer.echo(f"wrote {written} (average of the last {last} checkpoints)")
+        typer.echo(f"wrote {written} (average of the last {count} checkpoints{fewer})")
 
 
 def register(app: typer.Typer) -> None:

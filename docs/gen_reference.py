@@ -244,6 +244,8 @@ def _value_text(value: Any) -> str:
 def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldDoc]:
     """The fields of a schema section, in source order, with their comments; `own_only`
     leaves out those it inherits."""
+    from nmt.schema import section_of
+
     hints = typing.get_type_hints(cls)
     comments: dict[str, tuple[str, str]] = {}
     for base in reversed(cls.__mro__):
@@ -261,16 +263,19 @@ def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldD
         default = item.default
         if default is dataclasses.MISSING and item.default_factory is not dataclasses.MISSING:
             default = item.default_factory()
+        optional = section_of(hints[item.name])
         found.append(
             FieldDoc(
                 name=f"{prefix}{item.name}",
-                type=_type_text(hints[item.name]),
+                type="mapping or null" if optional else _type_text(hints[item.name]),
                 default=_value_text(default),
                 range=str(item.metadata.get("range", "")),
                 meaning=beside if heads else " ".join(p for p in (block, beside) if p),
                 heading=block if heads else "",
             )
         )
+        if optional:  # an optional section (data.hub): its fields follow it
+            found += schema_fields(optional, f"{prefix}{item.name}.")
     return found
 
 

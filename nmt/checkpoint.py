@@ -176,16 +176,18 @@ def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
     return payload
 
 
-def average_run(run_dir: Path, last: int) -> Path:
-    """Write RUN/checkpoints/avg.pt, the average of the newest `last` step checkpoints."""
+def average_run(run_dir: Path, last: int) -> tuple[Path, int]:
+    """Write RUN/checkpoints/avg.pt, the average of the newest `last` step checkpoints, or
+    of all there are when the run kept fewer (train.keep_last); return it and how many."""
     run = RunDir(Path(run_dir))
     steps = run.step_checkpoints()
-    if last < 1 or len(steps) < last:
+    if last < 1 or not steps:
         raise NmtError(
             f"{run.checkpoints}: asked to average {last} checkpoints, found {len(steps)}"
         )
-    save_checkpoint(run.average, average_checkpoints(steps[-last:]))
-    return run.average
+    chosen = steps[-last:]
+    save_checkpoint(run.average, average_checkpoints(chosen))
+    return run.average, len(chosen)
 
 
 def tokenizer_fingerprint(run: RunDir) -> dict[str, str]:

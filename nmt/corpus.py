@@ -5,11 +5,13 @@ file pair in the local mirror, then a public URL, then a Hugging Face hub datase
 first that works wins; when none does, one line says what was tried. Only the splits
 asked for are resolved, so the mirrored test sets of a corpus whose training set is
 not mirrored still load for evaluation. A recipe that names its own files (data.files)
-gets a card made of them (`data_card`), so they go the same way as a card's splits.
+gets a card made of them (`data_card`), so they go the same way as a card's splits; so
+does a Hugging Face dataset a recipe names (data.hub).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -91,6 +93,14 @@ class Source:
         paths = [mirror / self.mirror.format(lang=lang) for lang in langs]
         return paths if all(path.is_file() for path in paths) else None
 
+    def local_dataset_files(self) -> list[Path]:
+        """The files of a hub source that is a local folder, which `datasets` reads from
+        disk (so that an edited file is prepared again); none for a dataset id."""
+        folder = Path(self.hub.id) if self.hub is not None else None
+        if folder is None or not folder.is_dir():
+            return []
+        return sorted(path for path in folder.rglob("*") if path.is_file())
+
 
 @dataclass(frozen=True)
 class Card:
@@ -154,12 +164,18 @@ def load_card(corpus: str | Path) -> Card:
         path = CARDS_DIR / f"{corpus}.yaml"
         if not path.is_file():
             known = ", ".join(card_names())
-            raise NmtError(f"unknown corpus {str(corpus)!r} (known: {known}; or a card .yaml path)")
+            raise NmtError(
+                f"unknown corpus {str(corpus)!r} (known: {known}; or a card .yaml path; "
+                "a Hugging Face dataset: data.hub.id)"
+            )
     return _parse_card(read_yaml(path, "corpus card"), path)
 
 
 def data_card(cfg: DataConfig) -> Card:
-    """The card of a recipe's corpus: its card, or one made of the files it names."""
+    """The card of a recipe's corpus: its card, or one made of the files or the Hugging
+    Face dataset it names."""
+    if cfg.hub is not None:
+        return _hub_card(cfg)
     if cfg.files is None:
         return load_card(cfg.corpus)
     return Card(
@@ -172,6 +188,24 @@ def data_card(cfg: DataConfig) -> Card:
         raw={"files": cfg.files},
         splits={
             split: Source(files=(pair["src"], pair["tgt"])) for split, pair in cfg.files.items()
+        },
+    )
+
+
+def _hub_card(cfg: DataConfig) -> Card:
+    """A card of one hub source per split, for the dataset a recipe names (data.hub)."""
+    hub = cfg.hub
+    return Card(
+        name=hub.id.rstrip("/").rsplit("/", 1)[-1] or hub.id,
+        description=f"the Hugging Face dataset the recipe names (data.hub {hub.id})",
+        languages=(cfg.src, cfg.tgt),
+        licence="",
+        citation="",
+        path=Path("data.hub"),
+        raw={"hub": dataclasses.asdict(hub)},
+        splits={
+            ours: Source(hub=Hub(id=hub.id, split=theirs, config=hub.config, revision=hub.revision))
+            for ours, theirs in hub.splits.items()
         },
     )
 
@@ -258,9 +292,13 @@ def resolve_mirror(data_dir: str | Path | None) -> Path | None:
 def mirror_files(
     card: Card, mirror: Path | None, src: str, tgt: str, names: Iterable[str]
 ) -> list[Path]:
-    """The mirror files that the given splits would be read from (for fingerprints)."""
+    """The local files that the given splits would be read from (for fingerprints)."""
     sources = dict.fromkeys(card.source(name) for name in names)  # dedupe, keep the order
-    return [path for source in sources for path in source.mirror_paths(mirror, (src, tgt)) or ()]
+    return [
+        path
+        for source in sources
+        for path in source.mirror_paths(mirror, (src, tgt)) or source.local_dataset_files()
+    ]
 
 
 def load_splits(

@@ -1,5 +1,6 @@
 """The optional parts of nmt and what says they are missing: `nmt serve` needs the serve
-extra (FastAPI, uvicorn), pictures need the plot extra (matplotlib)."""
+extra (FastAPI, uvicorn), pictures need the plot extra (matplotlib), train.tensorboard the
+tensorboard extra."""
 
 from nmt.errors import NmtError
 

@@ -60,14 +60,12 @@ def load_origin(recipe: Recipe) -> Origin:
     except NmtError as error:
         raise NmtError(f"train.init_from: {error}") from None
     payload = load_checkpoint(path)
-    before, now = recipe_from_dict(payload["recipe"], str(path)).flat(), recipe.flat()
-    for name in fixed_fields():
-        if before[name] != now[name]:
-            raise NmtError(
-                f"train.init_from: {path} was trained with {name} {before[name]!r}, this recipe "
-                f"has {now[name]!r}; a run started from another keeps its model's shape and "
-                "vocabulary"
-            )
+    changes = recipe.changes_from(recipe_from_dict(payload["recipe"], str(path)), fixed_fields())
+    if changes:
+        raise NmtError(
+            f"train.init_from: this recipe changes {', '.join(changes)} from {path}; a run "
+            "started from another keeps its model's shape and vocabulary"
+        )
     run = RunDir(path.parent.parent)
     check_tokenizer(payload, path, run, Tokenizer(run.src_model, run.tgt_model))
     return Origin(path, run, payload)

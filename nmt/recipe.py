@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -21,16 +21,59 @@ from nmt.yamlio import parse_yaml, read_yaml, yaml_problem
 
 DEFAULT_CORPUS = "multi30k"
 FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
+HUB = "hub"  # data.corpus of a recipe that names a Hugging Face dataset (data.hub)
+
+
+def _hub_splits() -> dict[str, str]:
+    return {"train": "train", "valid": "validation", "test": "test"}
+
+
+@dataclass
+class HubData(Section):
+    """A Hugging Face dataset named in the recipe, read as a card's hub source is."""
+
+    NAME: ClassVar[str] = "data.hub"
+    # the dataset id (wmt/wmt16), or a local folder of JSON, CSV or Parquet files, which
+    # `datasets` reads without the network; its rows hold a `translation` column keyed by
+    # data.src and data.tgt, or one column named by each
+    id: str = ""
+    config: str | None = None  # the dataset's configuration (wmt16: ro-en), if it has several
+    revision: str | None = None  # a branch, tag or commit of the dataset repository
+    # our split name -> the dataset's: train and valid, then any test sets
+    splits: dict[str, str] = field(default_factory=_hub_splits)
+
+    def check_together(self) -> None:
+        if not self.id:
+            raise RecipeError("data.hub.id: name the dataset, e.g. wmt/wmt16 or a local folder")
+        if not isinstance(self.splits, dict) or not all(
+            isinstance(ours, str) and isinstance(theirs, str) and theirs
+            for ours, theirs in self.splits.items()
+        ):
+            raise RecipeError(
+                f"data.hub.splits: expected a mapping of our split names to the dataset's, "
+                f"got {shown(self.splits)}"
+            )
+        missing = [split for split in ("train", "valid") if split not in self.splits]
+        if missing:
+            raise RecipeError(
+                f"data.hub.splits: needs a {missing[0]} split (has {', '.join(self.splits)}); "
+                "train and valid train the model, any others are test sets"
+            )
 
 
 @dataclass
 class DataConfig(Section):
     NAME: ClassVar[str] = "data"
-    corpus: str = DEFAULT_CORPUS  # a card name in data/, a path to a card file, or "files"
+    # a card name in data/, a path to a card file, "files" (data.files) or "hub" (data.hub)
+    corpus: str = DEFAULT_CORPUS
     # instead of a card, the corpus's own files: split -> {src: path, tgt: path}, train and
     # valid and any test splits; in a recipe file relative to its folder (load_recipe), on
     # the command line to the current one. Sets corpus to "files".
     files: dict[str, dict[str, str]] | None = None
+    # instead of a card, a Hugging Face dataset: {id, config, revision, splits}; on the
+    # command line --set data.hub.id=wmt/wmt16 --set data.hub.config=ro-en. Sets corpus to
+    # "hub"; it is cleaned and reported as a card's corpus is.
+    hub: HubData | None = None
     src: str = "de"  # source language code, as the card names it
     tgt: str = "en"  # target language code
     data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
@@ -54,19 +97,23 @@ class DataConfig(Section):
     subword_alpha: float = ranged(0.0, "[0, 1)")
 
     def check_together(self) -> None:
-        if self.files is None:
-            if self.corpus == FILES:
+        if self.files is not None and self.hub is not None:
+            raise RecipeError("data.hub: a recipe names its own files or a dataset, not both")
+        for own, value, what in ((FILES, self.files, "own files"), (HUB, self.hub, "dataset")):
+            if value is None:
+                if self.corpus == own:
+                    raise RecipeError(
+                        f"data.corpus: {own} names the recipe's {what}: give data.{own}"
+                    )
+                continue
+            if self.corpus not in (own, DEFAULT_CORPUS):
                 raise RecipeError(
-                    "data.corpus: files names the recipe's own files: give data.files"
+                    f"data.{own}: a recipe names its {what} or a corpus card "
+                    f"(data.corpus {self.corpus}), not both"
                 )
-            return
-        if self.corpus not in (FILES, DEFAULT_CORPUS):
-            raise RecipeError(
-                f"data.files: a recipe names its own files or a corpus card "
-                f"(data.corpus {self.corpus}), not both"
-            )
-        self.corpus = FILES
-        check_files(self.files)
+            self.corpus = own
+        if self.files is not None:
+            check_files(self.files)
 
 
 def check_files(files: Any) -> None:
@@ -240,7 +287,7 @@ class TrainConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
     max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
-    tensorboard: bool = False  # also log to RUN/tensorboard (needs tensorboard)
+    tensorboard: bool = False  # also log to RUN/tensorboard (the tensorboard extra)
     log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
     # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
     # validating) before the job fails with a timeout error; must exceed a validation
@@ -267,7 +314,9 @@ class DecodeConfig(Section):
 
 @dataclass
 class Recipe:
-    name: str = "recipe"  # the run is runs/<name> unless --run-dir says otherwise
+    # the run is runs/<name> unless --run-dir says otherwise; a recipe file without a name
+    # takes the file's (my.yaml: runs/my), and `recipe` is left to recipes made in code
+    name: str = "recipe"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -282,6 +331,13 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def changes_from(self, before: Recipe, names: Iterable[str]) -> list[str]:
+        """Each of the dotted fields `names` that this recipe sets otherwise than `before`,
+        as 'train.lr (0.001 -> 0.01)': every one at once, so one refusal says them all."""
+        old, new = before.flat(), self.flat()
+        changed = [name for name in names if old[name] != new[name]]
+        return [f"{name} ({old[name]!r} -> {new[name]!r})" for name in changed]
 
     def flat(self) -> dict[str, Any]:
         """Every field by its dotted name: {"train.lr": 0.001, ...}."""

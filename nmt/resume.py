@@ -100,12 +100,8 @@ def _aside(path: Path) -> Path:
 def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
     """The fields `recipe` changes from the checkpoint's recipe that a resume cannot honour
     (all but RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
-    before, now = recipe_from_dict(saved, source).flat(), recipe.flat()
-    return [
-        f"{name} ({before[name]!r} -> {value!r})"
-        for name, value in now.items()
-        if name not in RESUME_MAY_CHANGE and before[name] != value
-    ]
+    fixed = [name for name in recipe.flat() if name not in RESUME_MAY_CHANGE]
+    return recipe.changes_from(recipe_from_dict(saved, source), fixed)
 
 
 class Checkpointer:
@@ -120,8 +116,9 @@ class Checkpointer:
     @contextlib.contextmanager
     def open(self, recipe: Recipe, resume: bool) -> Iterator[Start]:
         """Hold the run directory for the block: lock it, find where the run starts and
-        refuse what cannot work, all before anything in it is written. An open inside an
-        open of the same checkpointer shares the outer one."""
+        refuse what cannot work, all before anything in it is written; a refusal leaves no
+        folder that this open made (nor its lock). An open inside an open of the same
+        checkpointer shares the outer one."""
         if self.start is not None:
             yield self.start
             return
@@ -135,6 +132,7 @@ class Checkpointer:
                 f"{root}: not empty and not a run directory; train in a new or empty --run-dir "
                 "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
             )
+        created = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
         if self.main and not self.lock.acquire():
             raise NmtError(
@@ -144,10 +142,23 @@ class Checkpointer:
         try:
             self.start = self._find_start(recipe, resume)
             yield self.start
+        except BaseException:
+            if self.main and created:
+                self._remove_if_unwritten()
+            raise
         finally:
             self.start = None
             if self.main:
                 self.lock.release()
+
+    def _remove_if_unwritten(self) -> None:
+        """Remove the run folder when it holds nothing but the lock (a refused run); the
+        lock file goes while still held, so no other run can be holding it."""
+        root = self.run.root
+        if {path.name for path in root.iterdir()} == {self.run.lock.name}:
+            self.run.lock.unlink()
+            with contextlib.suppress(OSError):  # another run wrote into it meanwhile
+                root.rmdir()
 
     def _find_start(self, recipe: Recipe, resume: bool) -> Start:
         """The newest checkpoint that loads and holds a training state (see the module

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.atomic import naming, write_atomic
 from nmt.errors import NmtError
+from nmt.extras import missing
 
 
 def safe_name(name: str) -> str:
@@ -247,10 +248,8 @@ class Reporter:
 
 def _tensorboard_writer(folder: Path) -> Any:
     try:
+        import tensorboard  # noqa: F401  torch's writer needs it, and says so without its name
         from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise NmtError(
-            "train.tensorboard: the tensorboard package is not installed; "
-            "`pip install tensorboard` or set train.tensorboard=false"
-        ) from None
+    except ModuleNotFoundError as error:
+        raise missing("tensorboard", error) from None
     return SummaryWriter(log_dir=str(folder))

@@ -137,6 +137,17 @@ def check_type(value: Any, annotation: Any) -> Any:
     return value
 
 
+def section_of(annotation: Any) -> type | None:
+    """The dataclass of a field typed as one (`Data`) or as an optional one (`Hub | None`)."""
+    if dataclasses.is_dataclass(annotation):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(inner) == 1 and dataclasses.is_dataclass(inner[0]):
+            return inner[0]
+    return None
+
+
 def build(cls: type, values: Any, where: str) -> Any:
     """cls from a YAML mapping, every value type-checked; `where` is the dotted name errors
     start with."""
@@ -150,8 +161,9 @@ def build(cls: type, values: Any, where: str) -> Any:
             known = ", ".join(sorted(names))
             raise RecipeError(f"{where}.{key!s:.60}: unknown field (known: {known})")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = build(hint, value, f"{where}.{key}")
+        section = section_of(hint)
+        if section is not None and not (value is None and section is not hint):  # X | None
+            kwargs[key] = build(section, value, f"{where}.{key}")
         else:
             try:
                 kwargs[key] = check_type(value, hint)

@@ -394,9 +394,15 @@ class Trainer:
         count = min(self.cfg.average_last, len(run.step_checkpoints()))
         if count > 1:
             average_run(run.root, count)
-        best = "none" if self.state.best_bleu is None else f"{self.state.best_bleu:.2f}"
+        metric, value = (
+            ("ppl", self.state.best_ppl)
+            if self.cfg.valid_metric == "ppl"
+            else ("BLEU", self.state.best_bleu)
+        )
+        best = "none" if value is None else f"{value:.2f}"
         self.reporter.message(
-            f"done ({self.stop_reason}) at step {self.state.step}: best dev BLEU {best}; "
+            f"done ({self.stop_reason}) at step {self.state.step}: best dev {metric} {best} "
+            "(best.pt); "
             f"checkpoints in {run.checkpoints}"
         )
 

@@ -98,11 +98,20 @@ def test_average_run_uses_the_newest_step_checkpoints(tmp_path):
     run = RunDir(tmp_path)
     for step, value in [(100, 50.0), (200, 1.0), (300, 3.0)]:
         save_checkpoint(run.step_checkpoint(step), payload(value, step))
-    written = average_run(tmp_path, 2)
-    assert written == run.average
+    written, count = average_run(tmp_path, 2)
+    assert (written, count) == (run.average, 2)
     assert torch.equal(load_checkpoint(written)["model"]["w"], torch.full((2, 3), 2.0))
-    with pytest.raises(NmtError, match="asked to average 4 checkpoints, found 3"):
-        average_run(tmp_path, 4)
+
+
+def test_average_run_takes_every_checkpoint_of_a_run_that_kept_fewer(tmp_path):
+    run = RunDir(tmp_path)
+    with pytest.raises(NmtError, match="asked to average 5 checkpoints, found 0"):
+        average_run(tmp_path, 5)
+    for step, value in [(100, 50.0), (200, 1.0), (300, 3.0)]:
+        save_checkpoint(run.step_checkpoint(step), payload(value, step))
+    written, count = average_run(tmp_path, 5)
+    assert count == 3
+    assert torch.equal(load_checkpoint(written)["model"]["w"], torch.full((2, 3), 18.0))
 
 
 def test_resolve_prefers_best_then_last(tmp_path):
@@ -121,7 +130,7 @@ def test_average_of_the_last_one_is_that_checkpoint(tmp_path):
     run = RunDir(tmp_path)
     for step, value in [(100, 50.0), (200, 1.5)]:
         save_checkpoint(run.step_checkpoint(step), payload(value, step))
-    averaged = load_checkpoint(average_run(tmp_path, 1))
+    averaged = load_checkpoint(average_run(tmp_path, 1)[0])
     assert torch.equal(averaged["model"]["w"], torch.full((2, 3), 1.5))
     assert averaged["model"]["b"].dtype == torch.float16
     assert averaged["averaged"] == ["step-00000200.pt"]

@@ -126,6 +126,13 @@ def test_links_lead_to_files_that_exist(path: Path) -> None:
         assert target.exists() or target in generated, f"{path.relative_to(ROOT)}: {link}"
 
 
+def test_the_sites_stylesheet_exists_and_wraps_code() -> None:
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    sheets = [DOCS / sheet for sheet in config["extra_css"]]
+    assert sheets and all(sheet.is_file() for sheet in sheets)
+    assert any("white-space: pre-wrap" in sheet.read_text() for sheet in sheets)
+
+
 def test_every_page_of_the_navigation_exists() -> None:
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 
@@ -141,3 +148,54 @@ def test_every_page_of_the_navigation_exists() -> None:
         assert (DOCS / page).is_file() or page in gen_reference.PAGES, page
     hand_written = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
     assert hand_written <= set(listed), hand_written - set(listed)
+
+
+def table_row(page: Path, first_cell: str) -> str:
+    return next(line for line in page.read_text().splitlines() if line.startswith(first_cell))
+
+
+def test_the_bilstm_row_names_the_bridge_its_recipes_use() -> None:
+    from nmt.recipe import load_recipe
+
+    bridges = {load_recipe(path).model.bridge for path in ROOT.glob("recipes/*/bilstm.yaml")}
+    assert len(bridges) == 1
+    (bridge,) = bridges
+    for page in (DOCS / "index.md", ROOT / "README.md"):
+        assert f"(`bridge: {bridge}`)" in table_row(page, "| `bilstm` |")
+
+
+def test_the_home_page_says_which_transformer_recipes_are_trained() -> None:
+    """A recipe the home page calls trained has its run in the results tables; one it calls
+    not trained yet has none."""
+    index = (DOCS / "index.md").read_text()
+    results = (DOCS / "results.md").read_text()
+    said = index.split("Trained so far:", 1)[1].split("are not trained yet", 1)[0]
+    trained, untrained = said.split(";", 1)
+    named = ROOT.glob("recipes/*/transformer.yaml")
+    assert len(re.findall(r"`recipes/[^`]+\.yaml`", said)) == len(list(named))
+    for part, reported in ((trained, True), (untrained, False)):
+        for path in re.findall(r"`(recipes/[^`]+\.yaml)`", part):
+            name = yaml.safe_load((ROOT / path).read_text())["name"]
+            assert (f"| {name} |" in results) == reported, path
+
+
+def tutorial_commands() -> list[list[str]]:
+    """Each `nmt` command of the tutorial's shell blocks, as words, comments and the
+    optional brackets ([--resume]) taken off."""
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    lines = [line.split(" # ")[0] for block in blocks for line in block.splitlines()]
+    found = [line[line.index("nmt ") :] for line in lines if re.match(r"^(nmt |.*\| nmt )", line)]
+    return [re.sub(r"[\[\]]", "", line.split(" > ")[0]).split() for line in found]
+
+
+def test_every_tutorial_command_exists_with_the_options_it_gives() -> None:
+    group = typer.main.get_command(app)
+    commands = tutorial_commands()
+    assert len(commands) >= 12
+    for words in commands:
+        command = group.commands.get(words[1])
+        assert command is not None, words
+        spelled = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        for word in words[2:]:
+            assert not word.startswith("-") or word in spelled, (words, word)

@@ -100,25 +100,27 @@ def test_the_new_data_is_prepared_with_the_first_runs_models(first_run, new_data
 
 
 @pytest.mark.parametrize(
-    ("setting", "field"),
+    ("settings", "fields"),
     [
-        ("model.attention_dim=12", "model.attention_dim 8, this recipe has 12"),
-        ("data.vocab_size=70", "data.vocab_size 60, this recipe has 70"),
-        ("data.spm_type=bpe", "data.spm_type 'unigram', this recipe has 'bpe'"),
+        (["model.attention_dim=12"], "model.attention_dim (8 -> 12)"),
+        (
+            ["data.vocab_size=70", "model.embed_dim=6", "data.spm_type=bpe"],
+            "model.embed_dim (8 -> 6), data.spm_type ('unigram' -> 'bpe'), "
+            "data.vocab_size (60 -> 70)",
+        ),
     ],
 )
-def test_another_shape_or_vocabulary_is_refused_in_one_line(
-    first_run, new_data, tmp_path, setting, field
+def test_another_shape_or_vocabulary_is_refused_in_one_line_naming_every_field(
+    first_run, new_data, tmp_path, settings, fields
 ):
-    result = train(
-        new_data, "--init-from", first_run.root, "--run-dir", tmp_path / "r", "--set", setting
-    )
+    sets = [word for setting in settings for word in ("--set", setting)]
+    result = train(new_data, "--init-from", first_run.root, "--run-dir", tmp_path / "r", *sets)
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
-        f"error: train.init_from: {first_run.best} was trained with {field}; a run started "
-        "from another keeps its model's shape and vocabulary"
+        f"error: train.init_from: this recipe changes {fields} from {first_run.best}; a run "
+        "started from another keeps its model's shape and vocabulary"
     ]
-    assert not (tmp_path / "r" / "src.model").exists()
+    assert not (tmp_path / "r").exists()  # no run folder left behind, not even its lock
 
 
 def test_dropout_may_differ_and_a_missing_run_is_named(first_run, new_data, tmp_path):

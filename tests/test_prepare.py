@@ -345,3 +345,90 @@ def test_corpus_files_without_files_is_refused(tmp_path):
     recipe.write_text("data:\n  corpus: files\n", encoding="utf-8")
     with pytest.raises(NmtError, match=r"recipe\.data\.corpus: files names the recipe's own"):
         load_recipe(recipe)
+
+
+@pytest.fixture
+def hub_folder(tmp_path):
+    """`setup`'s pairs as a dataset that `datasets` reads from disk (never the network):
+    one JSON lines file per split, each row a `translation` keyed by language."""
+    folder = tmp_path / "toy-hub"
+    folder.mkdir()
+    train = toy_pairs(200, 0)
+    splits = {
+        "train": train + DIRTY + train[:4],
+        "validation": toy_pairs(10, 1) + DIRTY,
+        "test": toy_pairs(10, 2) + DIRTY[:1] * 2,
+    }
+    for name, rows in splits.items():
+        lines = (json.dumps({"translation": {"de": de, "en": en}}) + "\n" for de, en in rows)
+        (folder / f"{name}.jsonl").write_text("".join(lines), encoding="utf-8")
+    return folder
+
+
+def test_a_recipe_names_a_hugging_face_dataset_and_gets_the_same_cleaning(hub_folder, setup):
+    card_recipe = setup[0]
+    recipe = card_recipe.parent / "hub.yaml"
+    tree = yaml.safe_load(card_recipe.read_text(encoding="utf-8"))
+    del tree["data"]["corpus"], tree["data"]["data_dir"]
+    recipe.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    cfg = load_recipe(recipe, [f"data.hub.id={hub_folder}"]).data  # as --set gives it
+    assert cfg.corpus == "hub" and cfg.hub.splits["valid"] == "validation"
+    prepared = prepare(cfg, progress=False)
+    assert prepared.dir.name.startswith("toy-hub-de-en-")
+    assert list(prepared.splits) == ["train", "valid", "test"]
+    report = json.loads((prepared.dir / "clean_report.json").read_text())
+    from_card = prepare(load_recipe(card_recipe).data, progress=False)
+    card_report = json.loads((from_card.dir / "clean_report.json").read_text())
+    assert report["train"] == card_report["train"]
+    assert report["raw_sizes"] == {"train": 207, "valid": 13, "test": 12}
+    assert prepared.splits["train"]["src"][:] == from_card.splits["train"]["src"][:]
+    assert prepare(cfg, progress=False).cache_hit
+    os.utime(hub_folder / "test.jsonl", (1, 1))  # an edited file of a local dataset: again
+    assert not prepare(cfg, progress=False).cache_hit
+    reversed_cfg = load_recipe(recipe, [f"data.hub.id={hub_folder}", "data.src=en"])
+    with pytest.raises(NmtError, match="corpus toy-hub has no en-en pair"):
+        prepare(reversed_cfg.data, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("data.corpus=multi30k-x", "data.hub: a recipe names its dataset or a corpus card"),
+        ("data.hub.id=", "data.hub.id: name the dataset"),
+        ("data.hub.splits={train: train}", "data.hub.splits: needs a valid split (has train)"),
+        ("data.hub.splits={train: 3, valid: v}", "data.hub.splits: expected a mapping of our"),
+        ("data.hub.splitz=x", "data.hub.splitz: unknown field"),
+        ("data.files={train: {src: a, tgt: b}}", "data.hub: a recipe names its own files or a"),
+    ],
+)
+def test_a_recipes_hub_section_is_checked(setup, setting, problem):
+    with pytest.raises(NmtError, match=re.escape(f"recipe.{problem}")):
+        load_recipe(setup[0], ["data.hub.id=wmt/wmt16", setting])
+
+
+def test_corpus_hub_without_hub_is_refused(setup):
+    with pytest.raises(NmtError, match=r"recipe\.data\.corpus: hub names the recipe's dataset"):
+        load_recipe(setup[0], ["data.corpus=hub"])
+
+
+def test_a_missing_hub_dataset_is_one_line_naming_it(setup, tmp_path):
+    cfg = load_recipe(setup[0], [f"data.hub.id={tmp_path / 'nowhere'}", "data.corpus=hub"]).data
+    with pytest.raises(NmtError, match=r"corpus nowhere, split train: hub .*nowhere \(default"):
+        prepare(cfg, progress=False)
+
+
+def test_a_recipe_naming_a_local_dataset_trains(hub_folder, tiny_recipe, tmp_path):
+    tree = yaml.safe_load(tiny_recipe.read_text(encoding="utf-8"))
+    tree["data"] = {"hub": {"id": str(hub_folder)}, "cache_dir": str(tmp_path / "cache")} | {
+        "src": "de",
+        "tgt": "en",
+        "vocab_size": 60,
+    }
+    recipe = tmp_path / "hub.yaml"
+    recipe.write_text(yaml.safe_dump(tree), encoding="utf-8")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    assert (run / "checkpoints/best.pt").is_file()
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").open()][-1] == 3
+    assert load_recipe(run / "recipe.yaml").data.hub.id == str(hub_folder)  # as resuming reads it

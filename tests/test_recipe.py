@@ -258,3 +258,22 @@ def test_fields_that_must_agree_change_together_by_set(tmp_path):
     assert (recipe.model.encoder_layers, recipe.model.decoder_layers) == (2, 2)
     with pytest.raises(RecipeError, match=r"with --set model\.encoder_layers=3: .*must equal"):
         load_recipe(path, ["train.lr=0.01", "model.encoder_layers=3"])
+
+
+def test_a_recipe_file_without_a_name_is_named_as_the_reference_says(tmp_path):
+    from docs import gen_reference
+
+    recipe = tmp_path / "my.yaml"
+    recipe.write_text("train:\n  lr: 0.01\n", encoding="utf-8")
+    assert load_recipe(recipe).name == "my"
+    meaning = next(item for item in gen_reference.recipe_fields() if item.name == "name").meaning
+    assert "a recipe file without a name takes the file's (my.yaml: runs/my)" in meaning
+
+
+def test_a_section_left_empty_is_refused_and_an_optional_one_may_be_null(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n", encoding="utf-8")  # a section with nothing under it: null
+    with pytest.raises(RecipeError, match=r"recipe\.data: expected a mapping, got None"):
+        load_recipe(recipe)
+    recipe.write_text("data:\n  hub: null\n", encoding="utf-8")
+    assert load_recipe(recipe).data.hub is None

@@ -162,17 +162,28 @@ def test_score_gives_the_translator_scores(client, runs):
         assert score["pieces"] == pytest.approx(want.tokens, abs=1e-5)
 
 
-def test_the_page_is_one_file_that_loads_nothing_from_outside(client):
-    reply = client.get("/")
+def html_loading_nothing_from_outside(client, path: str) -> str:
+    """The page at path, which works offline: no script, style or link from elsewhere."""
+    reply = client.get(path)
     assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
     page = reply.text
-    assert "<textarea" in page and 'id="model"' in page and 'id="beam"' in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "<link" not in page
+    return page
+
+
+def test_the_page_is_one_file_that_loads_nothing_from_outside(client):
+    page = html_loading_nothing_from_outside(client, "/")
+    assert "<textarea" in page and 'id="model"' in page and 'id="beam"' in page
+
+
+def test_the_api_page_works_offline_from_openapi_json(client):
+    page = html_loading_nothing_from_outside(client, "/docs")
+    assert 'fetch("/openapi.json")' in page
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
 
 
 def test_openapi_describes_every_endpoint(client):
-    assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/translate", "/v1/score", "/v1/models", "/health"} <= set(paths)
     assert "413" in paths["/v1/translate"]["post"]["responses"]

@@ -105,3 +105,34 @@ def test_the_page_translates_and_draws_a_row_per_target_piece(browser, runs, tmp
         translate_on_the_page()
         assert not browser.find_elements(By.CSS_SELECTOR, "table.heatmap")
         assert "has no attention" in browser.find_element(By.CSS_SELECTOR, ".no-attention").text
+
+
+def test_an_error_clears_the_last_results_and_a_long_map_stays_in_the_window(browser, runs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT)
+
+    def translate_on_the_page(source: str, beam: int) -> str:
+        for name, value in (("source", source), ("beam", str(beam))):
+            browser.find_element(By.ID, name).clear()
+            browser.find_element(By.ID, name).send_keys(value)
+        browser.find_element(By.ID, "translate").click()
+        results = browser.find_element(By.ID, "results")
+        wait.until(lambda _: results.get_attribute("data-state") in ("done", "error"))
+        return results.get_attribute("data-state")
+
+    with serving(create_app(load_models(runs[:1], "cpu"))) as (url, _):
+        browser.get(url)
+        wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#model option"))
+        assert translate_on_the_page(SENTENCE, 2) == "done"
+        assert browser.find_elements(By.CSS_SELECTOR, ".result")
+        assert translate_on_the_page(SENTENCE, 0) == "error"  # beam 0 is refused
+        assert browser.find_element(By.ID, "error").text
+        assert not browser.find_elements(By.CSS_SELECTOR, ".result")  # nothing stale below it
+
+        assert translate_on_the_page(" ".join([SENTENCE] * 12), 1) == "done"
+        frame = browser.find_element(By.CSS_SELECTOR, ".heatmap-frame")
+        window = browser.execute_script("return window.innerHeight")
+        assert frame.size["height"] <= 0.6 * window + 1
+        assert browser.find_elements(By.CSS_SELECTOR, "table.heatmap.compact")

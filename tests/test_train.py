@@ -422,14 +422,36 @@ def test_cli_refuses_existing_run_and_averages(tmp_path):
     refused = runner.invoke(app, ["train", str(recipe), "--run-dir", str(tmp_path / "run")])
     assert refused.exit_code == 2
     assert "use --resume" in refused.output
-    averaged = runner.invoke(app, ["average", str(tmp_path / "run"), "--last", "2"])
-    assert averaged.exit_code == 0, averaged.output
+    averaged = runner.invoke(app, ["average", str(tmp_path / "run"), "--last", "5"])
+    assert averaged.exit_code == 0, averaged.output  # keep_last 2: those two, and it says so
+    said = "(average of the last 2 checkpoints; the run kept 2 (train.keep_last))"
+    assert said in averaged.output
     assert RunDir(tmp_path / "run").average.is_file()
 
 
+@pytest.mark.parametrize(("metric", "best"), [("ppl", "valid_ppl"), ("bleu", "valid_bleu")])
+def test_the_last_line_names_the_metric_that_chose_best_pt(tmp_path, capsys, metric, best):
+    fit(make_trainer(tmp_path, progress=True, max_updates=6, valid_metric=metric))
+    scores = [row[best] for row in rows(tmp_path) if best in row]
+    value = min(scores) if metric == "ppl" else max(scores)
+    shown = "ppl" if metric == "ppl" else "BLEU"
+    assert f"best dev {shown} {value:.2f} (best.pt)" in capsys.readouterr().err
+
+
+def test_tensorboard_logs_every_row_by_step(tmp_path):
+    pytest.importorskip("tensorboard", reason="the tensorboard extra is not installed")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    fit(make_trainer(tmp_path, max_updates=6, tensorboard=True))
+    events = EventAccumulator(str(RunDir(tmp_path).tensorboard))
+    events.Reload()
+    assert [event.step for event in events.Scalars("train/loss")] == [2, 4, 6]
+    assert [event.step for event in events.Scalars("valid/bleu")] == [5, 6]
+
+
 def test_tensorboard_missing_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import now fails
-    with pytest.raises(NmtError, match="tensorboard package is not installed"):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import now fails
+    with pytest.raises(NmtError, match=r"^tensorboard is not installed; .* 'nmt\[tensorboard\]'$"):
         fit(make_trainer(tmp_path, max_updates=2, tensorboard=True))
 
 

@@ -74,7 +74,10 @@ def create_app(
     limits, batching = limits or Limits(), batching or Batching()
     served = {model.name: model for model in models}
     batchers: dict[str, Batcher] = {}
-    page = resources.files("nmt.serve").joinpath("page.html").read_text(encoding="utf-8")
+    page, api_page = (
+        resources.files("nmt.serve").joinpath(name).read_text(encoding="utf-8")
+        for name in ("page.html", "api.html")
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +94,7 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads from a CDN: blank offline; /docs is api.html
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=limits.body_bytes())
@@ -110,6 +114,10 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home() -> str:
         return page
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def api_docs() -> str:
+        return api_page
 
     @app.get("/health")
     async def health() -> Health:
