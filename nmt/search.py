@@ -69,14 +69,15 @@ def _limits(max_len: Tensor | int, batch: int, device: torch.device) -> tuple[Te
 
 
 def _sync_points(steps: int, device: torch.device) -> set[int]:
-    """The steps after which finished flags are read back (always the last one)."""
+    """The steps after which finished flags are read back. Never the last one: the loop
+    ends there anyway, and every sentence is finished by then (its limit is reached)."""
     every = 1 if device.type == "cpu" else SYNC_EVERY
-    return {t for t in range(steps) if (t + 1) % every == 0} | {steps - 1}
+    return {t for t in range(steps - 1) if (t + 1) % every == 0}
 
 
 def _never(device: torch.device) -> Tensor:
     """The ids search never outputs."""
-    return torch.tensor([PAD, BOS], device=device)
+    return torch.tensor([PAD, BOS]).to(device)
 
 
 def _log_probs(
@@ -460,7 +461,8 @@ def beam_search(
         if n_done == active:
             break
         beams = beams.keep((~done).nonzero().squeeze(1))
-
+    else:  # the last step reached every sentence's limit: all are finished
+        _store(results, beams.origin, beams.finished)
     return _unpack(results.tokens, results.lengths, results.scores, results.attention, src_lengths)
 
 
