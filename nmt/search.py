@@ -103,18 +103,18 @@ def _unpack(
     tokens: Tensor, lengths: Tensor, scores: Tensor, attention: Tensor | None, src_lengths: Tensor
 ) -> Hypotheses:
     """Device tensors [B, N, T] (attention [B, N, T, S]) -> Python lists (the only
-    per-sentence loop, done once)."""
+    per-sentence loop, done once); the attention is copied to the host whole, not per
+    hypothesis."""
     token_rows, length_rows, score_rows = tokens.tolist(), lengths.tolist(), scores.tolist()
     src_len = src_lengths.tolist()
+    attention = None if attention is None else attention.cpu()
     out_tokens, out_scores, out_attention = [], [], []
     for b, (toks, lens, scs) in enumerate(zip(token_rows, length_rows, score_rows, strict=True)):
         ranks = [j for j, s in enumerate(scs) if s > NEG_INF]
         out_tokens.append([toks[j][: lens[j]] for j in ranks])
         out_scores.append([scs[j] for j in ranks])
         if attention is not None:
-            out_attention.append(
-                [attention[b, j, : lens[j] + 1, : src_len[b]].cpu() for j in ranks]
-            )
+            out_attention.append([attention[b, j, : lens[j] + 1, : src_len[b]] for j in ranks])
     return Hypotheses(out_tokens, out_scores, out_attention if attention is not None else None)
 
 
