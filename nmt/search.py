@@ -76,7 +76,8 @@ def _sync_points(steps: int, device: torch.device) -> set[int]:
 
 
 def _never(device: torch.device) -> Tensor:
-    """The ids search never outputs."""
+    """The ids search never outputs (built, then moved: torch.tensor(..., device=) copies
+    below a dispatch mode, so tests/test_gpu_path.py's fake device could not take it)."""
     return torch.tensor([PAD, BOS]).to(device)
 
 
