@@ -46,6 +46,7 @@ from torch._subclasses.fake_tensor import (
     FakeTensorMode,
 )
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
+from torch.utils import backend_registration
 
 from nmt import search
 from nmt.constraints import Constraints
@@ -69,13 +70,15 @@ OPTIMIZERS = ("adam", "sgd")
 MAX_LEN = search.SYNC_EVERY - 1  # steps = MAX_LEN + 1: no read of the finished flags
 
 
+pytestmark = pytest.mark.skipif(
+    not hasattr(backend_registration, "_setup_privateuseone_for_python_backend"),
+    reason="this torch cannot register a Python backend",
+)
+
+
 @pytest.fixture(scope="module")
 def device() -> torch.device:
     """PrivateUse1 registered as a Python backend (once per process; it stays registered)."""
-    from torch.utils import backend_registration
-
-    if not hasattr(backend_registration, "_setup_privateuseone_for_python_backend"):
-        pytest.skip("this torch cannot register a Python backend")
     if not hasattr(torch, "privateuseone"):
         backend_registration._setup_privateuseone_for_python_backend()
     return torch.device("privateuseone", 0)
@@ -227,9 +230,7 @@ def test_numpy_only_after_a_copy_to_the_host():
 
 
 if __name__ == "__main__":  # the training updates, for test_a_training_update_stays_on_the_device
-    from torch.utils.backend_registration import _setup_privateuseone_for_python_backend
-
-    _setup_privateuseone_for_python_backend(rename="fakegpu")
+    backend_registration._setup_privateuseone_for_python_backend(rename="fakegpu")
     for name in CASES:
         for optimizer in OPTIMIZERS:
             training_update(name, optimizer, torch.device("fakegpu", 0))
