@@ -76,7 +76,7 @@ class OnnxModel(nn.Module):
         given |= {"memory": enc.memory, "keys": enc.keys, "mask": enc.mask}
         inputs = self.card["decoder_step"]["inputs"]
         outputs = self.card["decoder_step"]["outputs"]
-        feeds = {name: given[name].contiguous().numpy() for name in inputs}
+        feeds = {name: given[name].contiguous().cpu().numpy() for name in inputs}
         found = dict(zip(outputs, self.decoder.run(outputs, feeds), strict=True))
         found = {name: torch.from_numpy(value) for name, value in found.items()}
         state = DecoderState(found["next_h"], found.get("next_c"), found.get("next_feed"))

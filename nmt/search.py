@@ -69,14 +69,16 @@ def _limits(max_len: Tensor | int, batch: int, device: torch.device) -> tuple[Te
 
 
 def _sync_points(steps: int, device: torch.device) -> set[int]:
-    """The steps after which finished flags are read back (always the last one)."""
+    """The steps after which finished flags are read back. Never the last one: the loop
+    ends there anyway, and every sentence is finished by then (its limit is reached)."""
     every = 1 if device.type == "cpu" else SYNC_EVERY
-    return {t for t in range(steps) if (t + 1) % every == 0} | {steps - 1}
+    return {t for t in range(steps - 1) if (t + 1) % every == 0}
 
 
 def _never(device: torch.device) -> Tensor:
-    """The ids search never outputs."""
-    return torch.tensor([PAD, BOS], device=device)
+    """The ids search never outputs (built, then moved: torch.tensor(..., device=) copies
+    below a dispatch mode, so tests/test_gpu_path.py's fake device could not take it)."""
+    return torch.tensor([PAD, BOS]).to(device)
 
 
 def _log_probs(
@@ -102,18 +104,18 @@ def _unpack(
     tokens: Tensor, lengths: Tensor, scores: Tensor, attention: Tensor | None, src_lengths: Tensor
 ) -> Hypotheses:
     """Device tensors [B, N, T] (attention [B, N, T, S]) -> Python lists (the only
-    per-sentence loop, done once)."""
+    per-sentence loop, done once); the attention is copied to the host whole, not per
+    hypothesis."""
     token_rows, length_rows, score_rows = tokens.tolist(), lengths.tolist(), scores.tolist()
     src_len = src_lengths.tolist()
+    attention = None if attention is None else attention.cpu()
     out_tokens, out_scores, out_attention = [], [], []
     for b, (toks, lens, scs) in enumerate(zip(token_rows, length_rows, score_rows, strict=True)):
         ranks = [j for j, s in enumerate(scs) if s > NEG_INF]
         out_tokens.append([toks[j][: lens[j]] for j in ranks])
         out_scores.append([scs[j] for j in ranks])
         if attention is not None:
-            out_attention.append(
-                [attention[b, j, : lens[j] + 1, : src_len[b]].cpu() for j in ranks]
-            )
+            out_attention.append([attention[b, j, : lens[j] + 1, : src_len[b]] for j in ranks])
     return Hypotheses(out_tokens, out_scores, out_attention if attention is not None else None)
 
 
@@ -460,7 +462,8 @@ def beam_search(
         if n_done == active:
             break
         beams = beams.keep((~done).nonzero().squeeze(1))
-
+    else:  # the last step reached every sentence's limit: all are finished
+        _store(results, beams.origin, beams.finished)
     return _unpack(results.tokens, results.lengths, results.scores, results.attention, src_lengths)
 
 

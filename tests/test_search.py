@@ -258,8 +258,10 @@ def test_real_model_beam_rescored_and_batch_independent(name):
     assert g.tokens == b1.tokens
 
 
-def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch):
-    """On an accelerator the host reads the finished flags every few steps only."""
+@pytest.mark.parametrize("every", [5, None], ids=["every-5", "never"])
+def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch, every):
+    """On an accelerator the host reads the finished flags every few steps only, and never
+    after the last step (a search shorter than that reads nothing in its loop)."""
     import nmt.search
 
     sources = random_sources(10, 12, seed=10)
@@ -267,9 +269,11 @@ def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch):
     limits = length_limits(batch.src_lengths, 1.5, 3)
     expected = beam_search(fake, batch.src, batch.src_lengths, 3, limits, 1.0, nbest=2)
     expected_greedy = greedy(fake, batch.src, batch.src_lengths, limits)
-    monkeypatch.setattr(
-        nmt.search, "_sync_points", lambda steps, device: {*range(2, steps, 5), steps - 1}
-    )
+
+    def sync_points(steps, device):
+        return set() if every is None else set(range(2, steps - 1, every))
+
+    monkeypatch.setattr(nmt.search, "_sync_points", sync_points)
     late = beam_search(fake, batch.src, batch.src_lengths, 3, limits, 1.0, nbest=2)
     assert late.tokens == expected.tokens
     for got, want in zip(late.scores, expected.scores, strict=True):
