@@ -1,6 +1,7 @@
 """What every command shares: turning NmtError, and the errors of the environment (a full
 disk, a folder that cannot be written, a closed pipe), into one clear line and an exit code."""
 
+import errno
 import functools
 import os
 import sys
@@ -42,18 +43,31 @@ def user_errors(command: Callable) -> Callable:
         except NmtError as error:
             _fail(str(error), 2)
         except OSError as error:
-            _drop_unwritable_stdout()
-            reason = error.strerror or str(error)
-            _fail(reason if error.filename is None else f"{error.filename}: {reason}", 1)
+            raise typer.Exit(environment_error(error)) from None
 
     return wrapper
 
 
+def environment_error(error: OSError) -> int:
+    """The exit code of a command that `error` ended, its one line printed: 0 (and no
+    line) for a standard output whose reader left (`| head -1` is a normal end), else 1."""
+    _drop_unwritable_stdout()
+    if error.errno == errno.EPIPE and error.filename in (None, STANDARD_OUTPUT):
+        return 0
+    reason = error.strerror or str(error)
+    _print_error(reason if error.filename is None else f"{error.filename}: {reason}")
+    return 1
+
+
 def _fail(message: str, code: int) -> NoReturn:
     """Print `message` as one error line and exit with `code`."""
+    _print_error(message)
+    raise typer.Exit(code) from None
+
+
+def _print_error(message: str) -> None:
     line = escape(" ".join(message.split()))  # user text is no markup
     stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code) from None
 
 
 def _drop_unwritable_stdout() -> None:

@@ -140,6 +140,7 @@ def register(app: typer.Typer) -> None:
         """
         from nmt import bleu
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
+        from nmt.checkpoint import model_files
         from nmt.evaluate import file_systems, run_systems
         from nmt.textio import standard_stream
 
@@ -164,7 +165,8 @@ def register(app: typer.Typer) -> None:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
-        table_file = None if output is None else output_file(output, "--output", (src, ref, *hyp))
+        reads = (src, ref, *hyp, *model_files(runs))
+        table_file = None if output is None else output_file(output, "--output", reads)
         if ensemble and not runs:
             raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []
@@ -238,9 +240,10 @@ def register(app: typer.Typer) -> None:
           nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
         from nmt.atomic import output_file
+        from nmt.checkpoint import model_files
         from nmt.plot import picture_format
 
-        picture = output_file(output, "--output")
+        picture = output_file(output, "--output", model_files(runs))
         picture_format(picture)  # before --by-length translates
         if by_length:
             from nmt.bleu_by_length import by_length as bleu_by_length

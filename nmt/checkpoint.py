@@ -237,6 +237,21 @@ def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
     raise NmtError(f"{path}: neither a checkpoint file nor a run directory with checkpoints")
 
 
+def model_files(runs: Sequence[Path | str]) -> list[Path]:
+    """The files a command that loads `runs` (run directories, checkpoints in them, export
+    folders) reads: every file directly in a folder (recipe, sentencepiece models,
+    metrics; an export's card and graphs), its checkpoints, and a checkpoint's run's; what
+    an output of the same command must not replace."""
+    files = []
+    for given in map(Path, runs):
+        folder = given.parent.parent if given.is_file() else given
+        files.append(given)
+        for place in (folder, folder / "checkpoints"):
+            if place.is_dir():
+                files += [path for path in place.iterdir() if path.is_file()]
+    return files
+
+
 def load_for_inference(
     run_or_checkpoint: Path, device: str | torch.device
 ) -> tuple[torch.nn.Module, Recipe, Any]:
