@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,22 @@ class DataConfig(Section):
         check_files(self.files)
 
 
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_split_name(name: Any, where: str) -> str:
+    """A split name is a name, never a path: it names the prepared cache's folder and the
+    cached translations' files, so `/some/dir` or `../x` would write outside them."""
+    if not isinstance(name, str):
+        raise RecipeError(f"{where}: a split name is text, got {shown(name)}")
+    if not SPLIT_NAME.fullmatch(name) or ".." in name:
+        raise RecipeError(
+            f"{where}: split name {shown(name)} is not a name (letters, digits, and _ . - "
+            "after the first; no '..' or '/')"
+        )
+    return name
+
+
 def check_files(files: Any) -> None:
     """data.files: a mapping of split names (train and valid among them) to {src, tgt} paths."""
     if not isinstance(files, dict) or not files:
@@ -78,8 +95,7 @@ def check_files(files: Any) -> None:
         )
     for split, pair in files.items():
         where = f"data.files.{split!s:.60}"
-        if not isinstance(split, str):
-            raise RecipeError(f"{where}: a split name is text, got {shown(split)}")
+        check_split_name(split, where)
         if not isinstance(pair, dict) or set(pair) != {"src", "tgt"}:
             raise RecipeError(f"{where}: expected {{src: PATH, tgt: PATH}}, got {shown(pair)}")
         for side, path in pair.items():

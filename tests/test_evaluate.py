@@ -261,3 +261,13 @@ def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path):
         app, ["eval", str(run), "--src", str(src), "--ref", str(ref), "--precision", "int8"]
     )
     assert result.exit_code == 0 and "attention [int8]" in result.stdout, result.output
+
+
+def test_a_test_split_is_a_name_never_a_path(runs):
+    for name in ("/some/dir", "../../x"):
+        result = CliRunner().invoke(app, ["eval", str(runs["attention"]), "--test", name])
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"error: --test: split name '{name}' is not a name (letters, digits, and _ . - "
+            "after the first; no '..' or '/')"
+        ]
