@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.atomic import naming, write_atomic
 from nmt.errors import NmtError
+from nmt.jsonio import parse_json
 
 
 def safe_name(name: str) -> str:
@@ -95,10 +96,20 @@ class RunDir:
         return self.root / "tensorboard"
 
     def is_run(self) -> bool:
-        """Whether `nmt train` made this directory: it makes .lock on its first start (runs
-        older than the lock have checkpoints/). Training writes into no other folder but an
-        empty one, so a user's own files there are never overwritten."""
-        return self.lock.exists() or self.checkpoints.is_dir()
+        """Whether `nmt train` trained in this directory: it holds a checkpoint or the
+        metrics of one. A .lock or an empty checkpoints/ alone does not count (anyone can
+        make those); see `only_leftovers` for a start that saved nothing."""
+        return self.metrics.is_file() or any(self.checkpoints.glob("*.pt"))
+
+    def only_leftovers(self) -> bool:
+        """Whether the directory holds nothing but what a start of `nmt train` that wrote
+        no checkpoint nor metrics leaves (.lock, an empty checkpoints/, the sentencepiece
+        models it copies again), so that training there loses nothing of the user's."""
+        remade = {self.lock, self.checkpoints, self.src_model, self.tgt_model}
+        found = set(self.root.iterdir())
+        return found <= remade and not (
+            self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+        )
 
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:08d}.pt"
@@ -129,18 +140,14 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     torn = None
     if lines[-1]:  # no final newline: the last write was cut short unless it parses
         try:
-            json.loads(lines[-1])
-        except json.JSONDecodeError:
+            parse_json(lines[-1], str(path))
+        except NmtError:
             torn = lines.pop()
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError as error:  # a JSONDecodeError, or an integer of 5,000 digits
-            why = getattr(error, "msg", error)
-            raise NmtError(f"{path}: line {number} is not JSON ({why})") from None
+        row = parse_json(line, f"{path}: line {number}")
         if not isinstance(row, dict) or type(row.get("step")) is not int:
             raise NmtError(f"{path}: line {number} has no whole-number 'step' field")
         rows.append(row)
