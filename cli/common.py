@@ -1,6 +1,7 @@
 """What every command shares: turning NmtError, and the errors of the environment (a full
 disk, a folder that cannot be written, a closed pipe), into one clear line and an exit code."""
 
+import contextlib
 import errno
 import functools
 import os
@@ -14,6 +15,7 @@ from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt.errors import NmtError, OptionError
+from nmt.rundir import Display
 
 stderr = Console(stderr=True)
 # The options whose flag is not their Python name with dashes.
@@ -79,6 +81,13 @@ def _drop_unwritable_stdout() -> None:
         sys.stdout.flush()
     except OSError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def note(text: str) -> None:
+    """A line on stderr that may find nobody reading it (the `| tee log` that the same
+    Ctrl-C stopped, a closed terminal): then it is dropped, not an error."""
+    with contextlib.suppress(OSError):
+        Display(stderr=True).print(text, highlight=False, soft_wrap=True)
 
 
 def warn(report) -> None:

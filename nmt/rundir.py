@@ -6,9 +6,11 @@ sentencepiece models, checkpoints and metrics.jsonl. Training writes nowhere els
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,14 @@ def _format_row(row: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
+class Display(Console):
+    """A rich console on which a reader that left is an OSError for the caller to drop:
+    rich's own answer, SystemExit(1), would end a run before it saves."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "the reader of the display is gone")
+
+
 class Reporter:
     """Sends every row to metrics.jsonl, TensorBoard (optional) and the display on stderr.
 
@@ -197,7 +207,7 @@ class Reporter:
 
     def __init__(self, run: RunDir, tensorboard: bool, progress: bool, write: bool = True):
         self.metrics = MetricsLog(run.metrics)
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = Display(stderr=True, highlight=False, soft_wrap=True)
         self.write = write
         self.quiet = not (progress and write)
         self.bar: Progress | None = None
@@ -236,17 +246,27 @@ class Reporter:
                     self.writer.add_scalar(tag, value, row["step"])
         if self.bar is not None and "loss" in row:
             stats = f"loss {row['loss']:.3f} ppl {row['ppl']:.1f} {row['tok_per_s']:.0f} tok/s"
-            self.bar.update(self.task, stats=stats)
+            self._display(lambda: self.bar.update(self.task, stats=stats))
         else:
             self.message(_format_row(row))
 
     def message(self, text: str) -> None:
-        if not self.quiet:
-            self.console.print(text)
+        self._display(lambda: self.console.print(text))
+
+    def _display(self, show: Callable[[], None]) -> None:
+        """Show something on stderr. A display nobody reads any more (`| tee log` killed by
+        the same Ctrl-C, `| head`, the terminal closed) is dropped, never an error: the run
+        goes on, or saves on the signal that stopped it."""
+        if self.quiet:
+            return
+        try:
+            show()
+        except OSError:
+            self.quiet, self.bar = True, None
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self._display(self.bar.stop)
             self.bar = None
         if self.writer is not None:
             self.writer.close()

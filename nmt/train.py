@@ -48,7 +48,8 @@ from nmt.subword import SubwordSampler
 from nmt.train_state import TrainResult, TrainState, stop_reason
 from nmt.validate import DevScores, validate
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
+# Ctrl-C; clusters, `timeout`, `docker stop`; the terminal closed (ssh dropped)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -366,8 +367,9 @@ class Trainer:
 
     @contextlib.contextmanager
     def _catch_stop_signals(self) -> Iterator[None]:
-        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort, as
-        the signal does (exit 130 or 143), leaving the checkpoints saved before it."""
+        """First Ctrl-C, SIGTERM or SIGHUP: finish the update, save last.pt, stop. Second:
+        abort, as the signal does (exit 130, 143 or 129), leaving the checkpoints saved
+        before it. The save never depends on the message (see Reporter.message)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return

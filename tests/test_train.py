@@ -476,3 +476,31 @@ def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path
     resumed = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
     assert fit(resumed, resume=True).step == 10
     assert_same_weights(straight.model, resumed.model)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGHUP])
+def test_a_signal_saves_even_when_the_log_pipe_is_gone(tiny_recipe, tmp_path, stop):
+    """`nmt train ... 2>&1 | tee log`, then Ctrl-C: tee dies first, and every message the
+    run writes afterwards (the stop message included) meets a closed pipe."""
+    run = RunDir(tmp_path / "run")
+    longer = ["--set", "train.max_epochs=1000", "--set", "train.max_updates=100000"]
+    command = [sys.executable, "-m", "nmt", "train", str(tiny_recipe), "--run-dir", str(run.root)]
+    child = subprocess.Popen([*command, *longer], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not run.metrics.is_file() and child.poll() is None:
+        assert time.monotonic() < deadline, "the child never logged its first row"
+        time.sleep(0.01)
+    child.stderr.close()  # the reader is gone: the child's next line meets EPIPE
+    child.send_signal(stop)
+    assert child.wait(timeout=120) == 128 + stop
+    step = load_checkpoint(run.last)["step"]
+    assert step > 0
+    resumed = subprocess.run(
+        [*command, "--resume", "--set", f"train.max_updates={step + 1}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run.last)["step"] == step + 1
