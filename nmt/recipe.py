@@ -143,7 +143,9 @@ class ModelConfig(Section):
     heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
     ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # how a position is encoded
-    max_positions: int = ranged(1024, "[1, 1e6]")  # learned positions: the longest sequence
+    # learned positions: the longest sequence, EOS included; training leaves out (and counts)
+    # the training and dev pairs with a longer side, and decoding stops an output there
+    max_positions: int = ranged(1024, "[1, 1e6]")
     # one embedding matrix for source, target (and, with tie_embeddings, output): needs
     # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
     share_embeddings: bool = False

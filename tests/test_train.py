@@ -504,3 +504,17 @@ def test_a_signal_saves_even_when_the_log_pipe_is_gone(tiny_recipe, tmp_path, st
     )
     assert resumed.returncode == 0, resumed.stderr
     assert load_checkpoint(run.last)["step"] == step + 1
+
+
+def test_learned_positions_leave_out_longer_pairs_and_count_them(tmp_path):
+    sizes = {**TRANSFORMER, "positions": "learned", "max_positions": 4}
+    trainer = make_trainer(tmp_path, sizes, max_updates=4, validate_every=2)
+    longer = [
+        len(data.src_ids) - len(data.within(4)[0].src_ids)
+        for data in (reversal(200, 1), reversal(20, 2))
+    ]
+    assert min(longer) > 0
+    assert trainer.beyond_positions == sum(longer)
+    result = fit(trainer)
+    assert result.step == 4
+    assert [row["step"] for row in rows(tmp_path) if "valid_bleu" in row] == [2, 4]
