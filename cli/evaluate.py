@@ -163,6 +163,8 @@ def register(app: typer.Typer) -> None:
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")
+        if bootstrap < 0:
+            raise NmtError(f"--bootstrap {bootstrap}: a number of resamples, 0 (none) or more")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
         reads = (src, ref, *hyp, *model_files(runs))
@@ -196,12 +198,12 @@ def register(app: typer.Typer) -> None:
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
             write_output(table_file, bleu.render(table, fmt).encode("utf-8"))
-        with naming(STANDARD_OUTPUT):
-            if format is not None and output is None:
+        with naming(STANDARD_OUTPUT):  # -o writes the table also, not instead
+            if format is not None:
                 standard_stream("stdout").write(bleu.render(table, format).encode("utf-8"))
             elif Console().is_terminal:
                 Console().print(bleu.rich_table(table))
-            elif output is None:
+            else:
                 standard_stream("stdout").write(bleu.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
