@@ -325,14 +325,14 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """Split 'train.lr=3e-4' into ('train.lr', 0.0003), typing the value as YAML does."""
     if "=" not in text:
-        raise RecipeError(f"--set {shown(text)}: expected key=value, e.g. train.lr=0.0003")
+        raise RecipeError(f"--set {text:.200}: expected key=value, e.g. train.lr=0.0003")
     key, raw = text.split("=", 1)
     try:
         return key.strip(), (parse_yaml(raw) if raw else "")
     except yaml.YAMLError as problem:
         problem_text = yaml_problem(problem)
         raise RecipeError(
-            f"--set {shown(text)}: the value is not YAML ({problem_text[:200]})"
+            f"--set {text:.200}: the value is not YAML ({problem_text[:200]})"
         ) from None
 
 
@@ -354,12 +354,12 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
         try:
             _set_dotted(tree, key, value)
         except RecipeError as error:
-            raise RecipeError(f"{source} with --set {shown(text)}: {error}") from None
+            raise RecipeError(f"{source} with --set {text:.200}: {error}") from None
     try:
         return build(Recipe, tree, "recipe")
     except RecipeError as error:
         named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
-        causes = ", ".join(f"--set {shown(text)}" for text in named or overrides)
+        causes = ", ".join(f"--set {text:.200}" for text in named or overrides)
         raise RecipeError(f"{source} with {causes}: {error}") from None
 
 
