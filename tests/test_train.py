@@ -372,12 +372,13 @@ def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
 
 def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:
     """Write a tiny joint model as the run's two models; returns its vocabulary size. The
-    directory is made a run first, as `nmt train` does before it copies models in."""
+    directory holds what `nmt train` leaves before its first checkpoint (.lock, models)."""
     run.root.mkdir(parents=True, exist_ok=True)
     run.lock.touch()
     first, second = words.split()[:3], words.split()[3:]
     lines = [f"{w} {x}" for w in first for x in second]
-    spm = train_sentencepiece(lines * 20, run.root / "spm.model", 20, "unigram", 1.0)
+    beside = run.root.with_name(f"{run.root.name}-spm.model")
+    spm = train_sentencepiece(lines * 20, beside, 20, "unigram", 1.0)
     for target in (run.src_model, run.tgt_model):
         target.write_bytes(spm.read_bytes())
     return Tokenizer(spm, spm).src_vocab_size
