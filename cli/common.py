@@ -1,6 +1,8 @@
 """What every command shares: turning NmtError, and the errors of the environment (a full
 disk, a folder that cannot be written, a closed pipe), into one clear line and an exit code."""
 
+import contextlib
+import errno
 import functools
 import os
 import sys
@@ -13,6 +15,7 @@ from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt.errors import NmtError, OptionError
+from nmt.rundir import Display
 
 stderr = Console(stderr=True)
 # The options whose flag is not their Python name with dashes.
@@ -42,18 +45,31 @@ def user_errors(command: Callable) -> Callable:
         except NmtError as error:
             _fail(str(error), 2)
         except OSError as error:
-            _drop_unwritable_stdout()
-            reason = error.strerror or str(error)
-            _fail(reason if error.filename is None else f"{error.filename}: {reason}", 1)
+            raise typer.Exit(environment_error(error)) from None
 
     return wrapper
 
 
+def environment_error(error: OSError) -> int:
+    """The exit code of a command that `error` ended, its one line printed: 0 (and no
+    line) for a standard output whose reader left (`| head -1` is a normal end), else 1."""
+    _drop_unwritable_stdout()
+    if error.errno == errno.EPIPE and error.filename in (None, STANDARD_OUTPUT):
+        return 0
+    reason = error.strerror or str(error)
+    _print_error(reason if error.filename is None else f"{error.filename}: {reason}")
+    return 1
+
+
 def _fail(message: str, code: int) -> NoReturn:
     """Print `message` as one error line and exit with `code`."""
+    _print_error(message)
+    raise typer.Exit(code) from None
+
+
+def _print_error(message: str) -> None:
     line = escape(" ".join(message.split()))  # user text is no markup
     stderr.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code) from None
 
 
 def _drop_unwritable_stdout() -> None:
@@ -65,6 +81,13 @@ def _drop_unwritable_stdout() -> None:
         sys.stdout.flush()
     except OSError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def note(text: str) -> None:
+    """A line on stderr that may find nobody reading it (the `| tee log` that the same
+    Ctrl-C stopped, a closed terminal): then it is dropped, not an error."""
+    with contextlib.suppress(OSError):
+        Display(stderr=True).print(text, highlight=False, soft_wrap=True)
 
 
 def warn(report) -> None:

@@ -140,6 +140,7 @@ def register(app: typer.Typer) -> None:
         """
         from nmt import bleu
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
+        from nmt.checkpoint import model_files
         from nmt.evaluate import file_systems, run_systems
         from nmt.textio import standard_stream
 
@@ -162,9 +163,12 @@ def register(app: typer.Typer) -> None:
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")
+        if bootstrap < 0:
+            raise NmtError(f"--bootstrap {bootstrap}: a number of resamples, 0 (none) or more")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
-        table_file = None if output is None else output_file(output, "--output", (src, ref, *hyp))
+        reads = (src, ref, *hyp, *model_files(runs))
+        table_file = None if output is None else output_file(output, "--output", reads)
         if ensemble and not runs:
             raise NmtError("--ensemble: name the runs that make the ensemble")
         systems = []
@@ -194,12 +198,12 @@ def register(app: typer.Typer) -> None:
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
             write_output(table_file, bleu.render(table, fmt).encode("utf-8"))
-        with naming(STANDARD_OUTPUT):
-            if format is not None and output is None:
+        with naming(STANDARD_OUTPUT):  # -o writes the table also, not instead
+            if format is not None:
                 standard_stream("stdout").write(bleu.render(table, format).encode("utf-8"))
             elif Console().is_terminal:
                 Console().print(bleu.rich_table(table))
-            elif output is None:
+            else:
                 standard_stream("stdout").write(bleu.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
@@ -238,9 +242,10 @@ def register(app: typer.Typer) -> None:
           nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
         from nmt.atomic import output_file
+        from nmt.checkpoint import model_files
         from nmt.plot import picture_format
 
-        picture = output_file(output, "--output")
+        picture = output_file(output, "--output", model_files(runs))
         picture_format(picture)  # before --by-length translates
         if by_length:
             from nmt.bleu_by_length import by_length as bleu_by_length

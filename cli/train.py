@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nmt.errors import NmtError
-from nmt_cli.common import stderr, user_errors
+from nmt_cli.common import note, stderr, user_errors
 
 
 def train_command(
@@ -57,7 +57,8 @@ def train_command(
     """Train a model as the recipe says (the data is prepared first, or read from the cache),
     or go on from another run's model with --init-from (fine-tuning on new data).
 
-    Ctrl-C or SIGTERM saves RUN/checkpoints/last.pt and stops (exit 130 or 143).
+    Ctrl-C, SIGTERM or SIGHUP (the terminal closed) saves RUN/checkpoints/last.pt and
+    stops (exit 130, 143 or 129), even when its output pipe (| tee log) is gone.
     """
     from nmt.recipe import load_recipe
 
@@ -78,11 +79,9 @@ def train_command(
     elif result.stop_reason == "interrupted":
         sets = "".join(f" --set {text}" for text in overrides or [])
         sets += f" --init-from {init_from}" if init_from is not None else ""
-        stderr.print(
+        note(
             f"interrupted at step {result.step}; saved {result.run_dir}/checkpoints/last.pt. "
-            f"Resume with: nmt train {recipe}{sets} --run-dir {result.run_dir} --resume",
-            highlight=False,
-            soft_wrap=True,
+            f"Resume with: nmt train {recipe}{sets} --run-dir {result.run_dir} --resume"
         )
         raise typer.Exit(128 + result.signal)
 

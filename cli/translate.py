@@ -216,6 +216,7 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file, output_folder
+        from nmt.checkpoint import model_files
 
         if attention is not None:
             attention = output_folder(str(attention), "--attention")
@@ -239,7 +240,9 @@ def register(app: typer.Typer) -> None:
                 "--alignments-json": alignments_json,
             }
             target, hard, soft = (
-                None if text is None else output_file(text, option, reads=(input, prefix))
+                None
+                if text is None
+                else output_file(text, option, reads=(input, prefix, *model_files(models)))
                 for option, text in outputs.items()
             )
         from nmt.textio import standard_stream

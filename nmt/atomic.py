@@ -8,12 +8,20 @@ middle, or a full disk, leaves the previous file intact and at most a hidden
 that the command line can say which file could not be written (`naming` does the same for
 other writes). Output options are checked before the work that fills them (`output_file`,
 `output_folder`).
+
+Only a regular file (or a name not yet taken) is replaced that way. A symlink is followed
+and its target replaced, so the link stays a link. Anything else (a device such as
+/dev/null or /dev/full, a FIFO, a socket) and a name that leads to an open descriptor
+(/dev/stdout, /dev/fd/N: links into /proc) is written through, opened for appending and
+never renamed over: a rename would put a regular file in place of the node, and the
+shell's `>` or `>>` already chose where the bytes go.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,11 +34,51 @@ def write_atomic(path: Path, data: bytes) -> None:
     `path`, not the temporary file beside it."""
     path = Path(path)
     try:
-        _replace(path, data)
+        target = replaceable(path)
+        if target is None:
+            _write_through(path, data)
+        else:
+            _replace(target, data)
     except OSError as error:
         if error.errno is not None:  # not an error of the system's, with a message of its own
             error.filename = str(path)
         raise
+
+
+def replaceable(path: Path) -> Path | None:
+    """The regular file a write to `path` replaces atomically (a symlink's target, or a
+    name not yet taken), or None where `path` is to be written through (see the module
+    docstring)."""
+    if _leads_to_a_descriptor(path):
+        return None
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks
+    except FileNotFoundError:
+        return path.resolve() if path.is_symlink() else path
+    if not stat.S_ISREG(mode):
+        return None
+    return path.resolve() if path.is_symlink() else path
+
+
+def _leads_to_a_descriptor(path: Path) -> bool:
+    """Whether `path` or a link it leads through lies in /proc (/dev/stdout, /dev/fd/1)."""
+    hop = Path(os.path.realpath(path.parent)) / path.name
+    for _ in range(40):  # the kernel's own limit on links followed
+        if hop.parts[1:2] == ("proc",):
+            return True
+        if not hop.is_symlink():
+            return False
+        hop = hop.parent / os.readlink(hop)
+        hop = Path(os.path.realpath(hop.parent)) / hop.name
+    return False
+
+
+def _write_through(path: Path, data: bytes) -> None:
+    """Write into a device, a FIFO or an open descriptor in place (no rename)."""
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND)
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+        out.flush()
 
 
 def _replace(path: Path, data: bytes) -> None:
@@ -84,14 +132,22 @@ def output_file(text: str, option: str, reads: Sequence[Path | None] = ()) -> Pa
     path = Path(text)
     if text.endswith(("/", os.sep)) or path.is_dir():
         raise NmtError(f"{option} {text}: is a folder; name the file to write")
-    folder = path.parent
+    target = replaceable(path)
+    if target is None:  # written through: it replaces no file the command reads
+        if not os.access(path, os.W_OK):
+            raise NmtError(f"{option} {text}: cannot write to it")
+        return path
+    folder = target.parent
     if not folder.is_dir():
         raise NmtError(f"{option} {text}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise NmtError(f"{option} {text}: cannot write in the folder {folder}")
     for source in reads:
-        if source is not None and path.exists() and source.exists() and path.samefile(source):
-            raise NmtError(f"{option} {text}: is an input of this command; write to another file")
+        if source is not None and target.exists() and Path(source).exists():
+            if target.samefile(source):
+                raise NmtError(
+                    f"{option} {text}: is an input of this command; write to another file"
+                )
     return path
 
 

@@ -13,6 +13,7 @@ import io
 import pickle
 import random
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -100,6 +101,15 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def _pickled(path: Path) -> bool:
+    """Whether `path` is what torch.save writes (a zip file, or a pickle of protocol 2 or
+    more: opcode PROTO, 0x80), so that random bytes are not called Python objects."""
+    if zipfile.is_zipfile(path):
+        return True
+    with path.open("rb") as file:
+        return file.read(1) == b"\x80"
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint with weights_only=True; NmtError naming the file if it is unusable.
 
@@ -114,10 +124,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols
             payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        raise NmtError(
-            f"{path}: not a checkpoint this toolkit wrote (it holds Python objects, which nmt "
-            "never loads)"
-        ) from None
+        if _pickled(path):
+            raise NmtError(
+                f"{path}: not a checkpoint this toolkit wrote (it holds Python objects, which "
+                "nmt never loads)"
+            ) from None
+        raise NmtError(f"{path}: not a checkpoint (not a torch zip file, not a pickle)") from None
     except Exception as error:
         raise NmtError(
             f"{path}: not a readable checkpoint, truncated or damaged ({_first_line(error)})"
@@ -237,6 +249,21 @@ def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise NmtError(f"{path}: neither a checkpoint file nor a run directory with checkpoints")
+
+
+def model_files(runs: Sequence[Path | str]) -> list[Path]:
+    """The files a command that loads `runs` (run directories, checkpoints in them, export
+    folders) reads: every file directly in a folder (recipe, sentencepiece models,
+    metrics; an export's card and graphs), its checkpoints, and a checkpoint's run's; what
+    an output of the same command must not replace."""
+    files = []
+    for given in map(Path, runs):
+        folder = given.parent.parent if given.is_file() else given
+        files.append(given)
+        for place in (folder, folder / "checkpoints"):
+            if place.is_dir():
+                files += [path for path in place.iterdir() if path.is_file()]
+    return files
 
 
 def load_for_inference(

@@ -32,7 +32,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nmt.errors import NmtError
 from nmt.joining import LONG_GROUP_SIZES, LONG_SUFFIX, join_groups, long_base
-from nmt.recipe import FILES, DataConfig
+from nmt.recipe import FILES, DataConfig, check_split_name
 from nmt.textio import decode_lines, read_parallel
 from nmt.yamlio import read_yaml
 
@@ -223,10 +223,12 @@ def _parse_card(tree: Any, path: Path) -> Card:
     if ("splits" in tree) == ("pool" in tree):
         raise NmtError(f"{path}: give either 'splits' or 'pool' (with 'holdout')")
     splits = {
-        str(name): _parse_source(spec, f"{path}: splits.{name}")
+        check_split_name(name, f"{path}: splits"): _parse_source(spec, f"{path}: splits.{name}")
         for name, spec in (tree.get("splits") or {}).items()
     }
     holdout = tree.get("holdout") or {}
+    for name in holdout:
+        check_split_name(name, f"{path}: holdout")
     if not all(isinstance(size, int) and size > 0 for size in holdout.values()):
         raise NmtError(f"{path}: holdout sizes must be positive pair counts, got {holdout}")
     if "pool" in tree and not holdout:
@@ -353,7 +355,10 @@ def _load_source(
     tried = []
     paths = source.mirror_paths(mirror, (src, tgt))
     if paths:
-        return _normalized(card, _pairs(*read_parallel(*paths)))
+        sources, targets = read_parallel(*paths)
+        if not sources:
+            raise NmtError(f"{paths[0]}: holds no lines; split {split} needs sentence pairs")
+        return _normalized(card, _pairs(sources, targets))
     if source.mirror and mirror is None:
         tried.append(f"no mirror set (--data-dir or NMT_DATA) to find {source.mirror}")
     elif source.mirror:

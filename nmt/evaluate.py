@@ -20,9 +20,10 @@ from nmt.bleu import System
 from nmt.checkpoint import resolve_checkpoint, training_record
 from nmt.corpus import data_card
 from nmt.errors import NmtError
+from nmt.jsonio import read_json
 from nmt.model import count_parameters
 from nmt.prepare import raw_splits
-from nmt.recipe import DecodeConfig, ModelConfig, Recipe
+from nmt.recipe import DecodeConfig, ModelConfig, Recipe, check_split_name
 from nmt.textio import read_lines
 from nmt.translator import Translator
 
@@ -138,6 +139,8 @@ def _test_splits(
     recipe: Recipe, tests: list[str] | None
 ) -> list[tuple[str, list[str], list[str], str]]:
     """(name, sources, references, description) of the run's corpus test splits."""
+    for name in tests or ():
+        check_split_name(name, "--test")
     if not tests:
         card = data_card(recipe.data)
         tests = [name for name in card.split_names if name not in ("train", "valid")]
@@ -196,11 +199,15 @@ class _Cache:
 
     def read(self) -> tuple[list[str] | None, float | None]:
         try:
-            meta = json.loads(self.meta.read_text(encoding="utf-8"))
+            meta = read_json(self.meta)
             lines = read_lines(self.text)
-        except (OSError, ValueError, NmtError):
+        except NmtError:
             return None, None
-        if meta.get("key") != self.key or len(lines) != self.key["lines"]:
+        if (
+            not isinstance(meta, dict)
+            or meta.get("key") != self.key
+            or len(lines) != self.key["lines"]
+        ):
             return None, None
         return lines, meta.get("seconds")
 

@@ -10,7 +10,6 @@ same arithmetic as the model's forward.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 from nmt.decoder import DecoderState, Encoded
 from nmt.errors import NmtError
 from nmt.extras import missing
+from nmt.jsonio import read_json
 from nmt.recipe import Recipe, recipe_from_dict
 from nmt.tokenizer import Tokenizer
 
@@ -95,10 +95,7 @@ class OnnxModel(nn.Module):
 def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
     """(the graphs as a model, the recipe it was trained with, its tokenizer)."""
     path = Path(folder) / CARD
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise NmtError(f"{path}: not a readable export card ({error})") from None
+    card = read_json(path)
     if isinstance(card, dict) and card.get("format") == CT2_CARD_FORMAT:
         raise NmtError(
             f"{folder}: a CTranslate2 export, which ctranslate2.Translator decodes with its own "

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import datasets
@@ -40,6 +41,7 @@ from nmt.corpus import (
 )
 from nmt.errors import NmtError
 from nmt.joining import with_joined
+from nmt.jsonio import read_json
 from nmt.lock import FileLock
 from nmt.recipe import DataConfig
 from nmt.tokenizer import Tokenizer, train_sentencepiece
@@ -115,11 +117,14 @@ def _shown_path(path: Path, mirror: Path | None) -> str:
 
 
 def _stamp(path: Path) -> tuple[int, int]:
-    """Size and modification time of a file read; a file that is not there is named."""
+    """Size and modification time of a file read; a file that is not there, or is no
+    regular file (a FIFO would hang the run, a device never ends), is named."""
     try:
         stat = path.stat()
     except FileNotFoundError:
         raise NmtError(f"{path}: file not found") from None
+    if not S_ISREG(stat.st_mode):
+        raise NmtError(f"{path}: not a regular file (a FIFO, device or socket); name a file")
     return stat.st_size, stat.st_mtime_ns
 
 
@@ -156,7 +161,9 @@ def open_prepared(folder: Path, cache_hit: bool = False) -> Prepared:
     folder = Path(folder)
     if not (folder / META).is_file():
         raise NmtError(f"{folder}: not a prepared data folder (no {META})")
-    meta = json.loads((folder / META).read_text(encoding="utf-8"))
+    meta = read_json(folder / META)
+    if not isinstance(meta, dict) or not {"src_spm", "tgt_spm"} <= set(meta):
+        raise NmtError(f"{folder / META}: not the record of a prepared data folder")
     splits = dict(datasets.load_from_disk(str(folder / SPLITS)))
     return Prepared(
         folder, splits, folder / meta["src_spm"], folder / meta["tgt_spm"], meta, cache_hit

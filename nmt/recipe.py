@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,8 @@ class HubData(Section):
                 f"data.hub.splits: expected a mapping of our split names to the dataset's, "
                 f"got {shown(self.splits)}"
             )
+        for ours in self.splits:
+            check_split_name(ours, "data.hub.splits")
         missing = [split for split in ("train", "valid") if split not in self.splits]
         if missing:
             raise RecipeError(
@@ -116,6 +119,22 @@ class DataConfig(Section):
             check_files(self.files)
 
 
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_split_name(name: Any, where: str) -> str:
+    """A split name is a name, never a path: it names the prepared cache's folder and the
+    cached translations' files, so `/some/dir` or `../x` would write outside them."""
+    if not isinstance(name, str):
+        raise RecipeError(f"{where}: a split name is text, got {shown(name)}")
+    if not SPLIT_NAME.fullmatch(name) or ".." in name:
+        raise RecipeError(
+            f"{where}: split name {shown(name)} is not a name (letters, digits, and _ . - "
+            "after the first; no '..' or '/')"
+        )
+    return name
+
+
 def check_files(files: Any) -> None:
     """data.files: a mapping of split names (train and valid among them) to {src, tgt} paths."""
     if not isinstance(files, dict) or not files:
@@ -125,8 +144,7 @@ def check_files(files: Any) -> None:
         )
     for split, pair in files.items():
         where = f"data.files.{split!s:.60}"
-        if not isinstance(split, str):
-            raise RecipeError(f"{where}: a split name is text, got {shown(split)}")
+        check_split_name(split, where)
         if not isinstance(pair, dict) or set(pair) != {"src", "tgt"}:
             raise RecipeError(f"{where}: expected {{src: PATH, tgt: PATH}}, got {shown(pair)}")
         for side, path in pair.items():
@@ -135,7 +153,7 @@ def check_files(files: Any) -> None:
     missing = [split for split in ("train", "valid") if split not in files]
     if missing:
         raise RecipeError(
-            f"data.files: needs a {missing[0]} split (has {', '.join(map(str, files))}); "
+            f"data.files: needs a {missing[0]} split (has {', '.join(map(str, files)):.200}); "
             "train and valid train the model, any others are test sets"
         )
 
@@ -174,7 +192,9 @@ class ModelConfig(Section):
     heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
     ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
     positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # how a position is encoded
-    max_positions: int = ranged(1024, "[1, 1e6]")  # learned positions: the longest sequence
+    # learned positions: the longest sequence, EOS included; training leaves out (and counts)
+    # the training and dev pairs with a longer side, and decoding stops an output there
+    max_positions: int = ranged(1024, "[1, 1e6]")
     # one embedding matrix for source, target (and, with tie_embeddings, output): needs
     # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
     share_embeddings: bool = False
@@ -363,13 +383,15 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """Split 'train.lr=3e-4' into ('train.lr', 0.0003), typing the value as YAML does."""
     if "=" not in text:
-        raise RecipeError(f"--set {text!r}: expected key=value, e.g. train.lr=0.0003")
+        raise RecipeError(f"--set {text:.200}: expected key=value, e.g. train.lr=0.0003")
     key, raw = text.split("=", 1)
     try:
         return key.strip(), (parse_yaml(raw) if raw else "")
     except yaml.YAMLError as problem:
         problem_text = yaml_problem(problem)
-        raise RecipeError(f"--set {text}: the value is not YAML ({problem_text})") from None
+        raise RecipeError(
+            f"--set {text:.200}: the value is not YAML ({problem_text[:200]})"
+        ) from None
 
 
 def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
@@ -390,12 +412,12 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
         try:
             _set_dotted(tree, key, value)
         except RecipeError as error:
-            raise RecipeError(f"{source} with --set {text}: {error}") from None
+            raise RecipeError(f"{source} with --set {text:.200}: {error}") from None
     try:
         return build(Recipe, tree, "recipe")
     except RecipeError as error:
         named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
-        causes = ", ".join(f"--set {text}" for text in named or overrides)
+        causes = ", ".join(f"--set {text:.200}" for text in named or overrides)
         raise RecipeError(f"{source} with {causes}: {error}") from None
 
 

@@ -127,7 +127,7 @@ class Checkpointer:
             raise NmtError(f"{root}: exists and is not a directory")
         if resume and not root.exists():
             raise NmtError(NOTHING_TO_RESUME.format(root=root))
-        if root.is_dir() and not self.run.is_run() and any(root.iterdir()):
+        if root.is_dir() and not self.run.is_run() and not self.run.only_leftovers():
             raise NmtError(
                 f"{root}: not empty and not a run directory; train in a new or empty --run-dir "
                 "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"

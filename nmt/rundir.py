@@ -6,9 +6,11 @@ sentencepiece models, checkpoints and metrics.jsonl. Training writes nowhere els
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nmt.atomic import naming, write_atomic
 from nmt.errors import NmtError
 from nmt.extras import missing
+from nmt.jsonio import parse_json
 
 
 def safe_name(name: str) -> str:
@@ -96,10 +99,20 @@ class RunDir:
         return self.root / "tensorboard"
 
     def is_run(self) -> bool:
-        """Whether `nmt train` made this directory: it makes .lock on its first start (runs
-        older than the lock have checkpoints/). Training writes into no other folder but an
-        empty one, so a user's own files there are never overwritten."""
-        return self.lock.exists() or self.checkpoints.is_dir()
+        """Whether `nmt train` trained in this directory: it holds a checkpoint or the
+        metrics of one. A .lock or an empty checkpoints/ alone does not count (anyone can
+        make those); see `only_leftovers` for a start that saved nothing."""
+        return self.metrics.is_file() or any(self.checkpoints.glob("*.pt"))
+
+    def only_leftovers(self) -> bool:
+        """Whether the directory holds nothing but what a start of `nmt train` that wrote
+        no checkpoint nor metrics leaves (.lock, an empty checkpoints/, the sentencepiece
+        models it copies again), so that training there loses nothing of the user's."""
+        remade = {self.lock, self.checkpoints, self.src_model, self.tgt_model}
+        found = set(self.root.iterdir())
+        return found <= remade and not (
+            self.checkpoints.is_dir() and any(self.checkpoints.iterdir())
+        )
 
     def step_checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step:08d}.pt"
@@ -130,18 +143,14 @@ def parse_metrics(path: Path) -> tuple[list[dict[str, Any]], str | None]:
     torn = None
     if lines[-1]:  # no final newline: the last write was cut short unless it parses
         try:
-            json.loads(lines[-1])
-        except json.JSONDecodeError:
+            parse_json(lines[-1], str(path))
+        except NmtError:
             torn = lines.pop()
     rows = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except ValueError as error:  # a JSONDecodeError, or an integer of 5,000 digits
-            why = getattr(error, "msg", error)
-            raise NmtError(f"{path}: line {number} is not JSON ({why})") from None
+        row = parse_json(line, f"{path}: line {number}")
         if not isinstance(row, dict) or type(row.get("step")) is not int:
             raise NmtError(f"{path}: line {number} has no whole-number 'step' field")
         rows.append(row)
@@ -181,6 +190,14 @@ def _format_row(row: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
+class Display(Console):
+    """A rich console on which a reader that left is an OSError for the caller to drop:
+    rich's own answer, SystemExit(1), would end a run before it saves."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "the reader of the display is gone")
+
+
 class Reporter:
     """Sends every row to metrics.jsonl, TensorBoard (optional) and the display on stderr.
 
@@ -191,7 +208,7 @@ class Reporter:
 
     def __init__(self, run: RunDir, tensorboard: bool, progress: bool, write: bool = True):
         self.metrics = MetricsLog(run.metrics)
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.console = Display(stderr=True, highlight=False, soft_wrap=True)
         self.write = write
         self.quiet = not (progress and write)
         self.bar: Progress | None = None
@@ -230,17 +247,27 @@ class Reporter:
                     self.writer.add_scalar(tag, value, row["step"])
         if self.bar is not None and "loss" in row:
             stats = f"loss {row['loss']:.3f} ppl {row['ppl']:.1f} {row['tok_per_s']:.0f} tok/s"
-            self.bar.update(self.task, stats=stats)
+            self._display(lambda: self.bar.update(self.task, stats=stats))
         else:
             self.message(_format_row(row))
 
     def message(self, text: str) -> None:
-        if not self.quiet:
-            self.console.print(text)
+        self._display(lambda: self.console.print(text))
+
+    def _display(self, show: Callable[[], None]) -> None:
+        """Show something on stderr. A display nobody reads any more (`| tee log` killed by
+        the same Ctrl-C, `| head`, the terminal closed) is dropped, never an error: the run
+        goes on, or saves on the signal that stopped it."""
+        if self.quiet:
+            return
+        try:
+            show()
+        except OSError:
+            self.quiet, self.bar = True, None
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.stop()
+            self._display(self.bar.stop)
             self.bar = None
         if self.writer is not None:
             self.writer.close()

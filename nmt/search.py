@@ -54,9 +54,12 @@ class Hypotheses:
         return None if self.attentions is None else [ranked[0] for ranked in self.attentions]
 
 
-def length_limits(src_lengths: Tensor, a: float, b: int) -> Tensor:
-    """Maximum output pieces per sentence: a * source pieces + b (src_lengths count EOS)."""
-    return (a * (src_lengths - 1).double() + b).floor().long().clamp(min=0)
+def length_limits(src_lengths: Tensor, a: float, b: int, model: Any = None) -> Tensor:
+    """Maximum output pieces per sentence: a * source pieces + b (src_lengths count EOS),
+    and no more than `model`'s learned positions hold (BOS takes one of them)."""
+    limits = (a * (src_lengths - 1).double() + b).floor().long().clamp(min=0)
+    longest = getattr(model, "max_sequence", None)
+    return limits if longest is None else limits.clamp(max=longest - 1)
 
 
 def _limits(max_len: Tensor | int, batch: int, device: torch.device) -> tuple[Tensor, int, int]:
@@ -487,7 +490,7 @@ def search(
     """Search a batch as `options` say: sampling (each sentence seeded by its number in
     `lines`), greedy for beam 1 and one hypothesis, else beam search; every score
     length-normalised."""
-    max_len = length_limits(src_lengths, options.max_len_a, options.max_len_b)
+    max_len = length_limits(src_lengths, options.max_len_a, options.max_len_b, model)
     common = {
         "min_len": options.min_len,
         "return_attention": return_attention,

@@ -4,6 +4,10 @@ Corpus files and user input arrive as plain or gzip files, sometimes with a BOM 
 no final newline. Lines are split on "\\n" only (never on the other characters that
 `str.splitlines` treats as breaks, which would shift one side of a parallel corpus),
 and only the BOM and the newline itself are removed: inner and edge spaces stay.
+
+Every reader takes its input in chunks and refuses a line longer than MAX_LINE_BYTES as
+soon as it has read that much of it, naming the source and the line: input without
+newlines (/dev/zero, a binary file) is one clear error, not all memory and a MemoryError.
 """
 
 from __future__ import annotations
@@ -20,23 +24,54 @@ from nmt.errors import NmtError
 
 BOM = "\ufeff"
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_LINE_BYTES = 1 << 20  # far above any sentence; below what fills a machine's memory
+CHUNK_BYTES = 1 << 20  # read at a time; at most MAX_LINE_BYTES (see read_bounded)
 
 
 def read_bytes(path: str | Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic number."""
+    """The file's content, gunzipped when it starts with the gzip magic number; no line
+    longer than MAX_LINE_BYTES."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as raw:
+            if raw.peek(2)[:2] != GZIP_MAGIC:
+                return read_bounded(raw, str(path))
+            try:
+                with gzip.GzipFile(fileobj=raw) as unzipped:
+                    return read_bounded(unzipped, str(path))
+            except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+                raise NmtError(f"{path}: not a valid gzip file ({error})") from None
     except FileNotFoundError:
         raise NmtError(f"{path}: file not found") from None
     except OSError as error:
         raise NmtError(f"{path}: cannot read ({error.strerror or error})") from None
-    if not data.startswith(GZIP_MAGIC):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as error:
-        raise NmtError(f"{path}: not a valid gzip file ({error})") from None
+
+
+def read_bounded(stream: BinaryIO, name: str) -> bytes:
+    """All of `stream`, read a chunk at a time; NmtError naming `name` and the line as soon
+    as a line is longer than MAX_LINE_BYTES. A chunk is no longer than that bound, so only
+    a line that runs across chunks can pass it: counting the bytes since the last newline
+    is enough."""
+    chunks, newlines, open_line = [], 0, 0
+    while chunk := stream.read(CHUNK_BYTES):
+        first = chunk.find(b"\n")
+        if first < 0:
+            open_line += len(chunk)
+        else:
+            _check_length(open_line + first, name, newlines + 1)
+            newlines += chunk.count(b"\n")
+            open_line = len(chunk) - chunk.rfind(b"\n") - 1
+        _check_length(open_line, name, newlines + 1)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_length(length: int, name: str, line: int) -> None:
+    if length > MAX_LINE_BYTES:
+        raise NmtError(
+            f"{name}: line {line} is longer than {MAX_LINE_BYTES} bytes (1 MiB); "
+            "give text with one sentence a line"
+        )
 
 
 def standard_stream(name: str) -> BinaryIO:
@@ -84,12 +119,14 @@ def _decode_replacing(chunk: bytes) -> tuple[str, bool]:
         return chunk.decode("utf-8", errors="replace"), True
 
 
-def stream_lines(stream: BinaryIO) -> Iterator[tuple[str, bool]]:
+def stream_lines(stream: BinaryIO, name: str = "<stdin>") -> Iterator[tuple[str, bool]]:
     """The lines of a stream one at a time, each as soon as it is complete, exactly as
     `decode_lines(errors="replace")` gives them; with whether it had bytes that were not
-    UTF-8."""
-    for number, raw in enumerate(iter(stream.readline, b"")):
-        text, bad = _decode_replacing(raw.removesuffix(b"\n"))
+    UTF-8. A line longer than MAX_LINE_BYTES is an NmtError naming `name`."""
+    for number, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b"")):
+        line = raw.removesuffix(b"\n")
+        _check_length(len(line), name, number + 1)
+        text, bad = _decode_replacing(line)
         if number == 0:
             text = text.removeprefix(BOM)
         yield text.removesuffix("\r"), bad
@@ -124,7 +161,8 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str]
 def read_input(path: Path | None) -> tuple[list[str], int]:
     """Lines of a file or of stdin, invalid UTF-8 replaced: (lines, lines with bad bytes)."""
     if path is None:
-        return decode_lines(standard_stream("stdin").read(), "<stdin>", errors="replace")
+        stdin = read_bounded(standard_stream("stdin"), "<stdin>")
+        return decode_lines(stdin, "<stdin>", errors="replace")
     return read_lines(path, errors="replace")
 
 

@@ -48,7 +48,8 @@ from nmt.subword import SubwordSampler
 from nmt.train_state import TrainResult, TrainState, stop_reason
 from nmt.validate import DevScores, validate
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C; clusters, `timeout`, `docker stop`
+# Ctrl-C; clusters, `timeout`, `docker stop`; the terminal closed (ssh dropped)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -80,6 +81,16 @@ class Trainer:
         self.recipe, self.cfg = recipe, recipe.train
         self.micro_tokens = self.cfg.batch_tokens // self.cfg.update_freq
         self.train_data, self.too_long = train_data.within(self.micro_tokens)
+        # Learned positions hold sequences of max_positions pieces at most: longer pairs
+        # are left out and counted, as pairs longer than a micro-batch are, rather than
+        # stopping the run at the first one (prepare's cache knows no model to refuse by).
+        self.longest_pair, self.beyond_positions = self.micro_tokens, 0
+        if recipe.model.arch == "transformer" and recipe.model.positions == "learned":
+            longest = recipe.model.max_positions
+            self.longest_pair = min(self.micro_tokens, longest)
+            self.train_data, self.beyond_positions = self.train_data.within(longest)
+            valid_data, beyond = valid_data.within(longest)
+            self.beyond_positions += beyond
         if not len(self.train_data):
             raise NmtError(
                 f"train.batch_tokens: no training pair fits a micro-batch of {self.micro_tokens} "
@@ -150,7 +161,7 @@ class Trainer:
         if self.sampler is None:
             return self.train_data
         if self.sampled is None or self.sampled[0] != epoch:
-            self.sampled = (epoch, self.sampler.epoch(epoch).within(self.micro_tokens)[0])
+            self.sampled = (epoch, self.sampler.epoch(epoch).within(self.longest_pair)[0])
         return self.sampled[1]
 
     def epoch_updates(self, epoch: int, data: ParallelData | None = None) -> list[list[list[int]]]:
@@ -353,6 +364,12 @@ class Trainer:
                 f"({self.micro_tokens} tokens: train.batch_tokens / train.update_freq) are "
                 "left out"
             )
+        if self.beyond_positions:
+            notes.append(
+                f"{self.beyond_positions} training and dev pairs with a side longer than "
+                f"model.max_positions ({self.recipe.model.max_positions} learned positions, "
+                "EOS included) are left out"
+            )
         for text in filter(None, notes):
             reporter.message(text)
         if self.started_from is not None and self.state.step == 0:  # the first row says so
@@ -366,8 +383,9 @@ class Trainer:
 
     @contextlib.contextmanager
     def _catch_stop_signals(self) -> Iterator[None]:
-        """First Ctrl-C or SIGTERM: finish the update, save last.pt, stop. Second: abort, as
-        the signal does (exit 130 or 143), leaving the checkpoints saved before it."""
+        """First Ctrl-C, SIGTERM or SIGHUP: finish the update, save last.pt, stop. Second:
+        abort, as the signal does (exit 130, 143 or 129), leaving the checkpoints saved
+        before it. The save never depends on the message (see Reporter.message)."""
         if threading.current_thread() is not threading.main_thread():
             yield
             return

@@ -236,6 +236,8 @@ class Transformer(nn.Module):
                 f"target {tgt_vocab}; sharing needs one (data.joint_vocab: true)"
             )
         self.src_vocab, self.tgt_vocab = src_vocab, tgt_vocab
+        # learned positions: BOS or EOS takes one of them (nmt.search.length_limits)
+        self.max_sequence = cfg.max_positions if cfg.positions == "learned" else None
         d, sizes = cfg.d_model, (cfg.d_model, cfg.heads, cfg.ffn_dim, cfg.dropout)
         src_embedding = nn.Embedding(src_vocab, d, padding_idx=PAD)
         tgt_embedding = (

@@ -44,7 +44,7 @@ def validate(
         batch = data.collate(indices).to(device)
         with autocast(device, amp):
             logits = model(batch.src, batch.src_lengths, batch.tgt_in)
-            limits = length_limits(batch.src_lengths, decode.max_len_a, decode.max_len_b)
+            limits = length_limits(batch.src_lengths, decode.max_len_a, decode.max_len_b, model)
             found = greedy(model, batch.src, batch.src_lengths, limits)
         nll_total += loss_sums(logits, batch.tgt_out, 0.0)[1].item()
         tokens += batch.n_tokens

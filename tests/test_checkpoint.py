@@ -151,3 +151,13 @@ def test_a_file_with_python_objects_is_not_ours_and_no_unsafe_advice(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{planted}: not a checkpoint this toolkit wrote")
     assert "weights_only" not in message and "\n" not in message
+
+
+def test_random_bytes_are_not_called_python_objects(tmp_path):
+    noise, pickled = tmp_path / "noise.pt", tmp_path / "pickled.pt"
+    noise.write_bytes(bytes(range(7, 256)) * 4)
+    torch.save({"format": FORMAT, "model": {}, "extra": atomic.naming}, pickled)
+    with pytest.raises(NmtError, match=r"noise\.pt: not a checkpoint \(not a torch zip file"):
+        load_checkpoint(noise)
+    with pytest.raises(NmtError, match=r"pickled\.pt: .*it holds Python objects"):
+        load_checkpoint(pickled)

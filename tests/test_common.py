@@ -88,6 +88,9 @@ def test_a_full_disk_on_resume_is_one_line_naming_the_file(tiny_recipe, tmp_path
         ["score", "{run}", "-s", "{text}", "-t", "{text}", "--device", "cpu"],
         ["eval", "--hyp", "{text}", "--ref", "{text}"],
         ["average", "{run}", "--last", "2"],
+        ["--help"],
+        [],
+        ["translate", "--help"],
     ],
 )
 def test_a_full_standard_output_is_one_line(tmp_path, run, command):

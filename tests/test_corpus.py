@@ -4,6 +4,7 @@ import gzip
 import importlib.util
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 
@@ -97,6 +98,17 @@ def test_card_missing_a_field_names_it(tmp_path):
     tree = {key: value for key, value in TOY.items() if key != "licence"}
     with pytest.raises(NmtError, match="missing field 'licence'"):
         write_card(tmp_path, tree)
+
+
+@pytest.mark.parametrize("name", ["/some/dir", "../../x", "a/b", ".hidden", "a..b", ""])
+def test_a_cards_split_names_are_names_not_paths(tmp_path, name):
+    tree = {**TOY, "splits": {**TOY["splits"], name: {"mirror": "toy/test.{lang}.gz"}}}
+    with pytest.raises(NmtError, match=f"splits: split name '{re.escape(name)}' is not a name"):
+        write_card(tmp_path, tree)
+    pooled = {key: value for key, value in TOY.items() if key != "splits"}
+    pooled |= {"pool": {"mirror": "toy/test.{lang}.gz"}, "holdout": {"valid": 2, name: 2}}
+    with pytest.raises(NmtError, match=f"holdout: split name '{re.escape(name)}' is not a name"):
+        write_card(tmp_path, pooled)
 
 
 def test_unsupported_pair_lists_the_languages(toy):

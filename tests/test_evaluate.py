@@ -167,6 +167,7 @@ def test_cli_writes_the_table_file(tmp_path):
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert rows[0]["system"] == "a.en"
+    assert "| a.en |" in result.stdout  # also written to the file, not instead
     assert float(rows[0]["bleu"]) == pytest.approx(sacrebleu.corpus_bleu(HYP_A, [REFS]).score)
 
 
@@ -264,3 +265,23 @@ def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path, cpu_kin
     if cpu_kind == "bf16":  # bf16 is asked for, and named, on every kind of CPU that has it
         bf16 = run_systems(run, None, src, ref, {}, "cpu", precision="bf16")[0]
         assert bf16.name == "attention [bf16]" and not bf16.cached
+
+
+def test_a_test_split_is_a_name_never_a_path(runs):
+    for name in ("/some/dir", "../../x"):
+        result = CliRunner().invoke(app, ["eval", str(runs["attention"]), "--test", name])
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"error: --test: split name '{name}' is not a name (letters, digits, and _ . - "
+            "after the first; no '..' or '/')"
+        ]
+
+
+def test_a_negative_bootstrap_is_refused(tmp_path):
+    ref = write(tmp_path / "ref.en", REFS)
+    command = ["eval", "--hyp", str(ref), "--ref", str(ref), "--bootstrap", "-1"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --bootstrap -1: a number of resamples, 0 (none) or more"
+    ]

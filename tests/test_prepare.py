@@ -324,6 +324,24 @@ def test_errors_in_a_recipes_own_files_name_the_file_and_line(own_files):
     assert result.exit_code == 2 and result.output.startswith(f"error: {folder}/dev.en: file")
 
 
+def test_a_recipes_own_files_are_regular_files_with_lines(own_files):
+    recipe, folder = own_files
+    (folder / "dev.de").write_bytes(b"")
+    (folder / "dev.en").write_bytes(b"")
+    result = CliRunner().invoke(app, ["prepare", str(recipe)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {folder}/dev.de: holds no lines; split valid needs sentence pairs"
+    ]
+    (folder / "dev.en").unlink()
+    os.mkfifo(folder / "dev.en")  # no writer: reading it would wait for ever
+    result = CliRunner().invoke(app, ["prepare", str(recipe)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {folder}/dev.en: not a regular file (a FIFO, device or socket); name a file"
+    ]
+
+
 @pytest.mark.parametrize(
     ("setting", "problem"),
     [
@@ -332,6 +350,11 @@ def test_errors_in_a_recipes_own_files_name_the_file_and_line(own_files):
         ("data.files.valid={src: a}", "data.files.valid: expected {src: PATH, tgt: PATH}"),
         ("data.files.train.src=3", "data.files.train.src: expected a file path, got 3"),
         ("data.files={news: {src: a, tgt: b}}", "data.files: needs a train split (has news)"),
+        ("data.files./some/dir={src: a, tgt: b}", "data.files./some/dir: split name '/some/dir'"),
+        (
+            "data.files={train: {src: a, tgt: b}, valid: {src: a, tgt: b}, ../x: {src: a, tgt: b}}",
+            "data.files.../x: split name '../x' is not a name",
+        ),
     ],
 )
 def test_a_recipes_files_section_is_checked(own_files, setting, problem):

@@ -109,6 +109,14 @@ def test_overrides(tmp_path):
         load_recipe(path, ["train.nope=1"])
 
 
+@pytest.mark.parametrize("text", ["train.lr={}", "train.lr=[{}", "{}", "data.files.{}={{}}"])
+def test_an_override_error_quotes_a_long_value_cut_short(tmp_path, text):
+    path = write(tmp_path, "train:\n  lr: 0.1\n")
+    with pytest.raises(RecipeError) as raised:
+        load_recipe(path, [text.format("a" * 20_000)])
+    assert len(str(raised.value)) < 600
+
+
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(RecipeError, match="recipe file not found"):
         load_recipe(tmp_path / "absent.yaml")

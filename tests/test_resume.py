@@ -65,6 +65,26 @@ def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
     assert CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(empty)]).exit_code == 0
 
 
+@pytest.mark.parametrize("left", [["checkpoints/"], [".lock"], [".lock", "checkpoints/"]])
+def test_an_empty_checkpoints_folder_or_a_lock_does_not_make_a_run(tiny_recipe, tmp_path, left):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for name in left:
+        if name.endswith("/"):
+            (folder / name).mkdir()
+        else:
+            (folder / name).touch()
+    recipe = folder / "recipe.yaml"
+    recipe.write_text("# my notes\n" + tiny_recipe.read_text(encoding="utf-8"), encoding="utf-8")
+    before = snapshot(folder)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(folder)])
+    assert result.exit_code == 2 and "not empty and not a run directory" in result.output
+    assert snapshot(folder) == before
+    (folder / "recipe.yaml").unlink()
+    result = CliRunner().invoke(app, ["train", str(tiny_recipe), "--run-dir", str(folder)])
+    assert result.exit_code == 0, result.output  # what a start that saved nothing leaves
+
+
 def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_path):
     run = RunDir(tmp_path)
     fit(make_trainer(tmp_path, max_updates=10))

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from nmt.errors import NmtError
-from nmt.textio import decode_lines, read_lines, read_parallel, stream_lines
+from nmt.textio import MAX_LINE_BYTES, decode_lines, read_lines, read_parallel, stream_lines
 
 
 def test_lines_keep_inner_and_edge_spaces(tmp_path):
@@ -111,3 +111,21 @@ def test_streamed_lines_are_the_lines_of_the_whole_input(data):
     streamed = list(stream_lines(io.BytesIO(data)))
     assert [text for text, _ in streamed] == lines
     assert sum(invalid for _, invalid in streamed) == bad
+
+
+def test_a_line_longer_than_the_bound_names_the_file_and_line(tmp_path):
+    long = b"x" * (MAX_LINE_BYTES + 1)
+    plain, packed = tmp_path / "long.txt", tmp_path / "long.txt.gz"
+    plain.write_bytes(b"one\ntwo\n" + long + b"\nfour\n")
+    packed.write_bytes(gzip.compress(b"one\n" + long))
+    for path, line in ((plain, 3), (packed, 2)):
+        with pytest.raises(NmtError, match=rf"long\.txt(\.gz)?: line {line} is longer than"):
+            read_lines(path)
+    with pytest.raises(NmtError, match=r"<stdin>: line 2 is longer than 1048576 bytes"):
+        list(stream_lines(io.BytesIO(b"one\n" + long + b"\n")))
+    bounded = b"y" * MAX_LINE_BYTES
+    plain.write_bytes((bounded + b"\n") * 3)
+    assert read_lines(plain) == [bounded.decode()] * 3
+    assert [text for text, _ in stream_lines(io.BytesIO(bounded + b"\n" + bounded))] == [
+        bounded.decode()
+    ] * 2

@@ -372,12 +372,13 @@ def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
 
 def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:
     """Write a tiny joint model as the run's two models; returns its vocabulary size. The
-    directory is made a run first, as `nmt train` does before it copies models in."""
+    directory holds what `nmt train` leaves before its first checkpoint (.lock, models)."""
     run.root.mkdir(parents=True, exist_ok=True)
     run.lock.touch()
     first, second = words.split()[:3], words.split()[3:]
     lines = [f"{w} {x}" for w in first for x in second]
-    spm = train_sentencepiece(lines * 20, run.root / "spm.model", 20, "unigram", 1.0)
+    beside = run.root.with_name(f"{run.root.name}-spm.model")
+    spm = train_sentencepiece(lines * 20, beside, 20, "unigram", 1.0)
     for target in (run.src_model, run.tgt_model):
         target.write_bytes(spm.read_bytes())
     return Tokenizer(spm, spm).src_vocab_size
@@ -498,3 +499,45 @@ def test_each_epoch_trains_on_its_own_batches_and_resumes_across_epochs(tmp_path
     resumed = make_trainer(tmp_path / "run", train_data=data, max_updates=10)
     assert fit(resumed, resume=True).step == 10
     assert_same_weights(straight.model, resumed.model)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGHUP])
+def test_a_signal_saves_even_when_the_log_pipe_is_gone(tiny_recipe, tmp_path, stop):
+    """`nmt train ... 2>&1 | tee log`, then Ctrl-C: tee dies first, and every message the
+    run writes afterwards (the stop message included) meets a closed pipe."""
+    run = RunDir(tmp_path / "run")
+    longer = ["--set", "train.max_epochs=1000", "--set", "train.max_updates=100000"]
+    command = [sys.executable, "-m", "nmt", "train", str(tiny_recipe), "--run-dir", str(run.root)]
+    child = subprocess.Popen([*command, *longer], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not run.metrics.is_file() and child.poll() is None:
+        assert time.monotonic() < deadline, "the child never logged its first row"
+        time.sleep(0.01)
+    child.stderr.close()  # the reader is gone: the child's next line meets EPIPE
+    child.send_signal(stop)
+    assert child.wait(timeout=120) == 128 + stop
+    step = load_checkpoint(run.last)["step"]
+    assert step > 0
+    resumed = subprocess.run(
+        [*command, "--resume", "--set", f"train.max_updates={step + 1}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run.last)["step"] == step + 1
+
+
+def test_learned_positions_leave_out_longer_pairs_and_count_them(tmp_path):
+    sizes = {**TRANSFORMER, "positions": "learned", "max_positions": 4}
+    trainer = make_trainer(tmp_path, sizes, max_updates=4, validate_every=2)
+    longer = [
+        len(data.src_ids) - len(data.within(4)[0].src_ids)
+        for data in (reversal(200, 1), reversal(20, 2))
+    ]
+    assert min(longer) > 0
+    assert trainer.beyond_positions == sum(longer)
+    result = fit(trainer)
+    assert result.step == 4
+    assert [row["step"] for row in rows(tmp_path) if "valid_bleu" in row] == [2, 4]

@@ -317,6 +317,64 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, run)
     assert source.read_text(encoding="utf-8") == "ein haus\n"
 
 
+def test_an_output_that_is_a_file_of_the_model_is_refused_and_the_run_kept(tmp_path, run):
+    source = tmp_path / "in.de"
+    source.write_text("ein haus\n", encoding="utf-8")
+    best, vocabulary = run / "checkpoints" / "best.pt", str(run / "tgt.model")
+    before = {path: path.read_bytes() for path in (best, run / "tgt.model")}
+    commands = [
+        ["translate", str(best), "-i", str(source), "--output", str(best)],
+        ["translate", str(run), "-i", str(source), "--alignments", vocabulary],
+        ["score", str(run), "-s", str(source), "-t", str(source), "--output", vocabulary],
+        ["eval", str(run), "--src", str(source), "--ref", str(source), "--output", str(best)],
+        ["plot", str(run), "--output", str(run / "recipe.yaml")],
+    ]
+    for command in commands:
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [
+            f"error: {command[-2]} {command[-1]}: is an input of this command; write to another "
+            "file"
+        ]
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_special_files_and_links_as_outputs_stay_what_they_are(tmp_path, run):
+    source = tmp_path / "in.de"
+    source.write_text("ein haus\nder hund\n", encoding="utf-8")
+    target = tmp_path / "out.en"
+    target.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "link.en"
+    link.symlink_to(target)
+    result = CliRunner().invoke(app, ["translate", str(run), "-i", str(source), "-o", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and len(target.read_text(encoding="utf-8").splitlines()) == 2
+    result = CliRunner().invoke(app, ["translate", str(run), "-i", str(source), "-o", "/dev/null"])
+    assert result.exit_code == 0, result.output
+    assert Path("/dev/null").is_char_device()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    result = CliRunner().invoke(app, ["translate", str(run), "-i", str(source), "-o", str(fifo)])
+    assert result.exit_code == 0, result.output
+    assert len(reader.communicate(timeout=60)[0].splitlines()) == 2
+    assert fifo.is_fifo()
+
+
+def test_a_reader_that_leaves_the_stream_is_a_normal_end(run):
+    lines = "printf 'ein haus\\n%.0s' {1..2000}"
+    child = subprocess.run(
+        f"{lines} | {sys.executable} -m nmt translate {run} --stream | head -1; "
+        "exit ${PIPESTATUS[1]}",
+        shell=True,
+        capture_output=True,
+        timeout=300,
+        check=False,
+        executable="/bin/bash",
+    )
+    assert (child.returncode, child.stderr, len(child.stdout.splitlines())) == (0, b"", 1)
+
+
 def test_a_damaged_sentencepiece_model_in_the_run_is_one_line(tmp_path, run):
     damaged = tmp_path / "run"
     shutil.copytree(run, damaged)
