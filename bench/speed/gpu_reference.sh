@@ -16,8 +16,8 @@
 #   PYTHON=.venv/bin/python bash bench/speed/gpu_reference.sh --smoke --device cpu
 #
 # --smoke: tiny models, 3 updates each, greedy evaluation, run.sh's SMOKE sizes: checks the
-# wiring end to end (minutes on 2 cores: too long for the test suite). Everything is written under
-# bench/scratch/gpu-reference/ (runs, logs, every table, metrics.jsonl and plot) and packed,
+# wiring end to end (minutes on 2 cores: too long for the test suite). Everything is
+# written under bench/scratch/gpu-reference/ (runs, logs, every table, metrics.jsonl and plot) and packed,
 # checkpoints left out, after each stage into $OUT/gpu-reference.tar.gz, with the tables
 # in $OUT/summary.md: the device tool brings back at most 8 files, and what a stage
 # finished before a timeout still comes back. $OUT defaults to bench/scratch/gpu-reference-out.
@@ -100,6 +100,7 @@ stage_check() {
 
 stage_train() {
     local pids=() names=()
+    rm -rf "$work/runs"  # nmt train refuses a run directory it has trained in: start afresh
     # the cores shared among the eight processes (their data, loss and search on the CPU)
     local threads=$(( $(nproc) / (${#pairs[@]} * ${#archs[@]}) ))
     for pair in "${pairs[@]}"; do
@@ -153,6 +154,7 @@ stage_eval() {
 stage_ddp() {
     local tiny_sets=()
     [ -n "$smoke" ] && mapfile -t tiny_sets < <(printf -- '--set\n%s\n' ${tiny[attention]})
+    rm -rf "$work/runs-ddp"
     step ddp "$py" -m torch.distributed.run --nproc-per-node 1 -m nmt train \
         recipes/multi30k-de-en/attention.yaml --device "$device" --run-dir "$work/runs-ddp/attention" \
         --set train.max_updates=10 --set train.batch_tokens=800 --set train.validate_every=10 \
