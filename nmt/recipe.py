@@ -278,6 +278,9 @@ class TrainConfig(Section):
     update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
     max_epochs: int = ranged(30, "[1, 1e6]")  # passes over the training data at most
     max_updates: int = ranged(0, "[0, 1e12]")  # 0: no limit
+    # wall-clock minutes of training and validation, over every resume; 0: no limit. Gives
+    # models that run at different speeds the same budget (bench/speed/gpu_reference.sh)
+    max_minutes: float = ranged(0.0, "[0, 1e9]")
     optimizer: Literal["adam", "sgd"] = "adam"  # sgd: plain, no momentum (Sutskever et al.)
     lr: float = ranged(1e-3, "[0, 100]")  # learning rate (inverse_sqrt: its peak)
     # how the rate changes (nmt/optim.py)

@@ -66,6 +66,7 @@ RESUME_MAY_CHANGE = frozenset(
         for name in (
             "max_epochs",
             "max_updates",
+            "max_minutes",
             "early_stop_patience",
             "valid_batch_tokens",
             "keep_last",

@@ -281,6 +281,8 @@ class Trainer:
         state, every = self.state, self.cfg.validate_every
         now = time.perf_counter()
         state.seconds, self.clock = state.seconds + now - self.clock, now
+        if self.cfg.max_minutes:  # rank 0's clock, so that every rank stops at the same update
+            state.seconds = distributed.from_main(state.seconds, self.dist, self.device)
         if epoch_done:
             self.schedule.on_epoch_end(state.epoch)
             state.end_epoch()

@@ -17,6 +17,7 @@ LIMITS = {
     "max_epochs": "train.max_epochs",
     "early_stop": "train.early_stop_patience",
     "max_updates": "train.max_updates",
+    "max_minutes": "train.max_minutes",
 }
 
 
@@ -62,6 +63,8 @@ def stop_reason(state: TrainState, cfg: TrainConfig) -> str | None:
         return "early_stop"
     if cfg.max_updates and state.step >= cfg.max_updates:
         return "max_updates"
+    if cfg.max_minutes and state.seconds >= 60 * cfg.max_minutes:
+        return "max_minutes"
     return None
 
 

@@ -285,6 +285,13 @@ def test_gradient_clipping_bounds_the_norm(tmp_path):
     assert max(clipped) <= 0.05 + 1e-6
 
 
+def test_the_wall_clock_limit_stops_after_a_validated_update(tmp_path):
+    result = fit(make_trainer(tmp_path, max_minutes=1e-9, validate_every=100))
+    assert (result.stop_reason, result.step) == ("max_minutes", 1)
+    assert RunDir(tmp_path).best.is_file()  # the last update is validated, as at any limit
+    assert [row["step"] for row in rows(tmp_path) if "valid_bleu" in row] == [1]
+
+
 def test_run_directory_layout_metrics_and_averaging(tmp_path):
     result = fit(make_trainer(tmp_path, max_updates=20, average_last=3))
     assert result.stop_reason == "max_updates"

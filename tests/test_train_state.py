@@ -17,6 +17,13 @@ def test_zero_turns_the_update_limit_and_early_stopping_off():
     assert stop_reason(TrainState(step=10**9, stale=10**6), cfg) is None
 
 
+def test_the_wall_clock_limit_reads_the_seconds_over_every_resume():
+    cfg = TrainConfig(max_minutes=2.5)
+    assert stop_reason(TrainState(seconds=149.9), cfg) is None
+    assert stop_reason(TrainState(seconds=150.0), cfg) == "max_minutes"
+    assert stop_reason(TrainState(seconds=10**9), TrainConfig(max_minutes=0)) is None
+
+
 def test_validations_count_since_the_best():
     state = TrainState(step=5)
     assert state.record_validation(10.0, 50.0) and state.best_bleu == 10.0
