@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 help="Paired bootstrap resamples for 95% intervals and p-values (see "
-                "--against); 0 turns them off.",
+                "--against); 0 turns them off; at most 10000.",
             ),
         ] = 1000,
         metrics: Annotated[
@@ -141,6 +141,7 @@ def register(app: typer.Typer) -> None:
         from nmt import bleu
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
         from nmt.evaluate import file_systems, run_systems
+        from nmt.schema import check_number
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -159,6 +160,7 @@ def register(app: typer.Typer) -> None:
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         options = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        check_number(bootstrap, bleu.BOOTSTRAP, "--bootstrap")
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")

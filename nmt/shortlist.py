@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.atomic import write_atomic
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 from nmt.rundir import RunDir
 from nmt.tokenizer import BOS, EOS, PAD, Tokenizer
 
@@ -92,6 +92,14 @@ class Shortlist:
         )
 
 
+def check_k(k: int, tgt_vocab: int) -> None:
+    """OptionError unless k is in [1, tgt_vocab]: a list longer than the vocabulary holds
+    nothing more, and the table takes source vocabulary x k x 8 bytes (k = 1e9 asked for
+    32 TB). `frequent` needs no bound: it keeps at most the pieces seen."""
+    if not 1 <= k <= tgt_vocab:
+        raise OptionError("k", f"{k} is not in [1, {tgt_vocab}] (the target vocabulary size)")
+
+
 def build_shortlist(
     pairs: Sequence[tuple[list[int], list[int]]],
     src_vocab: int,
@@ -100,8 +108,9 @@ def build_shortlist(
     frequent: int = FREQUENT,
 ) -> Shortlist:
     """The lists from (source ids, target ids) pairs (see the module docstring)."""
-    if k < 1 or frequent < 0:
-        raise NmtError(f"shortlist: k must be at least 1 and frequent at least 0 (k={k})")
+    check_k(k, tgt_vocab)
+    if frequent < 0:
+        raise OptionError("frequent", f"{frequent} is below 0")
     src_count = torch.zeros(src_vocab, dtype=torch.long)
     tgt_count = torch.zeros(tgt_vocab, dtype=torch.long)
     tgt_tokens = torch.zeros(tgt_vocab, dtype=torch.long)

@@ -176,6 +176,17 @@ def test_cli_refuses_hyp_without_ref(tmp_path):
     assert result.exit_code == 2 and "--ref" in result.output
 
 
+@pytest.mark.parametrize("resamples", ["-1", "10001", "1000000000"])
+def test_cli_bounds_the_bootstrap_before_any_work(tmp_path, resamples):
+    hyp, ref = write(tmp_path / "a.en", HYP_A), write(tmp_path / "ref.en", REFS)
+    command = ["eval", "--hyp", str(hyp), "--ref", str(ref), "--bootstrap", resamples]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: --bootstrap: {resamples} is not in [0, 10000]"
+    ]
+
+
 def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     hyps = [write(tmp_path / "a.en", HYP_A), write(tmp_path / "b.en", HYP_B)]

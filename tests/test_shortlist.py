@@ -146,6 +146,18 @@ def test_nmt_shortlist_builds_it_from_the_training_data(tmp_path, tiny_recipe):
 
 def test_a_shortlist_of_other_pieces_is_refused_in_one_line(tmp_path):
     run = make_run(tmp_path / "run")
-    build_shortlist([([5], [6])], 10, 10).save(RunDir(run).shortlist)
+    build_shortlist([([5], [6])], 10, 10, k=3).save(RunDir(run).shortlist)
     with pytest.raises(NmtError, match="shortlist.pt: made for other sentencepiece models"):
         Translator.load(run, device="cpu", shortlist=True)
+
+
+def test_k_is_bounded_by_the_target_vocabulary_before_the_corpus_is_read(tmp_path):
+    run = make_run(tmp_path / "run")
+    size = Tokenizer(run / "src.model", run / "tgt.model").tgt_vocab_size
+    for k in (size + 1, 10**9, 0):
+        result = CliRunner().invoke(app, ["shortlist", str(run), "--k", str(k)])
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"error: --k: {k} is not in [1, {size}] (the target vocabulary size)"
+        ]
+    assert not RunDir(run).shortlist.exists()
