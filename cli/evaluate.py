@@ -89,7 +89,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "first",
         cache: Annotated[
-            bool, typer.Option(help="Reuse translations in RUN/translations/ when still valid.")
+            bool,
+            typer.Option(
+                help="Reuse translations in RUN/translations/ when still valid, and keep new "
+                "ones there; --no-cache translates again and writes nothing into the run."
+            ),
         ] = True,
         format: Annotated[
             str | None,
