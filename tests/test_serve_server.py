@@ -76,6 +76,32 @@ def test_a_stop_lets_the_request_in_flight_finish(run, monkeypatch):
     assert replies[0].json()["translations"][0]["text"] == expected[0]
 
 
+def test_a_second_ctrl_c_answers_the_requests_in_flight_503(run, monkeypatch, caplog):
+    models = load_models([run], "cpu")
+    started, release = hold_translations(models[0].translator, monkeypatch)
+    replies: list[httpx.Response] = []
+    with serving(create_app(models)) as (url, server):
+        asking = [
+            threading.Thread(
+                target=lambda text=text: replies.append(
+                    httpx.post(f"{url}/v1/translate", json={"text": [text]}, timeout=WAIT)
+                )
+            )
+            for text in ("ein hund", "eine katze", "ein mann")
+        ]
+        for thread in asking:
+            thread.start()
+        assert started.wait(WAIT)
+        server.handle_exit(signal.SIGINT, None)  # what uvicorn does on Ctrl-C, twice
+        server.handle_exit(signal.SIGINT, None)
+        for thread in asking:
+            thread.join(WAIT)
+    release.set()
+    assert [reply.status_code for reply in replies] == [503] * 3
+    assert replies[0].json() == {"error": "the server is stopping; this request was not translated"}
+    assert not [record for record in caplog.records if record.exc_info]  # no traceback
+
+
 def test_a_host_off_the_loopback_is_said_in_the_log(caplog):
     with caplog.at_level(logging.WARNING, logger="nmt.serve"):
         bind("127.0.0.1", 0).close()

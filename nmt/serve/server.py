@@ -2,16 +2,17 @@
 
 On Ctrl-C or SIGTERM uvicorn stops accepting connections and lets the requests in flight
 finish (their batches run to the end) before the app's batchers are stopped; a second
-Ctrl-C stops at once. Our access log replaces uvicorn's, which knows no batch. A
-connection that sends no whole request head for HEAD_SECONDS is closed; one whose body
-has not all arrived BODY_SECONDS after its head gets 408 and is closed; connections past
-MAX_CONNECTIONS get 503 and are closed at once, so that slow clients cannot hold every
-file descriptor.
+Ctrl-C stops at once, the requests in flight answered 503. Our access log replaces
+uvicorn's, which knows no batch. A connection that sends no whole request head for
+HEAD_SECONDS is closed; one whose body has not all arrived BODY_SECONDS after its head
+gets 408 and is closed; connections past MAX_CONNECTIONS get 503 and are closed at once,
+so that slow clients cannot hold every file descriptor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import http
@@ -32,6 +33,7 @@ from nmt.errors import NmtError
 GRACE_SECONDS = 60  # the longest a graceful stop waits for requests in flight
 HEAD_SECONDS = 10  # for a request's headers, from a connection's opening or last answer
 BODY_SECONDS = 30  # for a request's body, from its head (a 2 MB body over a slow line)
+ABANDON_SECONDS = 5  # for requests answered 503 on a second Ctrl-C to end
 MAX_CONNECTIONS = 1000  # open at once; each holds a file descriptor
 
 log = logging.getLogger("nmt.serve")
@@ -105,6 +107,22 @@ class _Http(H11Protocol):
         self.transport.close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, which on a second Ctrl-C stops at once and cancels the requests
+    in flight (each a traceback and a 500); here the app first answers them 503
+    (`app.state.abandon`, nmt/serve/app.py) and they end before the loop does."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if not self.force_exit:
+            return
+        self.config.app.state.abandon()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ABANDON_SECONDS):
+                while self.server_state.tasks:
+                    await asyncio.sleep(0.01)
+
+
 def make_server(
     app: FastAPI,
     head_seconds: float = HEAD_SECONDS,
@@ -122,7 +140,7 @@ def make_server(
         timeout_graceful_shutdown=GRACE_SECONDS,
         timeout_keep_alive=head_seconds,  # type: ignore[arg-type]  # a float works too
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def bind(host: str, port: int) -> socket.socket:
