@@ -36,6 +36,8 @@ def load_for_export(
     model, recipe, tokenizer = load_for_inference(checkpoint, "cpu")
     if not isinstance(model, model_class):
         raise NmtError(f"{run}: {refusal}")
+    if out.exists() and not out.is_dir():
+        raise NmtError(f"{out}: not a folder; export writes into a new or empty folder")
     if out.exists() and any(out.iterdir()):
         raise NmtError(f"{out}: not empty; export writes into a new or empty folder")
     return checkpoint, model, recipe, tokenizer

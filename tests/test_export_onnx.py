@@ -163,3 +163,11 @@ def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeyp
         "src.model",
         "tgt.model",
     ]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    refused = CliRunner().invoke(app, ["export", str(run), "-o", str(a_file)])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"error: {a_file}: not a folder; export writes into a new or empty folder"
+    ]
+    assert a_file.read_text() == "mine"
