@@ -121,6 +121,7 @@ class _Server(uvicorn.Server):
             async with asyncio.timeout(ABANDON_SECONDS):
                 while self.server_state.tasks:
                     await asyncio.sleep(0.01)
+        await self.lifespan.shutdown()  # uvicorn skips it, and the lifespan task dies loudly
 
 
 def make_server(
