@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             int,
             typer.Option(
                 help="Paired bootstrap resamples for 95% intervals and p-values (see "
-                "--against); 0 turns them off.",
+                "--against); 0 turns them off; at most 10000.",
             ),
         ] = 1000,
         metrics: Annotated[
@@ -89,7 +89,11 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "first",
         cache: Annotated[
-            bool, typer.Option(help="Reuse translations in RUN/translations/ when still valid.")
+            bool,
+            typer.Option(
+                help="Reuse translations in RUN/translations/ when still valid, and keep new "
+                "ones there; --no-cache translates again and writes nothing into the run."
+            ),
         ] = True,
         format: Annotated[
             str | None,
@@ -142,6 +146,7 @@ def register(app: typer.Typer) -> None:
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
         from nmt.checkpoint import model_files
         from nmt.evaluate import file_systems, run_systems
+        from nmt.schema import check_number
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -160,6 +165,7 @@ def register(app: typer.Typer) -> None:
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
         options = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
+        check_number(bootstrap, bleu.BOOTSTRAP, "--bootstrap")
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")

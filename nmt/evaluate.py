@@ -16,6 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from nmt.bleu import System
 from nmt.checkpoint import resolve_checkpoint, training_record
 from nmt.corpus import data_card
@@ -26,6 +28,8 @@ from nmt.prepare import raw_splits
 from nmt.recipe import DecodeConfig, ModelConfig, Recipe, check_split_name
 from nmt.textio import read_lines
 from nmt.translator import Translator
+
+stderr = Console(stderr=True)
 
 
 def architecture(cfg: ModelConfig) -> str:
@@ -125,7 +129,8 @@ def run_systems(
                 sources, decoding, progress=f"{name}: {test}" if progress else None
             )
             hypotheses, seconds = translated.best(), translated.report.seconds
-            cache.write(hypotheses, seconds)
+            if use_cache:
+                cache.write(hypotheses, seconds)
         check_counts(hypotheses, str(cache.text), references, ref_name)
         systems.append(
             System(
@@ -212,7 +217,17 @@ class _Cache:
         return lines, meta.get("seconds")
 
     def write(self, hypotheses: list[str], seconds: float) -> None:
-        self.text.parent.mkdir(parents=True, exist_ok=True)
-        self.text.write_text("".join(line + "\n" for line in hypotheses), encoding="utf-8")
+        """Keep the translations for the next eval; a run that cannot be written to (read
+        only, a full disk) is scored all the same, with a warning."""
         meta = {"key": self.key, "seconds": seconds}
-        self.meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        try:
+            self.text.parent.mkdir(parents=True, exist_ok=True)
+            self.text.write_text("".join(line + "\n" for line in hypotheses), encoding="utf-8")
+            self.meta.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        except OSError as error:
+            stderr.print(
+                f"[yellow]warning:[/] {self.text.parent}: cannot cache the translations there "
+                f"({error.strerror}); scored without caching (--no-cache skips the cache)",
+                highlight=False,
+                soft_wrap=True,
+            )

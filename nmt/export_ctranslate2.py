@@ -40,9 +40,9 @@ import torch
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.export_source import load_for_export, write_card
+from nmt.export_source import load_for_export, staged, write_card
 from nmt.extras import missing
-from nmt.onnx_model import CT2_CARD_FORMAT
+from nmt.onnx_model import CARD, CT2_CARD_FORMAT
 from nmt.recipe import ModelConfig
 from nmt.tokenizer import BOS, EOS, UNK, Tokenizer
 from nmt.transformer import DecoderLayer, EncoderLayer, Transformer, sinusoids
@@ -166,8 +166,6 @@ def export_ctranslate2(run: Path, out: Path, precision: str = "fp32") -> Path:
     spec = transformer_spec(model, recipe.model, tokenizer)
     spec.validate()
     spec.optimize(quantization="int8" if precision == "int8" else "float32")
-    out.mkdir(parents=True, exist_ok=True)
-    spec.save(str(out))
     fields = {
         "format": CT2_CARD_FORMAT,
         "version": CARD_VERSION,
@@ -175,4 +173,7 @@ def export_ctranslate2(run: Path, out: Path, precision: str = "fp32") -> Path:
         "ctranslate2": version("ctranslate2"),
         "max_positions": recipe.model.max_positions,
     }
-    return write_card(out, checkpoint, model, recipe, fields)
+    with staged(out) as folder:
+        spec.save(str(folder))
+        write_card(folder, checkpoint, model, recipe, fields)
+    return out / CARD

@@ -31,36 +31,13 @@ import torch
 from torch import Tensor, nn
 
 from nmt.decoder import DecoderState, Encoded
-from nmt.export_source import load_for_export, write_card
+from nmt.export_source import load_for_export, staged, write_card
 from nmt.extras import missing
 from nmt.model import Seq2Seq
-from nmt.onnx_model import CARD_FORMAT
-from nmt.recipe import Recipe
+from nmt.onnx_model import CARD, CARD_FORMAT, CARD_VERSION, layout
 from nmt.tokenizer import BOS, EOS, PAD
 
-CARD_VERSION = 1
 OPSET = 17
-
-
-def layout(recipe: Recipe) -> dict[str, list[str]]:
-    """The tensors of the two graphs, in order, for a recurrent model of `recipe`."""
-    cfg = recipe.model
-    state = ["h"] + (["c"] if cfg.cell == "lstm" else [])
-    if cfg.attention != "none" and cfg.attention_order == "luong":
-        state.append("feed")
-    source = {"none": [], "dot": ["memory", "mask"]}.get(cfg.attention, ["memory", "keys", "mask"])
-    return {
-        "state": state,
-        "encoder_inputs": ["src", "lengths"],
-        "encoder_outputs": ["memory", "mask", *(["keys"] if "keys" in source else []), *state],
-        "step_inputs": ["prev", *state, *source],
-        # ONNX names each value once: the state a step gives is next_h, next_c, ...
-        "step_outputs": [
-            "logits",
-            *[f"next_{name}" for name in state],
-            *(["attention"] if source else []),
-        ],
-    }
 
 
 class _Encoder(nn.Module):
@@ -126,7 +103,6 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
         "export a Transformer with --format ctranslate2"
     )
     checkpoint, model, recipe, _ = load_for_export(run, out, precision, Seq2Seq, refusal)
-    out.mkdir(parents=True, exist_ok=True)
     parts = layout(recipe)
     src, lengths = _examples(model)
     with torch.no_grad():
@@ -140,11 +116,6 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
         "encoder.onnx": (_Encoder(model, enc_names), (src, lengths), "encoder"),
         "decoder_step.onnx": (_Step(model, parts), tuple(step_args), "step"),
     }
-    for file, (module, args, kind) in graphs.items():
-        inputs, outputs = parts[f"{kind}_inputs"], parts[f"{kind}_outputs"]
-        _export(module, args, out / file, inputs, outputs)
-        if precision == "int8":
-            _quantize(out / file)
     fields = {
         "format": CARD_FORMAT,
         "version": CARD_VERSION,
@@ -154,7 +125,14 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
         "decoder_step": {"file": "decoder_step.onnx"} | _io(parts, "step"),
         "state": parts["state"],
     }
-    return write_card(out, checkpoint, model, recipe, fields)
+    with staged(out) as folder:
+        for file, (module, args, kind) in graphs.items():
+            inputs, outputs = parts[f"{kind}_inputs"], parts[f"{kind}_outputs"]
+            _export(module, args, folder / file, inputs, outputs)
+            if precision == "int8":
+                _quantize(folder / file)
+        write_card(folder, checkpoint, model, recipe, fields)
+    return out / CARD
 
 
 def _io(parts: dict[str, list[str]], kind: str) -> dict[str, list[str]]:

@@ -107,8 +107,10 @@ class Section:
         """Rules between fields of the section; each field alone is already in range."""
 
 
-def check_type(value: Any, annotation: Any) -> Any:
-    """value converted to `annotation`; a ValueError says why it cannot be."""
+def check_type(value: Any, annotation: Any, from_yaml: bool = False) -> Any:
+    """value converted to `annotation`; a ValueError says why it cannot be. A number
+    written as a string is taken `from_yaml` only (YAML 1.1 reads 1e-3 as a string); a
+    call's option "5" is a mistake, not a beam of 5."""
     origin = typing.get_origin(annotation)
     if origin is Literal:
         allowed = typing.get_args(annotation)
@@ -120,8 +122,8 @@ def check_type(value: Any, annotation: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return check_type(value, inner[0])
-    if annotation in (int, float) and isinstance(value, str):
+        return check_type(value, inner[0], from_yaml)
+    if from_yaml and annotation in (int, float) and isinstance(value, str):
         try:  # YAML 1.1 reads 1e-3 and 1e12 (no dot) as strings
             value = float(value)
         except ValueError:
@@ -166,7 +168,7 @@ def build(cls: type, values: Any, where: str) -> Any:
             kwargs[key] = build(section, value, f"{where}.{key}")
         else:
             try:
-                kwargs[key] = check_type(value, hint)
+                kwargs[key] = check_type(value, hint, from_yaml=True)
             except ValueError as error:
                 raise RecipeError(f"{where}.{key}: {error}") from None
     try:

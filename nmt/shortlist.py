@@ -38,8 +38,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.atomic import write_atomic
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 from nmt.rundir import RunDir
+from nmt.schema import shown
 from nmt.tokenizer import BOS, EOS, PAD, Tokenizer
 
 FORMAT = 1
@@ -87,9 +88,41 @@ class Shortlist:
             raise NmtError(f"{path}: not a readable shortlist ({type(error).__name__})") from None
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             raise NmtError(f"{path}: not a shortlist of format {FORMAT} (delete it to rebuild)")
+        problem = _problem(payload)
+        if problem is not None:
+            raise NmtError(f"{path}: {problem} (`nmt shortlist RUN` rebuilds it)")
         return cls(
             payload["frequent"], payload["per_source"], payload["tgt_vocab"], payload["sentences"]
         )
+
+
+def _problem(payload: dict) -> str | None:
+    """What is wrong with a loaded shortlist's fields, or None: each is indexed with, so an
+    id out of [0, tgt_vocab) or a float would fail mid-decoding, far from the file."""
+    keys = ("frequent", "per_source", "tgt_vocab", "sentences")
+    missing = [key for key in keys if key not in payload]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    for name, low in (("tgt_vocab", 1), ("sentences", 0)):
+        value = payload[name]
+        if type(value) is not int or value < low:
+            return f"{name}: {shown(value)} is not an integer of at least {low}"
+    tgt_vocab = payload["tgt_vocab"]
+    for name, dims in (("frequent", 1), ("per_source", 2)):
+        ids = payload[name]
+        if not isinstance(ids, Tensor) or ids.dim() != dims or ids.dtype != torch.long:
+            return f"{name}: not a {dims}-dimensional tensor of int64 ids"
+        if ids.numel() and not (0 <= int(ids.min()) and int(ids.max()) < tgt_vocab):
+            return f"{name}: ids outside [0, {tgt_vocab}), the target vocabulary"
+    return None
+
+
+def check_k(k: int, tgt_vocab: int) -> None:
+    """OptionError unless k is in [1, tgt_vocab]: a list longer than the vocabulary holds
+    nothing more, and the table takes source vocabulary x k x 8 bytes (k = 1e9 asked for
+    32 TB). `frequent` needs no bound: it keeps at most the pieces seen."""
+    if not 1 <= k <= tgt_vocab:
+        raise OptionError("k", f"{k} is not in [1, {tgt_vocab}] (the target vocabulary size)")
 
 
 def build_shortlist(
@@ -100,8 +133,9 @@ def build_shortlist(
     frequent: int = FREQUENT,
 ) -> Shortlist:
     """The lists from (source ids, target ids) pairs (see the module docstring)."""
-    if k < 1 or frequent < 0:
-        raise NmtError(f"shortlist: k must be at least 1 and frequent at least 0 (k={k})")
+    check_k(k, tgt_vocab)
+    if frequent < 0:
+        raise OptionError("frequent", f"{frequent} is below 0")
     src_count = torch.zeros(src_vocab, dtype=torch.long)
     tgt_count = torch.zeros(tgt_vocab, dtype=torch.long)
     tgt_tokens = torch.zeros(tgt_vocab, dtype=torch.long)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from nmt.prepare import raw_splits
 from nmt.recipe import Recipe
 from nmt.rundir import RunDir
-from nmt.shortlist import CHUNK, FREQUENT, K, Shortlist, build_shortlist
+from nmt.shortlist import CHUNK, FREQUENT, K, Shortlist, build_shortlist, check_k
 from nmt.tokenizer import Tokenizer
 
 MAX_SENTENCES = 1_000_000  # training pairs read (Multi30k has 29,000; WMT14 en-fr 40M)
@@ -18,7 +18,8 @@ def save_run_shortlist(
     run: RunDir, recipe: Recipe, tokenizer: Tokenizer, k: int = K, frequent: int = FREQUENT
 ) -> Shortlist:
     """Build the run's shortlist from the first MAX_SENTENCES training pairs and write
-    RUN/shortlist.pt."""
+    RUN/shortlist.pt; k is checked before the corpus is read."""
+    check_k(k, tokenizer.tgt_vocab_size)
     train = raw_splits(recipe.data, ["train"])["train"]
     train = train.select(range(min(len(train), MAX_SENTENCES)))
     pairs: list[tuple[list[int], list[int]]] = []

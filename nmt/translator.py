@@ -40,6 +40,7 @@ from nmt.precision import for_decoding
 from nmt.recipe import DecodeConfig, Recipe
 from nmt.report import Report
 from nmt.rundir import RunDir
+from nmt.schema import shown
 from nmt.scoring import Score, Scored, score_lines
 from nmt.shortlist import load_run_shortlist
 from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
@@ -330,7 +331,23 @@ def _heat_maps(result: Translations, folder: Path) -> None:
 
 
 def _texts(texts: Sequence[str] | None, what: str) -> list[str] | None:
-    """A list of lines; one string alone is refused (it would be read as its characters)."""
+    """A list of lines, each a string that UTF-8 can write; one string alone is refused
+    (it would be read as its characters), and so is a lone surrogate ("\\ud800", which
+    Python strings may hold but no file can): refused, not replaced, so that a caller
+    never gets the translation of a text other than the one it gave."""
     if isinstance(texts, str):
         raise NmtError(f"{what}: give a list of strings, not one string")
-    return None if texts is None else list(texts)
+    if texts is None:
+        return None
+    lines = list(texts)
+    for index, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise NmtError(f"{what}[{index}]: expected a string, got {shown(line)}")
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise NmtError(
+                f"{what}[{index}]: character {error.start} is a lone surrogate "
+                f"(U+{ord(line[error.start]):04X}), which is not text"
+            ) from None
+    return lines

@@ -157,6 +157,26 @@ def test_named_test_splits_of_the_run_corpus(tmp_path, runs):
     assert (run / "translations" / "test2016.best.beam3.lp1.txt").stat().st_mtime_ns == cached
 
 
+def files_under(folder: Path) -> dict[str, int]:
+    return {str(path): path.stat().st_mtime_ns for path in folder.rglob("*")}
+
+
+def test_a_run_that_cannot_be_written_to_is_scored_all_the_same(tmp_path, runs):
+    src, ref = write(tmp_path / "t.de", sentences(4, seed=13)), write(tmp_path / "t.en", REFS)
+    run = runs["attention"]
+    command = ["eval", str(run), "--src", str(src), "--ref", str(ref), "--bootstrap", "0"]
+    before = files_under(run)
+    result = CliRunner().invoke(app, [*command, "--no-cache", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert files_under(run) == before  # --no-cache writes nothing into the run
+    blocked = make_run(tmp_path / "blocked-run", spm_dir=run)
+    (blocked / "translations").write_text("a file where the cache folder would be")
+    result = CliRunner().invoke(app, ["eval", str(blocked), *command[2:], "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "cannot cache the translations there" in result.output
+    assert "t.de" in result.output  # the table is there
+
+
 def test_cli_writes_the_table_file(tmp_path):
     ref = write(tmp_path / "ref.en", REFS)
     hyp = write(tmp_path / "a.en", HYP_A)
@@ -175,6 +195,17 @@ def test_cli_refuses_hyp_without_ref(tmp_path):
     hyp = write(tmp_path / "a.en", HYP_A)
     result = CliRunner().invoke(app, ["eval", "--hyp", str(hyp)])
     assert result.exit_code == 2 and "--ref" in result.output
+
+
+@pytest.mark.parametrize("resamples", ["-1", "10001", "1000000000"])
+def test_cli_bounds_the_bootstrap_before_any_work(tmp_path, resamples):
+    hyp, ref = write(tmp_path / "a.en", HYP_A), write(tmp_path / "ref.en", REFS)
+    command = ["eval", "--hyp", str(hyp), "--ref", str(ref), "--bootstrap", resamples]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: --bootstrap: {resamples} is not in [0, 10000]"
+    ]
 
 
 def test_ter_joins_the_table_with_its_signature_and_intervals(tmp_path):

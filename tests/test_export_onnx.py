@@ -132,3 +132,42 @@ def test_a_transformer_is_not_exported_yet(tmp_path):
     run = make_run(tmp_path / "run", arch="transformer")
     with pytest.raises(NmtError, match="export --format onnx takes the recurrent models"):
         export_onnx(run, tmp_path / "onnx")
+
+
+def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeypatch):
+    import nmt.export_onnx
+
+    written = nmt.export_onnx._export
+
+    def full_disk(module, args, path, inputs, outputs):
+        if path.name == "decoder_step.onnx":
+            path.write_bytes(b"half a graph")
+            raise OSError(28, "No space left on device")
+        written(module, args, path, inputs, outputs)
+
+    monkeypatch.setattr(nmt.export_onnx, "_export", full_disk)
+    folder = tmp_path / "exports" / "onnx"
+    result = CliRunner().invoke(app, ["export", str(run), "-o", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"error: {folder}: the export was not written (No space left on device)"
+    ]
+    assert list(folder.parent.iterdir()) == []  # no half-written folder, no staging left
+    monkeypatch.setattr(nmt.export_onnx, "_export", written)
+    again = CliRunner().invoke(app, ["export", str(run), "-o", str(folder)])
+    assert again.exit_code == 0, again.output
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "card.json",
+        "decoder_step.onnx",
+        "encoder.onnx",
+        "src.model",
+        "tgt.model",
+    ]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    refused = CliRunner().invoke(app, ["export", str(run), "-o", str(a_file)])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        f"error: {a_file}: not a folder; export writes into a new or empty folder"
+    ]
+    assert a_file.read_text() == "mine"

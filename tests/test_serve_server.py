@@ -31,10 +31,13 @@ WAIT = 120  # seconds: a guard against a hang, never a measurement
 
 
 @contextmanager
-def serving(app: FastAPI, head_seconds: float = HEAD_SECONDS) -> Iterator[tuple[str, object]]:
-    """(base URL, uvicorn server) of `app` served from a thread until the block ends."""
+def serving(
+    app: FastAPI, head_seconds: float = HEAD_SECONDS, **limits
+) -> Iterator[tuple[str, object]]:
+    """(base URL, uvicorn server) of `app` served from a thread until the block ends;
+    `limits`: make_server's body_seconds and max_connections."""
     sock = bind("127.0.0.1", 0)
-    server = make_server(app, head_seconds)
+    server = make_server(app, head_seconds, **limits)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -73,6 +76,32 @@ def test_a_stop_lets_the_request_in_flight_finish(run, monkeypatch):
     assert replies[0].json()["translations"][0]["text"] == expected[0]
 
 
+def test_a_second_ctrl_c_answers_the_requests_in_flight_503(run, monkeypatch, caplog):
+    models = load_models([run], "cpu")
+    started, release = hold_translations(models[0].translator, monkeypatch)
+    replies: list[httpx.Response] = []
+    with serving(create_app(models)) as (url, server):
+        asking = [
+            threading.Thread(
+                target=lambda text=text: replies.append(
+                    httpx.post(f"{url}/v1/translate", json={"text": [text]}, timeout=WAIT)
+                )
+            )
+            for text in ("ein hund", "eine katze", "ein mann")
+        ]
+        for thread in asking:
+            thread.start()
+        assert started.wait(WAIT)
+        server.handle_exit(signal.SIGINT, None)  # what uvicorn does on Ctrl-C, twice
+        server.handle_exit(signal.SIGINT, None)
+        for thread in asking:
+            thread.join(WAIT)
+    release.set()
+    assert [reply.status_code for reply in replies] == [503] * 3
+    assert replies[0].json() == {"error": "the server is stopping; this request was not translated"}
+    assert not [record for record in caplog.records if record.exc_info]  # no traceback
+
+
 def test_a_host_off_the_loopback_is_said_in_the_log(caplog):
     with caplog.at_level(logging.WARNING, logger="nmt.serve"):
         bind("127.0.0.1", 0).close()
@@ -96,6 +125,41 @@ def test_a_connection_that_sends_no_whole_request_head_is_closed(run, sent):
         assert answer.startswith(b"HTTP/1.1 400 ")
     else:
         assert answer == b""
+
+
+def answer_to(port: int, sent: bytes) -> bytes:
+    """What the server sends on a connection that sends `sent`, until it closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as connection:
+        connection.sendall(sent)
+        answer = b""
+        while chunk := connection.recv(65536):  # b"": the server closed the connection
+            answer += chunk
+    return answer
+
+
+def test_a_body_that_does_not_all_arrive_gets_408_and_is_closed(run):
+    head = b"POST /v1/translate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    stalled = head + b"Content-Length: 100\r\n\r\n" + b'{"text"'
+    with serving(create_app(load_models([run], "cpu")), body_seconds=0.5) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        answer = answer_to(port, stalled)
+        assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b"did not all arrive within 0.5 s" in answer
+        whole = b'{"text": ["ein hund"]}'
+        sent = head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(whole) + whole
+        assert answer_to(port, sent).startswith(b"HTTP/1.1 200 ")  # the server goes on
+
+
+def test_connections_past_the_bound_get_503_and_are_closed(run):
+    with serving(create_app(load_models([run], "cpu")), max_connections=2) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=WAIT) for _ in range(2)]
+        try:
+            answer = answer_to(port, b"")
+        finally:
+            for connection in held:
+                connection.close()
+    assert answer.startswith(b"HTTP/1.1 503 ") and b"more than 2 connections open" in answer
 
 
 def test_a_port_or_host_that_cannot_be_served_is_one_line_naming_it():

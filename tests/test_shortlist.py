@@ -147,6 +147,45 @@ def test_nmt_shortlist_builds_it_from_the_training_data(tmp_path, tiny_recipe):
 
 def test_a_shortlist_of_other_pieces_is_refused_in_one_line(tmp_path):
     run = make_run(tmp_path / "run")
-    build_shortlist([([5], [6])], 10, 10).save(RunDir(run).shortlist)
+    build_shortlist([([5], [6])], 10, 10, k=3).save(RunDir(run).shortlist)
     with pytest.raises(NmtError, match="shortlist.pt: made for other sentencepiece models"):
         Translator.load(run, device="cpu", shortlist=True)
+
+
+def test_k_is_bounded_by_the_target_vocabulary_before_the_corpus_is_read(tmp_path):
+    run = make_run(tmp_path / "run")
+    size = Tokenizer(run / "src.model", run / "tgt.model").tgt_vocab_size
+    for k in (size + 1, 10**9, 0):
+        result = CliRunner().invoke(app, ["shortlist", str(run), "--k", str(k)])
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"error: --k: {k} is not in [1, {size}] (the target vocabulary size)"
+        ]
+    assert not RunDir(run).shortlist.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"per_source": None}, "lacks per_source"),
+        ({"frequent": torch.tensor([1.0, 2.0])}, "frequent: not a 1-dimensional tensor of int64"),
+        ({"frequent": torch.tensor([-1])}, r"frequent: ids outside \[0, 10\)"),
+        ({"per_source": torch.full((10, 3), 10)}, r"per_source: ids outside \[0, 10\)"),
+        ({"per_source": torch.zeros(10, dtype=torch.long)}, "per_source: not a 2-dimensional"),
+        ({"tgt_vocab": -4}, "tgt_vocab: -4 is not an integer of at least 1"),
+        ({"sentences": "many"}, "sentences: 'many' is not an integer of at least 0"),
+    ],
+)
+def test_a_damaged_shortlist_is_refused_in_one_line_naming_the_file(tmp_path, change, problem):
+    path = tmp_path / "shortlist.pt"
+    build_shortlist([([5], [6])], 10, 10, k=3).save(path)
+    payload = torch.load(path, weights_only=True)
+    for key, value in change.items():
+        if value is None:
+            del payload[key]
+        else:
+            payload[key] = value
+    torch.save(payload, path)
+    with pytest.raises(NmtError, match=f"^{path}: {problem}") as error:
+        Shortlist.load(path)
+    assert "\n" not in str(error.value)

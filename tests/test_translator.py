@@ -10,7 +10,7 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 from nmt_cli.app import app
 
 LINES = sentences(12, seed=60)
@@ -105,10 +105,12 @@ def test_same_seed_same_samples_at_batch_sizes_1_and_64(run, cpu_kind):
         ({"sample": True, "topp": 0.0}, r"^topp: 0.0 is not in \(0, 1\]"),
         ({"no_repeat_ngram": -1}, r"^no_repeat_ngram: -1 is not in"),
         ({"beams": 2}, r"beams: not a decoding option"),
+        ({"beam": "5"}, r"^beam: expected int, got '5'"),
+        ({"length_penalty": "0.6"}, r"^length_penalty: expected float, got '0.6'"),
     ],
 )
 def test_bad_options_are_one_line_errors(tr, options, message):
-    with pytest.raises(NmtError, match=message) as error:
+    with pytest.raises(OptionError, match=message) as error:
         tr.translate(LINES[:1], **options)
     assert "\n" not in str(error.value)
 
@@ -118,3 +120,18 @@ def test_one_string_is_not_a_list_of_sentences(tr):
         tr.translate("ein haus")
     with pytest.raises(NmtError, match="^beam: does not apply to scoring"):
         tr.score(LINES[:1], LINES[:1], beam=5)
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        (["ein haus", 1], r"^sentences\[1\]: expected a string, got 1$"),
+        ([None], r"^sentences\[0\]: expected a string, got None$"),
+        (["ein \ud800"], r"^sentences\[0\]: character 4 is a lone surrogate \(U\+D800\)"),
+    ],
+)
+def test_every_sentence_must_be_text(tr, texts, message):
+    with pytest.raises(NmtError, match=message):
+        tr.translate(texts)
+    with pytest.raises(NmtError, match=message.replace("sentences", "sources")):
+        tr.score(texts, ["a house"] * len(texts))

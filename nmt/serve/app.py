@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nmt import __version__
 from nmt.errors import NmtError
 from nmt.schema import Range, check_number
-from nmt.serve.batcher import Batcher
+from nmt.serve.batcher import Batcher, Stopped
 from nmt.serve.jobs import ScoreJob, Translated, TranslateJob
 from nmt.serve.limits import Limits
 from nmt.serve.middleware import AccessLog, BodyLimit, HostCheck
@@ -97,6 +97,13 @@ def create_app(
         docs_url=None,  # Swagger UI loads from a CDN: blank offline; /docs is api.html
         redoc_url=None,
     )
+
+    def abandon() -> None:
+        """What the server calls when it stops at once (nmt/serve/server.py)."""
+        for batcher in batchers.values():
+            batcher.abandon()
+
+    app.state.abandon = abandon
     app.add_middleware(BodyLimit, max_bytes=limits.body_bytes())
     app.add_middleware(HostCheck, names=hosts)
     app.add_middleware(AccessLog)  # the outermost: it logs the refusals of the others too
@@ -230,6 +237,10 @@ def _add_error_replies(app: FastAPI) -> None:
     async def bad_option(request: Request, error: NmtError) -> JSONResponse:
         """A decoding option is named as its JSON field: nmt.Translator's name."""
         return _refuse(422, " ".join(str(error).split()))
+
+    @app.exception_handler(Stopped)
+    async def stopped(request: Request, error: Stopped) -> JSONResponse:
+        return _refuse(503, "the server is stopping; this request was not translated")
 
     @app.exception_handler(Exception)
     async def failed(request: Request, error: Exception) -> JSONResponse:

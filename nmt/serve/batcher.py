@@ -38,6 +38,11 @@ class _Job:
     done: asyncio.Future
 
 
+class Stopped(Exception):
+    """The server stopped at once (a second Ctrl-C) before this submission's batch ran or
+    finished: its request is answered 503."""
+
+
 class Batcher:
     """Merges concurrent submissions into calls of `run(key, items)`, one at a time, in a
     thread of its own (so the event loop keeps serving while the model computes)."""
@@ -47,6 +52,7 @@ class Batcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="nmt-model")
         self._worker: asyncio.Task | None = None
+        self._running: list[_Job] = []  # the batch the model thread computes now
 
     @property
     def waiting(self) -> int:
@@ -62,6 +68,17 @@ class Batcher:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         self._thread.shutdown(wait=True)
+
+    def abandon(self) -> None:
+        """Stop at once: every submission waiting or in the batch being computed gets
+        Stopped, so that its request ends cleanly; the model thread finishes its batch
+        unwatched."""
+        if self._worker is not None:
+            self._worker.cancel()
+        waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        for job in [*self._running, *waiting]:
+            _settle(job.done, error=Stopped())
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def submit(
         self, key: Hashable, items: Sequence[Any], cost: int, alone: bool = False
@@ -105,6 +122,7 @@ class Batcher:
             return
         items = [item for job in group for item in job.items]
         loop = asyncio.get_running_loop()
+        self._running = group
         try:
             results = await loop.run_in_executor(self._thread, self.run, group[0].key, items)
         except Exception as error:

@@ -2,18 +2,26 @@
 
 On Ctrl-C or SIGTERM uvicorn stops accepting connections and lets the requests in flight
 finish (their batches run to the end) before the app's batchers are stopped; a second
-Ctrl-C stops at once. Our access log replaces uvicorn's, which knows no batch. A
-connection that sends no whole request head for HEAD_SECONDS is closed.
+Ctrl-C stops at once, the requests in flight answered 503. Our access log replaces
+uvicorn's, which knows no batch. A connection that sends no whole request head for
+HEAD_SECONDS is closed; one whose body has not all arrived BODY_SECONDS after its head
+gets 408 and is closed; connections past MAX_CONNECTIONS get 503 and are closed at once,
+so that slow clients cannot hold every file descriptor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
+import functools
+import http
 import ipaddress
+import json
 import logging
 import signal
 import socket
+from typing import Any
 
 import h11
 import uvicorn
@@ -24,6 +32,9 @@ from nmt.errors import NmtError
 
 GRACE_SECONDS = 60  # the longest a graceful stop waits for requests in flight
 HEAD_SECONDS = 10  # for a request's headers, from a connection's opening or last answer
+BODY_SECONDS = 30  # for a request's body, from its head (a 2 MB body over a slow line)
+ABANDON_SECONDS = 5  # for requests answered 503 on a second Ctrl-C to end
+MAX_CONNECTIONS = 1000  # open at once; each holds a file descriptor
 
 log = logging.getLogger("nmt.serve")
 
@@ -34,15 +45,29 @@ class _Http(H11Protocol):
     sends a request, or sends its headers a byte at a time, was held for ever; here the
     timer also runs from the opening, and only a whole request head stops it."""
 
+    def __init__(self, *args: Any, body_seconds: float, max_connections: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.body_seconds, self.max_connections = body_seconds, max_connections
+        self.body_deadline: asyncio.TimerHandle | None = None
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            self._refuse(503, f"more than {self.max_connections} connections open; try again")
+            return
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.body_deadline is not None:
+            self.body_deadline.cancel()
+        super().connection_lost(exc)
+
     def data_received(self, data: bytes) -> None:
         deadline, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None
         super().data_received(data)
+        self._watch_body()
         if deadline is None:
             return
         if self.conn.their_state is h11.IDLE and self.timeout_keep_alive_task is None:
@@ -50,18 +75,73 @@ class _Http(H11Protocol):
         else:
             deadline.cancel()
 
+    def _watch_body(self) -> None:
+        """A deadline for the body from the moment the head is whole; cleared with it."""
+        receiving = self.conn.their_state is h11.SEND_BODY
+        if receiving and self.body_deadline is None:
+            self.body_deadline = self.loop.call_later(self.body_seconds, self._body_late)
+        elif not receiving and self.body_deadline is not None:
+            self.body_deadline.cancel()
+            self.body_deadline = None
 
-def make_server(app: FastAPI, head_seconds: float = HEAD_SECONDS) -> uvicorn.Server:
+    def _body_late(self) -> None:
+        self.body_deadline = None
+        if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
+            answered = self.cycle is not None and self.cycle.response_started
+            reason = f"the request body did not all arrive within {self.body_seconds:g} s"
+            if answered:
+                self.transport.close()
+            else:
+                self._refuse(408, reason)
+
+    def _refuse(self, status: int, reason: str) -> None:
+        """Answer `status` with {"error": reason} and close, whatever the app is doing: it
+        sees the client gone (uvicorn's connection_lost) and its answer goes nowhere."""
+        body = json.dumps({"error": reason}).encode()
+        head = (
+            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        self.transport.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, which on a second Ctrl-C stops at once and cancels the requests
+    in flight (each a traceback and a 500); here the app first answers them 503
+    (`app.state.abandon`, nmt/serve/app.py) and they end before the loop does."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        if not self.force_exit:
+            return
+        self.config.app.state.abandon()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ABANDON_SECONDS):
+                while self.server_state.tasks:
+                    await asyncio.sleep(0.01)
+        await self.lifespan.shutdown()  # uvicorn skips it, and the lifespan task dies loudly
+
+
+def make_server(
+    app: FastAPI,
+    head_seconds: float = HEAD_SECONDS,
+    body_seconds: float = BODY_SECONDS,
+    max_connections: int = MAX_CONNECTIONS,
+) -> uvicorn.Server:
     """A uvicorn server for `app`, to run on sockets the caller binds (see bind)."""
     config = uvicorn.Config(
         app,
-        http=_Http,
+        http=functools.partial(  # type: ignore[arg-type]  # uvicorn calls it as a class
+            _Http, body_seconds=body_seconds, max_connections=max_connections
+        ),
         access_log=False,
         log_config=None,  # the caller's logging setup, not uvicorn's own
         timeout_graceful_shutdown=GRACE_SECONDS,
         timeout_keep_alive=head_seconds,  # type: ignore[arg-type]  # a float works too
     )
-    return uvicorn.Server(config)
+    return _Server(config)
 
 
 def bind(host: str, port: int) -> socket.socket:
