@@ -169,8 +169,6 @@ def register(app: typer.Typer) -> None:
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")
-        if bootstrap < 0:
-            raise NmtError(f"--bootstrap {bootstrap}: a number of resamples, 0 (none) or more")
         if against not in ("first", "previous"):
             raise NmtError(f"--against {against!r}: use first or previous")
         reads = (src, ref, *hyp, *model_files(runs))
