@@ -129,7 +129,7 @@ def translate_lines(
     forced = None if prefixes is None else _Prefixes(tokenizer, prefixes, rows, options, first_line)
     phrases = None
     if constraints is not None:
-        phrases = _phrase_ids(tokenizer, constraints, rows, forced, options, first_line)
+        phrases = _Phrases(tokenizer, constraints, rows, forced, options, first_line)
     batches = token_batches([len(ids) + 1 for _, ids in rows], options.batch_tokens, shuffle=False)
     with _progress(progress) as bar:
         task = bar.add_task(progress or "", total=len(rows))
@@ -140,7 +140,7 @@ def translate_lines(
                 options.no_repeat_ngram,
                 len(members),
                 device,
-                None if phrases is None else [phrases[j] for j in members],
+                None if phrases is None else [phrases.ids[j] for j in members],
                 length_limits(batch.src_lengths, options.max_len_a, options.max_len_b),
             )
             found = search(
@@ -162,6 +162,8 @@ def translate_lines(
                 found_texts = [next(decoded) for _ in ranked]
                 if forced is not None and not pieces:
                     found_texts = [forced.as_given(j, text) for text in found_texts]
+                if phrases is not None and not pieces:
+                    found_texts = [phrases.as_given(j, text) for text in found_texts]
                 texts[line] = [_one_line(text) for text in found_texts]
                 scores[line] = ranked_scores
             if aligned is not None:
@@ -210,23 +212,30 @@ class _Prefixes:
         return self.given[row] + text[len(decoded) :] if text.startswith(decoded) else text
 
 
-def _phrase_ids(
-    tokenizer, constraints, rows, forced: _Prefixes | None, options, first_line: int
-) -> list[list[list[int]]]:
-    """The target ids of each row's phrases (blank phrases dropped), checked with its
-    prefix against its output limit."""
-    phrases = []
-    for line, _ in rows:
-        given = constraints[line]
-        if isinstance(given, str):
-            raise NmtError(f"constraints: line {first_line + line + 1}: give a list of phrases")
-        texts = [text for text in given if text.strip()]
-        phrases.append([ids for ids in tokenizer.encode_tgt(texts) if ids] if texts else [])
-    needed = [sum(len(ids) for ids in row) for row in phrases]
-    if forced is not None:
-        needed = [count + len(ids) for count, ids in zip(needed, forced.ids, strict=True)]
-    _check_room(rows, needed, options, first_line, "constraints", "phrases (and prefix) have")
-    return phrases
+class _Phrases:
+    """The target ids of the phrases each row to translate must contain (blank phrases
+    dropped), checked with its prefix against its output limit; and the text of an output
+    with each phrase put back as given (nmt/constraints.py makes them appear)."""
+
+    def __init__(self, tokenizer, constraints, rows, forced: _Prefixes | None, options, first):
+        self.given = [[text for text in constraints[line] if text.strip()] for line, _ in rows]
+        self.ids, self.decoded = [], []
+        for texts in self.given:
+            ids = tokenizer.encode_tgt(texts) if texts else []
+            self.ids.append([piece_ids for piece_ids in ids if piece_ids])
+            self.decoded.append(tokenizer.decode_tgt(ids) if ids else [])
+        needed = [sum(len(ids) for ids in row) for row in self.ids]
+        if forced is not None:
+            needed = [count + len(ids) for count, ids in zip(needed, forced.ids, strict=True)]
+        _check_room(rows, needed, options, first, "constraints", "phrases (and prefix) have")
+
+    def as_given(self, row: int, text: str) -> str:
+        """The output text with each phrase as the user wrote it, even where the target
+        model had no piece for one of its characters."""
+        for given, decoded in zip(self.given[row], self.decoded[row], strict=True):
+            if given not in text and decoded:
+                text = text.replace(decoded, given, 1)
+        return text
 
 
 def _one_line(text: str) -> str:
