@@ -63,8 +63,23 @@ def register(app: typer.Typer) -> None:
         ] = None,
         length_penalty: Annotated[
             float | None,
+            typer.Option(help="alpha in score / lp; 0 turns it off.", show_default=RECIPE),
+        ] = None,
+        length_norm: Annotated[
+            str | None,
             typer.Option(
-                help="alpha in score / length**alpha; 0 turns it off.", show_default=RECIPE
+                help="lp: power (length**alpha) or gnmt (((5 + length) / 6)**alpha, Wu et al. "
+                "2016).",
+                show_default=RECIPE,
+            ),
+        ] = None,
+        coverage_penalty: Annotated[
+            float | None,
+            typer.Option(
+                metavar="BETA",
+                help="Beam search adds BETA * sum over source words of log(min(attention "
+                "received, 1)) to each finished hypothesis (GNMT; attention models).",
+                show_default=RECIPE,
             ),
         ] = None,
         nbest: Annotated[
@@ -103,6 +118,15 @@ def register(app: typer.Typer) -> None:
                 metavar="FILE",
                 help="Line i of FILE (plain text) starts the translation of input line i, and "
                 "the search continues from it (blank input lines stay blank).",
+            ),
+        ] = None,
+        constraints: Annotated[
+            Path | None,
+            typer.Option(
+                metavar="FILE",
+                help="Line i of FILE: phrases the translation of input line i must contain, "
+                'tab-separated or as a JSON list (["Hund", "im Park"]); an empty line for '
+                "none. Constrained beam search (Post & Vilar 2018).",
             ),
         ] = None,
         sample: Annotated[
@@ -225,6 +249,7 @@ def register(app: typer.Typer) -> None:
                 "--input": input,
                 "--output": output,
                 "--prefix": prefix,
+                "--constraints": constraints,
                 "--alignments": alignments,
                 "--alignments-json": alignments_json,
             }
@@ -239,10 +264,9 @@ def register(app: typer.Typer) -> None:
                 "--alignments": alignments,
                 "--alignments-json": alignments_json,
             }
+            reads = (input, prefix, constraints, *model_files(models))
             target, hard, soft = (
-                None
-                if text is None
-                else output_file(text, option, reads=(input, prefix, *model_files(models)))
+                None if text is None else output_file(text, option, reads=reads)
                 for option, text in outputs.items()
             )
         from nmt.textio import standard_stream
@@ -254,6 +278,8 @@ def register(app: typer.Typer) -> None:
         options = translator.options(
             beam=beam,
             length_penalty=length_penalty,
+            length_norm=length_norm,
+            coverage_penalty=coverage_penalty,
             nbest=nbest,
             batch_tokens=batch_tokens,
             max_len_a=max_len_a,
@@ -279,6 +305,7 @@ def register(app: typer.Typer) -> None:
                 target,
                 options,
                 prefix_file=prefix,
+                constraint_file=constraints,
                 alignments=hard,
                 alignments_json=soft,
                 attention_dir=attention,

@@ -57,6 +57,10 @@ class DecodingOptions(_Options, DecodeConfig):
             )
         if self.sampling is None and self.nbest > self.beam:
             raise OptionError("nbest", f"{self.nbest} is more than {{beam}} ({self.beam})")
+        if self.coverage_penalty and (self.sampling is not None or self.beam == 1):
+            raise OptionError(
+                "coverage_penalty", "ranks the hypotheses of beam search: needs {beam} > 1"
+            )
         if self.min_len > self.max_len_b:
             raise OptionError(
                 "min_len",

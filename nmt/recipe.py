@@ -328,7 +328,11 @@ class TrainConfig(Section):
 class DecodeConfig(Section):
     NAME: ClassVar[str] = "decode"
     beam: int = ranged(5, "[1, 1024]")  # hypotheses kept per sentence; 1: greedy
-    length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / len**alpha; 0: off
+    length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / lp; 0: off
+    # lp: power = len**alpha; gnmt = ((5 + len) / 6)**alpha (Wu et al. 2016)
+    length_norm: Literal["power", "gnmt"] = "power"
+    # GNMT's beta: beam search adds beta * sum log min(attention mass, 1) (attention models)
+    coverage_penalty: float = ranged(0.0, "[0, 100]")
     max_len_a: float = ranged(1.5, "[0, 1000]")  # output is at most a * source_length + b pieces
     max_len_b: int = ranged(10, "[0, 1e6]")  # ... the b of that limit
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch

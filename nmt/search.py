@@ -8,18 +8,27 @@ an accelerator so that the host can queue kernels ahead of the device; a sentenc
 finished stops changing at once (on the device) and leaves the batch at the next read.
 
 Scores are sums of log-probabilities of the output tokens and the final EOS, normalised in
-every mode as score / length**alpha (length counts the EOS; alpha = length_penalty, 0
-turns it off), so each score equals what teacher forcing gives the same output. `search`
+every mode as score / lp, lp = length**alpha by default or GNMT's ((5 + length) / 6)**alpha
+(Wu et al. 2016; length counts the EOS; alpha = length_penalty, 0 turns it off), so each
+score equals what teacher forcing gives the same output, divided by lp. Beam search may add
+GNMT's coverage penalty to a finished hypothesis, beta * sum_j log(min(sum_i a_ij, 1)) over
+the source positions j of the attention a_ij of its output positions i (<= 0: it costs a
+hypothesis the source words it barely attended to). `search`
 picks the mode from a call's DecodingOptions: sampling, greedy for beam 1, else beam.
-Constraints (forced prefixes, n-gram blocking: nmt/constraints.py) only forbid tokens and
-sampling only changes how a token is chosen: the scores stay the model's.
+Constraints (forced prefixes, phrases, n-gram blocking: nmt/constraints.py) only forbid
+tokens and sampling only changes how a token is chosen: the scores stay the model's. With
+phrases, beam search picks its K open hypotheses by dynamic beam allocation (Post & Vilar
+2018): the candidates are the 2K best plus every beam's pieces that advance a phrase,
+grouped into banks by the constraint pieces they have met, and the beam takes each bank's
+best, then each bank's second best, ... (see `_allocate`).
 
 Beam stop rule (exact, not a heuristic): a sentence ends when its N best finished
 hypotheses are known AND no open hypothesis in its beam can still beat the N-th of them.
 Log-probabilities are <= 0, so an open hypothesis with raw score s can only lose score;
-its best possible normalised score is s / (max_len + 1)**alpha (the longest allowed
-length divides the smallest magnitude). Once that bound of the best open hypothesis is no
-better than the N-th finished score, nothing left in the beam can enter the N-best.
+its best possible normalised score is s / lp(max_len + 1) (the longest allowed length
+divides the smallest magnitude; a coverage penalty is <= 0). Once that bound of the best
+open hypothesis is no better than the N-th finished score, nothing left in the beam can
+enter the N-best.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from nmt.sampling import draw, uniforms
 from nmt.tokenizer import BOS, EOS, PAD
 
 NEG_INF = float("-inf")
+TINY = torch.finfo(torch.float32).tiny  # log(0) would make a finished score -inf: "none"
 SYNC_EVERY = 8  # steps between reads of the finished flags on an accelerator
 
 
@@ -175,6 +185,7 @@ def _one_per_row(
         logp = _log_probs(logits, t, limits, min_len, min_limit, never)
         best, token = choose(constraints.apply(logp, t, out[:, :t]), t)
         token = token.masked_fill(done, PAD)
+        constraints = constraints.took(None, token)
         scores += best.masked_fill(done, 0.0)
         out[:, t] = token
         if return_attention:
@@ -201,17 +212,17 @@ def greedy(
     return_attention: bool = False,
     constraints: Constraints | None = None,
     length_penalty: float = 0.0,
+    length_norm: str = "power",
 ) -> Hypotheses:
-    """Pick the most probable token at every step; scores / length**length_penalty (0, the
+    """Pick the most probable token at every step; scores / lp (length_penalty 0, the
     default: raw log-probabilities)."""
     if src.size(0) == 0:
         return _empty(return_attention)
     tokens, lengths, scores, attention = _one_per_row(
         model, src, src_lengths, 1, max_len, min_len, return_attention, constraints, _most_probable
     )
-    return _unpack(
-        tokens, lengths, _normalised(scores, lengths, length_penalty), attention, src_lengths
-    )
+    normalised = scores / length_divisor(lengths + 1, length_penalty, length_norm)
+    return _unpack(tokens, lengths, normalised, attention, src_lengths)
 
 
 @torch.inference_mode()
@@ -227,10 +238,11 @@ def sample(
     min_len: int = 0,
     return_attention: bool = False,
     constraints: Constraints | None = None,
+    length_norm: str = "power",
 ) -> Hypotheses:
     """Draw sampling.nsamples outputs per sentence (nmt/sampling.py; `lines` are the
     sentences' line numbers, which seed their draws) and return the nbest of them best
-    first by score / length**alpha. The scores are the model's, not the tempered and
+    first by score / lp. The scores are the model's, not the tempered and
     truncated distribution's, so they mean what search scores mean."""
     batch = src.size(0)
     if batch == 0:
@@ -253,17 +265,29 @@ def sample(
         constraints,
         choose,
     )
-    scores, order = _normalised(scores, lengths, length_penalty).topk(nbest, dim=1)
+    divisor = length_divisor(lengths + 1, length_penalty, length_norm)
+    scores, order = (scores / divisor).topk(nbest, dim=1)
     tokens, lengths = _gather_beams(tokens, order), lengths.gather(1, order)
     attention = None if attention is None else _gather_beams(attention, order)
     return _unpack(tokens, lengths, scores, attention, src_lengths)
 
 
-def _normalised(scores: Tensor, lengths: Tensor, length_penalty: float) -> Tensor:
-    """Raw scores / (pieces + EOS)**length_penalty."""
-    if not length_penalty:
-        return scores
-    return scores / (lengths + 1).float() ** length_penalty
+def length_divisor(length: Tensor, alpha: float, norm: str) -> Tensor:
+    """lp for outputs of `length` positions (pieces + EOS): length**alpha ("power") or
+    ((5 + length) / 6)**alpha ("gnmt"); 1 for alpha 0."""
+    length = length.float()
+    if not alpha:
+        return torch.ones_like(length)
+    if norm == "gnmt":
+        return ((5.0 + length) / 6.0) ** alpha
+    return length**alpha
+
+
+def gnmt_coverage(coverage: Tensor, source: Tensor, beta: float) -> Tensor:
+    """beta * sum_j log(min(coverage_j, 1)) over the source positions (source: [..., S]
+    True where a position is real; coverage [..., S] the attention summed over outputs)."""
+    logs = coverage.clamp(min=TINY, max=1.0).log().masked_fill(~source, 0.0)
+    return beta * logs.sum(dim=-1)
 
 
 @dataclass
@@ -308,6 +332,8 @@ class _Beams:
     scores: Tensor  # [B, K] raw log-probabilities of the open hypotheses; -inf: none
     history: Tensor  # [B, K, T] their tokens so far
     attention: Tensor | None  # [B, K, T, S] their attention so far
+    coverage: Tensor | None  # [B, K, S] their attention summed over outputs (coverage penalty)
+    source: Tensor  # [B, S] True at each sentence's source positions
     finished: _Finished  # [B, N]
     done: Tensor  # [B] finished, not yet removed
     first_row: Tensor  # [B, 1] row of each sentence's first beam: arange(B) * K
@@ -317,24 +343,29 @@ class _Beams:
     row_limits: Tensor  # [B * K] limits per beam row
     constraints: Constraints  # [B * K]
 
-    def advance(self, t: int, scores: Tensor, from_beam: Tensor, tokens: Tensor, state) -> None:
+    def advance(
+        self, t: int, scores: Tensor, from_beam: Tensor, tokens: Tensor, state, coverage
+    ) -> None:
         """Continue with the K best open candidates: candidate j of sentence b extends beam
-        from_beam[b, j] by tokens[b, j]; `state` is the model's state after step t."""
+        from_beam[b, j] by tokens[b, j]; `state` is the model's state after step t and
+        `coverage` each beam's coverage after it (or None)."""
         self.scores = scores
         self.history = _gather_beams(self.history, from_beam)
         self.history[:, :, t] = tokens
         if self.attention is not None:
             self.attention = _gather_beams(self.attention, from_beam)
-        self.state = state.select((self.first_row + from_beam).view(-1))
+        rows = (self.first_row + from_beam).view(-1)
+        self.state = state.select(rows)
         self.prev = tokens.view(-1)
+        self.constraints = self.constraints.took(rows, self.prev)
+        if coverage is not None:
+            self.coverage = _gather_beams(coverage, from_beam)
 
-    def mark_done(self, t: int, min_limit: int, length_penalty: float) -> None:
+    def mark_done(self, t: int, min_limit: int) -> None:
         """Done: nothing open can still beat the N-th finished hypothesis (when nothing is
         open at all, bound and worst may both be -inf: done too), or the limit is reached.
         A done sentence's open scores become -inf, so it takes no more."""
-        bound = self.scores.max(dim=1).values
-        if length_penalty:
-            bound = bound / self.best_length
+        bound = self.scores.max(dim=1).values / self.best_length
         self.done |= bound <= self.finished.scores[:, -1]
         if t >= min_limit:
             self.done |= t >= self.limits
@@ -351,6 +382,8 @@ class _Beams:
             scores=self.scores[live],
             history=self.history[live],
             attention=None if self.attention is None else self.attention[live],
+            coverage=None if self.coverage is None else self.coverage[live],
+            source=self.source[live],
             finished=self.finished.rows(live),
             done=self.done[live],
             first_row=self.first_row[: live.numel()],
@@ -374,12 +407,15 @@ def beam_search(
     min_len: int = 0,
     return_attention: bool = False,
     constraints: Constraints | None = None,
+    length_norm: str = "power",
+    coverage_penalty: float = 0.0,
 ) -> Hypotheses:
     """Batched beam search; returns the nbest hypotheses per sentence, best first.
 
     With length_penalty 0 and beam 1 it returns what greedy returns. The options are the
-    caller's to check (1 <= nbest <= beam, length_penalty >= 0: DecodingOptions does it
-    for what users give).
+    caller's to check (1 <= nbest <= beam, length_penalty >= 0, a coverage penalty only
+    for a model with attention: DecodingOptions and nmt/translations.py do it for what
+    users give).
     """
     batch, device, k = src.size(0), src.device, beam
     if batch == 0:
@@ -407,12 +443,14 @@ def beam_search(
     beams = _Beams(
         origin=torch.arange(batch, device=device),
         limits=limits,
-        best_length=(limits + 1).float() ** length_penalty,
+        best_length=length_divisor(limits + 1, length_penalty, length_norm),
         scores=scores,
         history=torch.full((batch, k, steps), PAD, dtype=torch.long, device=device),
         attention=(
             torch.zeros(batch, k, steps, src_len, device=device) if return_attention else None
         ),
+        coverage=torch.zeros(batch, k, src_len, device=device) if coverage_penalty else None,
+        source=torch.arange(src_len, device=device) < src_lengths.unsqueeze(1),
         finished=empty(batch),
         done=torch.zeros(batch, dtype=torch.bool, device=device),
         first_row=torch.arange(batch, device=device).unsqueeze(1) * k,
@@ -430,19 +468,29 @@ def beam_search(
         vocab = logits.size(-1)
         logp = _log_probs(logits, t, beams.row_limits, min_len, min_limit, never)
         logp = beams.constraints.apply(logp, t, beams.history.view(active * k, steps)[:, :t])
-        candidates = beams.scores.unsqueeze(2) + logp.view(active, k, vocab)
-        top_scores, top_index = candidates.view(active, k * vocab).topk(min(2 * k, k * vocab))
+        candidates = (beams.scores.unsqueeze(2) + logp.view(active, k, vocab)).view(active, -1)
+        top_scores, top_index = candidates.topk(min(2 * k, k * vocab))
+        if beams.constraints.phrases is not None:
+            top_scores, top_index = _allocate(candidates, top_index, beams, vocab)
         top_beam, top_token = top_index // vocab, top_index % vocab
         # Each beam offers EOS at most once, so at least K of the 2K candidates do not end.
         is_eos = top_token == EOS
         if beams.attention is not None:
             beams.attention[:, :, t] = attn.float().view(active, k, -1)
+        coverage = None
+        if beams.coverage is not None:
+            coverage = beams.coverage + attn.float().view(active, k, -1)
 
         # EOS among the K best candidates finishes a hypothesis (its tokens end before t).
-        normalised = top_scores[:, :k]
-        if length_penalty:
-            normalised = normalised / float(t + 1) ** length_penalty
         ended = top_beam[:, :k]
+        normalised = top_scores[:, :k] / length_divisor(
+            torch.tensor(t + 1), length_penalty, length_norm
+        )
+        if coverage is not None:
+            covered = _gather_beams(coverage, ended)
+            normalised = normalised + gnmt_coverage(
+                covered, beams.source.unsqueeze(1), coverage_penalty
+            )
         beams.finished.merge(
             normalised.masked_fill(~is_eos[:, :k], NEG_INF),
             _gather_beams(beams.history, ended),
@@ -453,8 +501,8 @@ def beam_search(
         # The K best candidates that do not end stay open.
         keep = torch.sort(is_eos.to(torch.uint8), dim=1, stable=True).indices[:, :k]
         chosen = [top.gather(1, keep) for top in (top_scores, top_beam, top_token)]
-        beams.advance(t, *chosen, state)
-        beams.mark_done(t, min_limit, length_penalty)
+        beams.advance(t, *chosen, state, coverage)
+        beams.mark_done(t, min_limit)
         if t not in sync:
             continue
         done = beams.done
@@ -468,6 +516,37 @@ def beam_search(
     else:  # the last step reached every sentence's limit: all are finished
         _store(results, beams.origin, beams.finished)
     return _unpack(results.tokens, results.lengths, results.scores, results.attention, src_lengths)
+
+
+def _allocate(
+    candidates: Tensor, top_index: Tensor, beams: _Beams, vocab: int
+) -> tuple[Tensor, Tensor]:
+    """Dynamic beam allocation: the 2K best candidates ([A, K * V] index) and every beam's
+    pieces that advance a phrase, ordered so that the first K hold each bank's best (a
+    bank: the candidates with the same constraint pieces met), then each bank's second
+    best, and so on, better scores first within a round. Returns [A, M] scores and index,
+    the impossible (-inf) last."""
+    active, k = beams.scores.shape
+    phrases = beams.constraints.phrases
+    advancing = phrases.next_pieces().view(active, -1)  # [A, K * C]
+    offsets = torch.arange(k, device=advancing.device) * vocab
+    extra = advancing + offsets.repeat_interleave(advancing.size(1) // k).unsqueeze(0)
+    extra_scores = candidates.gather(1, extra).masked_fill(advancing == PAD, NEG_INF)
+    earlier = torch.ones(extra.size(1), extra.size(1), device=extra.device).tril(-1).bool()
+    repeated = (extra.unsqueeze(2) == top_index.unsqueeze(1)).any(dim=2)
+    repeated |= ((extra.unsqueeze(2) == extra.unsqueeze(1)) & earlier).any(dim=2)
+    index = torch.cat([top_index, extra], dim=1)
+    scores = torch.cat(
+        [candidates.gather(1, top_index), extra_scores.masked_fill(repeated, NEG_INF)], 1
+    )
+    rows = beams.first_row + index // vocab
+    bank = -phrases.remaining_after(rows, index % vocab)
+    better = scores.unsqueeze(1) > scores.unsqueeze(2)  # [A, M, M]: j scores above i
+    same_bank = bank.unsqueeze(1) == bank.unsqueeze(2)
+    rank = (better & same_bank).sum(dim=2).masked_fill(scores == NEG_INF, index.size(1))
+    by_score = scores.sort(dim=1, descending=True, stable=True).indices
+    order = by_score.gather(1, rank.gather(1, by_score).sort(dim=1, stable=True).indices)
+    return scores.gather(1, order), index.gather(1, order)
 
 
 def _store(results: _Finished, rows: Tensor, done: _Finished) -> None:
@@ -496,6 +575,7 @@ def search(
         "return_attention": return_attention,
         "constraints": constraints,
         "length_penalty": options.length_penalty,
+        "length_norm": options.length_norm,
     }
     if options.sampling is not None:
         return sample(
@@ -504,5 +584,12 @@ def search(
     if options.beam == 1 and options.nbest == 1:
         return greedy(model, src, src_lengths, max_len, **common)
     return beam_search(
-        model, src, src_lengths, options.beam, max_len, nbest=options.nbest, **common
+        model,
+        src,
+        src_lengths,
+        options.beam,
+        max_len,
+        nbest=options.nbest,
+        coverage_penalty=options.coverage_penalty,
+        **common,
     )

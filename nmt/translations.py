@@ -85,6 +85,7 @@ def translate_lines(
     device: torch.device,
     *,
     prefixes: Sequence[str] | None = None,
+    constraints: Sequence[Sequence[str]] | None = None,
     first_line: int = 0,
     alignments: bool = False,
     pieces: bool = False,
@@ -93,6 +94,8 @@ def translate_lines(
     """Translate raw lines (see the module docstring).
 
     prefixes: one per line, detokenised; each output starts with its line's prefix.
+    constraints: one list of phrases per line (text); each output contains every phrase of
+    its line (lexically constrained decoding, nmt/constraints.py).
     first_line: the number of lines[0] in its input (sampling seeds each line by number).
     alignments: keep every output's attention (Translations.alignments).
     pieces: each output as its target pieces, space-separated, instead of its text.
@@ -102,10 +105,15 @@ def translate_lines(
     bf16 or int8 was asked for at nmt.Translator.load (on a GPU the search is bound by kernel
     launches, not arithmetic, and bf16 casts only add kernels: measured on an H100).
     """
-    if alignments and not model.has_attention:
-        raise OptionError("alignments", "this model has no attention (model.attention: none)")
-    if prefixes is not None and len(prefixes) != len(lines):
-        raise OptionError("prefixes", f"{len(prefixes)} prefixes for {len(lines)} input lines")
+    for option, wanted in (
+        ("alignments", alignments),
+        ("coverage_penalty", options.coverage_penalty),
+    ):
+        if wanted and not model.has_attention:
+            raise OptionError(option, "this model has no attention (model.attention: none)")
+    for option, given in (("prefixes", prefixes), ("constraints", constraints)):
+        if given is not None and len(given) != len(lines):
+            raise OptionError(option, f"{len(given)} {option} for {len(lines)} input lines")
     start, nbest = time.perf_counter(), options.nbest
     report = Report(lines=len(lines), max_source_len=options.max_source_len)
     texts: list[list[str]] = [[""] * nbest for _ in lines]
@@ -119,16 +127,21 @@ def translate_lines(
     rows = [(i, ids[: options.max_source_len]) for i, ids in rows]
     report.translated = len(rows)
     forced = None if prefixes is None else _Prefixes(tokenizer, prefixes, rows, options, first_line)
+    phrases = None
+    if constraints is not None:
+        phrases = _Phrases(tokenizer, constraints, rows, forced, options, first_line)
     batches = token_batches([len(ids) + 1 for _, ids in rows], options.batch_tokens, shuffle=False)
     with _progress(progress) as bar:
         task = bar.add_task(progress or "", total=len(rows))
         for members in batches:
             batch = collate([rows[j][1] for j in members], None, members).to(device)
-            constraints = Constraints.build(
+            rules = Constraints.build(
                 None if forced is None else [forced.ids[j] for j in members],
                 options.no_repeat_ngram,
                 len(members),
                 device,
+                None if phrases is None else [phrases.ids[j] for j in members],
+                length_limits(batch.src_lengths, options.max_len_a, options.max_len_b),
             )
             found = search(
                 model,
@@ -137,7 +150,7 @@ def translate_lines(
                 options,
                 [first_line + rows[j][0] for j in members],
                 alignments,
-                constraints,
+                rules,
             )
             flat = [tokens for ranked in found.tokens for tokens in ranked]
             if pieces:
@@ -149,6 +162,8 @@ def translate_lines(
                 found_texts = [next(decoded) for _ in ranked]
                 if forced is not None and not pieces:
                     found_texts = [forced.as_given(j, text) for text in found_texts]
+                if phrases is not None and not pieces:
+                    found_texts = [phrases.as_given(j, text) for text in found_texts]
                 texts[line] = [_one_line(text) for text in found_texts]
                 scores[line] = ranked_scores
             if aligned is not None:
@@ -164,6 +179,21 @@ def translate_lines(
     return Translations(texts, scores, report, nbest, first_line, aligned)
 
 
+def _check_room(
+    rows, needed: Sequence[int], options: DecodingOptions, first_line: int, option: str, what: str
+) -> None:
+    """Refuse a row whose forced pieces (`needed`, per row) exceed its output limit."""
+    src_lengths = torch.tensor([len(ids) + 1 for _, ids in rows], dtype=torch.long)
+    limits = length_limits(src_lengths, options.max_len_a, options.max_len_b).tolist()
+    for (line, _), count, limit in zip(rows, needed, limits, strict=True):
+        if count > limit:
+            raise OptionError(
+                option,
+                f"line {first_line + line + 1}: its {what} {count} pieces, more than the "
+                f"{limit} its source allows ({{max_len_a}} x source pieces + {{max_len_b}})",
+            )
+
+
 class _Prefixes:
     """The target ids each row to translate must start with, checked against its output
     limit; and the text of an output put back as given (nmt/constraints.py forces them)."""
@@ -172,22 +202,40 @@ class _Prefixes:
         self.given = [prefixes[line] for line, _ in rows]
         self.ids = tokenizer.encode_tgt(self.given) if rows else []
         self.decoded = tokenizer.decode_tgt(self.ids)
-        src_lengths = torch.tensor([len(ids) + 1 for _, ids in rows], dtype=torch.long)
-        limits = length_limits(src_lengths, options.max_len_a, options.max_len_b).tolist()
-        for (line, _), ids, limit in zip(rows, self.ids, limits, strict=True):
-            if len(ids) > limit:
-                raise OptionError(
-                    "prefixes",
-                    f"line {first_line + line + 1}: its prefix has {len(ids)} pieces, more than "
-                    f"the {limit} its source allows ({{max_len_a}} x source pieces + "
-                    "{max_len_b})",
-                )
+        needed = [len(ids) for ids in self.ids]
+        _check_room(rows, needed, options, first_line, "prefixes", "prefix has")
 
     def as_given(self, row: int, text: str) -> str:
         """The output text starting with the prefix exactly as the user wrote it, even where
         the target model had no piece for one of its characters."""
         decoded = self.decoded[row]
         return self.given[row] + text[len(decoded) :] if text.startswith(decoded) else text
+
+
+class _Phrases:
+    """The target ids of the phrases each row to translate must contain (blank phrases
+    dropped), checked with its prefix against its output limit; and the text of an output
+    with each phrase put back as given (nmt/constraints.py makes them appear)."""
+
+    def __init__(self, tokenizer, constraints, rows, forced: _Prefixes | None, options, first):
+        self.given = [[text for text in constraints[line] if text.strip()] for line, _ in rows]
+        self.ids, self.decoded = [], []
+        for texts in self.given:
+            ids = tokenizer.encode_tgt(texts) if texts else []
+            self.ids.append([piece_ids for piece_ids in ids if piece_ids])
+            self.decoded.append(tokenizer.decode_tgt(ids) if ids else [])
+        needed = [sum(len(ids) for ids in row) for row in self.ids]
+        if forced is not None:
+            needed = [count + len(ids) for count, ids in zip(needed, forced.ids, strict=True)]
+        _check_room(rows, needed, options, first, "constraints", "phrases (and prefix) have")
+
+    def as_given(self, row: int, text: str) -> str:
+        """The output text with each phrase as the user wrote it, even where the target
+        model had no piece for one of its characters."""
+        for given, decoded in zip(self.given[row], self.decoded[row], strict=True):
+            if given not in text and decoded:
+                text = text.replace(decoded, given, 1)
+        return text
 
 
 def _one_line(text: str) -> str:

@@ -8,12 +8,13 @@
 A Translator holds a run, or an ensemble of runs, and its decode settings. Every call
 builds its DecodingOptions once (nmt/decoding.py) from the options it is given, by the
 command-line option names with underscores (beam=5, length_penalty=0.6, nbest=3,
-min_len=2, no_repeat_ngram=3, sample=True, temperature=0.8, topk=20, topp=0.95,
-nsamples=5, seed=1, batch_tokens, max_len_a, max_len_b, max_source_len), anything not
-given keeping the run's setting, and passes them down whole; a bad value or a combination
-that does not apply is an OptionError naming the option. Files, streams and heat maps
-are its methods too, so `nmt translate`, `nmt score`, `nmt eval` and `nmt serve` all
-decode here.
+min_len=2, no_repeat_ngram=3, length_norm="gnmt", coverage_penalty=0.2, sample=True,
+temperature=0.8, topk=20, topp=0.95, nsamples=5, seed=1, batch_tokens, max_len_a,
+max_len_b, max_source_len), anything not given keeping the run's setting, and passes them
+down whole; a bad value or a combination that does not apply is an OptionError naming
+the option. Files, streams and heat maps are its methods too, so `nmt translate`,
+`nmt score`, `nmt eval` and `nmt serve` all decode here. `constraints` (a list of phrases
+per sentence) makes every phrase appear in its sentence's translation.
 
 Precision (fp32, bf16, int8; auto is fp32: nmt/device.py) and the vocabulary
 shortlist are chosen when a Translator is loaded, not per call: int8 packs the weights
@@ -30,6 +31,7 @@ from typing import Any, BinaryIO, NamedTuple
 import torch
 
 from nmt.checkpoint import resolve_checkpoint
+from nmt.constraint_file import read_constraints
 from nmt.decoding import DecodingOptions
 from nmt.device import decode_precision, resolve_device
 from nmt.ensemble import Ensemble, load_runs
@@ -139,22 +141,33 @@ class Translator:
     # Python's calls: lists in, lists out.
 
     def translate(
-        self, sentences: Sequence[str], prefixes: Sequence[str] | None = None, **options: Any
+        self,
+        sentences: Sequence[str],
+        prefixes: Sequence[str] | None = None,
+        constraints: Sequence[Sequence[str]] | None = None,
+        **options: Any,
     ) -> list[str]:
         """The best translation of each sentence; `prefixes` (one per sentence, text)
-        are what each translation must start with."""
-        return self.translations(sentences, self.options(**options), prefixes).best()
+        are what each translation must start with, `constraints` (a list of phrases per
+        sentence) what it must contain."""
+        found = self.translations(
+            sentences, self.options(**options), prefixes, constraints=constraints
+        )
+        return found.best()
 
     def nbest(
         self,
         sentences: Sequence[str],
         n: int,
         prefixes: Sequence[str] | None = None,
+        constraints: Sequence[Sequence[str]] | None = None,
         **options: Any,
     ) -> list[list[Hypothesis]]:
         """The n best translations of each sentence with their scores, best first (with
         sample=True: the n best of the nsamples samples)."""
-        found = self.translations(sentences, self.options(**options, nbest=n), prefixes)
+        found = self.translations(
+            sentences, self.options(**options, nbest=n), prefixes, constraints=constraints
+        )
         return [
             [Hypothesis(text, score) for text, score in zip(texts, scores, strict=True)]
             for texts, scores in zip(found.texts, found.scores, strict=True)
@@ -184,6 +197,7 @@ class Translator:
         options: DecodingOptions,
         prefixes: Sequence[str] | None = None,
         *,
+        constraints: Sequence[Sequence[str]] | None = None,
         first_line: int = 0,
         alignments: bool = False,
         pieces: bool = False,
@@ -199,6 +213,7 @@ class Translator:
             options,
             self.device,
             prefixes=_texts(prefixes, "prefixes"),
+            constraints=_phrase_lists(constraints),
             first_line=first_line,
             alignments=alignments,
             pieces=pieces,
@@ -227,6 +242,7 @@ class Translator:
         options: DecodingOptions,
         *,
         prefix_file: Path | None = None,
+        constraint_file: Path | None = None,
         alignments: Path | None = None,
         alignments_json: Path | None = None,
         attention_dir: Path | None = None,
@@ -237,10 +253,14 @@ class Translator:
         self._check_attention(attention_dir)
         lines, invalid = read_input(source)
         prefixes = None if prefix_file is None else read_lines(prefix_file)
+        constraints = None
+        if constraint_file is not None:
+            constraints = read_constraints(constraint_file, len(lines))
         result = self.translations(
             lines,
             options,
             prefixes,
+            constraints=constraints,
             alignments=alignments is not None or alignments_json is not None or bool(attention_dir),
             pieces=pieces,
             progress=None if source is None else "translating",
@@ -328,6 +348,14 @@ def _heat_maps(result: Translations, folder: Path) -> None:
         if best.target:
             path = folder / f"{result.first_line + line:06d}.png"
             attention_heatmap(best.weights, best.source, best.target, path)
+
+
+def _phrase_lists(constraints: Sequence[Sequence[str]] | None) -> list[list[str]] | None:
+    """A list of phrases per sentence, each checked (one string alone is refused)."""
+    if constraints is None:
+        return None
+    lists = _texts(constraints, "constraints")
+    return [_texts(phrases, f"constraints[{i}]") or [] for i, phrases in enumerate(lists)]
 
 
 def _texts(texts: Sequence[str] | None, what: str) -> list[str] | None:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_search import FakeModel, random_sources, teacher_forced_score
+from test_search import (
+    REAL_MODELS,
+    FakeModel,
+    random_sources,
+    teacher_forced_score,
+    tiny_real_model,
+)
 
 from nmt.batching import collate
 from nmt.constraints import Constraints
 from nmt.decoding import Sampling
-from nmt.search import beam_search, greedy, sample
+from nmt.search import beam_search, greedy, length_limits, sample
 
 
 def searches(model, batch, limits, constraints, nbest=3):
@@ -99,3 +105,106 @@ def test_without_constraints_nothing_changes(chatty):
     none = Constraints.build([[]] * 5, 0, 5, torch.device("cpu"))
     for name, found in searches(chatty, batch, 9, none).items():
         assert found.tokens == searches(chatty, batch, 9, None)[name].tokens
+
+
+def contains(tokens: list[int], phrase: list[int]) -> bool:
+    return any(tokens[i : i + len(phrase)] == phrase for i in range(len(tokens) - len(phrase) + 1))
+
+
+def random_phrases(n: int, vocab: int, seed: int) -> list[list[list[int]]]:
+    """One to three phrases of one to three pieces per sentence (some sentences none)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        count = int(torch.randint(0, 4, (1,), generator=g))
+        lengths = torch.randint(1, 4, (count,), generator=g).tolist()
+        rows.append(
+            [torch.randint(4, vocab, (length,), generator=g).tolist() for length in lengths]
+        )
+    return rows
+
+
+def phrase_constraints(phrases, limits) -> Constraints:
+    return Constraints.build(None, 0, len(phrases), torch.device("cpu"), phrases, limits)
+
+
+@pytest.mark.parametrize("name", REAL_MODELS)
+def test_every_phrase_appears_in_every_output(name):
+    """Recurrent models and the Transformer, in every search mode: each hypothesis holds
+    each of its sentence's phrases, and keeps the model's own score."""
+    model = REAL_MODELS[name]()
+    sources = random_sources(12, 15, seed=21)
+    phrases = random_phrases(12, 13, seed=22)
+    batch = collate(sources, None, list(range(12)))
+    limits = length_limits(batch.src_lengths, 1.0, 10)
+    for mode, found in searches(model, batch, limits, phrase_constraints(phrases, limits)).items():
+        for src_ids, wanted, ranked, scores, limit in zip(
+            sources, phrases, found.tokens, found.scores, limits.tolist(), strict=True
+        ):
+            assert ranked, mode
+            for tokens, score in zip(ranked, scores, strict=True):
+                assert len(tokens) <= limit, mode
+                assert all(contains(tokens, phrase) for phrase in wanted), (mode, tokens, wanted)
+                alpha = 1.0 if mode != "greedy" else 0.0
+                expected = teacher_forced_score(model, src_ids, tokens, alpha)
+                assert score == pytest.approx(expected, abs=1e-4), mode
+
+
+def test_phrases_are_forced_in_when_the_limit_just_allows_them(chatty):
+    """A model that never says these pieces still outputs them all within the limit."""
+    sources = random_sources(5, 12, seed=23)
+    phrases = [[[5, 6, 7], [8]], [[9, 9]], [[4], [10], [11]], [], [[6, 5, 4, 3 + 1]]]
+    batch = collate(sources, None, list(range(5)))
+    limits = torch.tensor([4, 2, 3, 0, 4])
+    for mode, found in searches(chatty, batch, limits, phrase_constraints(phrases, limits)).items():
+        for wanted, ranked in zip(phrases, found.tokens, strict=True):
+            for tokens in ranked:
+                assert all(contains(tokens, phrase) for phrase in wanted), (mode, tokens)
+
+
+def test_constrained_beam_search_batched_equals_one_by_one():
+    model = tiny_real_model("bahdanau")
+    sources = random_sources(10, 15, seed=24)
+    phrases = random_phrases(10, 13, seed=25)
+    batch = collate(sources, None, list(range(10)))
+    limits = length_limits(batch.src_lengths, 1.0, 10)
+    together = beam_search(
+        model,
+        batch.src,
+        batch.src_lengths,
+        4,
+        limits,
+        1.0,
+        3,
+        constraints=phrase_constraints(phrases, limits),
+    )
+    for i, src_ids in enumerate(sources):
+        one = collate([src_ids], None, [0])
+        alone = beam_search(
+            model,
+            one.src,
+            one.src_lengths,
+            4,
+            limits[i : i + 1],
+            1.0,
+            3,
+            constraints=phrase_constraints(phrases[i : i + 1], limits[i : i + 1]),
+        )
+        assert alone.tokens[0] == together.tokens[i]
+        assert alone.scores[0] == pytest.approx(together.scores[i], abs=1e-5)
+
+
+def test_a_beam_places_a_phrase_better_than_forcing_it_at_the_end():
+    """Dynamic beam allocation keeps hypotheses that have met a phrase early: the beam's
+    best scores at least as well as greedy's, which can only force it in at the limit."""
+    model = tiny_real_model("bahdanau")
+    sources = random_sources(10, 15, seed=26)
+    phrases = random_phrases(10, 13, seed=27)
+    batch = collate(sources, None, list(range(10)))
+    limits = length_limits(batch.src_lengths, 1.0, 10)
+    rules = phrase_constraints(phrases, limits)
+    g = greedy(model, batch.src, batch.src_lengths, limits, constraints=rules)
+    b = beam_search(model, batch.src, batch.src_lengths, 8, limits, 0.0, constraints=rules)
+    better = [bs[0] - gs[0] for bs, gs in zip(b.scores, g.scores, strict=True)]
+    assert min(better) >= -1e-5
+    assert max(better) > 0.1

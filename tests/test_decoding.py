@@ -71,3 +71,21 @@ def test_options_are_one_frozen_value_that_a_batch_can_share():
         options.beam = 3  # type: ignore[misc]
     with pytest.raises(OptionError, match="^beam: 0"):
         dataclasses.replace(options, beam=0)
+
+
+def test_the_gnmt_penalties_are_options_with_unchanged_defaults():
+    assert (
+        DecodingOptions.build(RUN).length_norm,
+        DecodingOptions.build(RUN).coverage_penalty,
+    ) == (
+        "power",
+        0.0,
+    )
+    options = DecodingOptions.build(RUN, length_norm="gnmt", coverage_penalty=0.2)
+    assert (options.length_norm, options.coverage_penalty) == ("gnmt", 0.2)
+    with pytest.raises(OptionError, match=r"^length_norm: "):
+        DecodingOptions.build(RUN, length_norm="wu")
+    with pytest.raises(OptionError, match=r"^coverage_penalty: ranks the hypotheses of beam"):
+        DecodingOptions.build(RUN, beam=1, coverage_penalty=0.2)
+    with pytest.raises(OptionError, match=r"^coverage_penalty: ranks the hypotheses of beam"):
+        DecodingOptions.build(RUN, beam=None, sample=True, coverage_penalty=0.2)

@@ -16,7 +16,7 @@ from test_translations import TINY_TRANSFORMER
 from torch import Tensor, nn
 
 from nmt.batching import collate
-from nmt.search import beam_search, greedy, length_limits
+from nmt.search import beam_search, gnmt_coverage, greedy, length_divisor, length_limits
 from nmt.tokenizer import BOS, EOS, PAD, UNK
 
 
@@ -279,3 +279,59 @@ def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch, every):
     for got, want in zip(late.scores, expected.scores, strict=True):
         assert got == pytest.approx(want, abs=1e-6)
     assert greedy(fake, batch.src, batch.src_lengths, limits).tokens == expected_greedy.tokens
+
+
+def test_the_gnmt_formulas_on_a_constructed_case():
+    lengths = torch.tensor([1, 3, 10])
+    assert length_divisor(lengths, 0.6, "gnmt").tolist() == pytest.approx(
+        [1.0, (8 / 6) ** 0.6, (15 / 6) ** 0.6]
+    )
+    assert length_divisor(lengths, 0.6, "power").tolist() == pytest.approx([1.0, 3**0.6, 10**0.6])
+    assert length_divisor(lengths, 0.0, "gnmt").tolist() == [1.0, 1.0, 1.0]
+    coverage = torch.tensor([[0.5, 2.0, 1.0, 0.25, 0.0]])
+    source = torch.tensor([[True, True, True, True, False]])  # the last is padding
+    expected = 0.2 * (math.log(0.5) + math.log(0.25))
+    assert gnmt_coverage(coverage, source, 0.2).item() == pytest.approx(expected)
+
+
+def test_the_gnmt_length_norm_finds_its_own_exact_nbest():
+    """alpha 1: the exact 5 best under ((5 + |Y|) / 6)**alpha, which differ from those
+    under |Y|**alpha on this case, so the norm reaches the ranking."""
+    model = FakeModel(vocab=5, seed=3).eval()
+    src_ids = [4, 1, 4]
+    everything = [list(s) for n in range(5) for s in itertools.product([UNK, 4], repeat=n)]
+
+    def exact(norm: str) -> list[list[int]]:
+        def score(s):
+            raw = teacher_forced_score(model, src_ids, s, 0.0)
+            return raw / length_divisor(torch.tensor(len(s) + 1), 1.0, norm).item()
+
+        return sorted(everything, key=score, reverse=True)[:5]
+
+    batch = collate([src_ids], None, [0])
+    found = beam_search(
+        model, batch.src, batch.src_lengths, 48, 4, 1.0, nbest=5, length_norm="gnmt"
+    )
+    assert found.tokens[0] == exact("gnmt")
+    assert exact("gnmt") != exact("power")
+
+
+def test_the_coverage_penalty_scores_and_reranks(fake):
+    """Each finished score is the normalised log-probability plus beta * sum log min of
+    the attention its own outputs paid each source word; and the penalty changes what
+    the beam picks for some sentence."""
+    sources = random_sources(12, 12, seed=5)
+    batch = collate(sources, None, list(range(12)))
+    plain = beam_search(fake, batch.src, batch.src_lengths, 4, 10, 1.0, nbest=2)
+    covered = beam_search(
+        fake, batch.src, batch.src_lengths, 4, 10, 1.0, nbest=2,
+        return_attention=True, coverage_penalty=2.0,
+    )  # fmt: skip
+    for src_ids, ranked, scores, attentions in zip(
+        sources, covered.tokens, covered.scores, covered.attentions, strict=True
+    ):
+        for tokens, score, attention in zip(ranked, scores, attentions, strict=True):
+            mass = attention.sum(dim=0).clamp(max=1.0)
+            expected = teacher_forced_score(fake, src_ids, tokens, 1.0) + 2.0 * mass.log().sum()
+            assert score == pytest.approx(float(expected), abs=1e-4)
+    assert covered.tokens != plain.tokens

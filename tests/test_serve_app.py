@@ -100,6 +100,20 @@ def test_translate_gives_what_the_translator_gives(client, runs):
         assert translation["attention"] is None
 
 
+def test_constraints_are_a_field_of_the_request(client, runs):
+    tr = Translator.load(runs[0], device="cpu")
+    constraints = [["hund"], [], ["rot", "katze"]]
+    found = translate(client, text=LINES[:3], constraints=constraints, beam=2)
+    texts = [t["text"] for t in found["translations"]]
+    assert texts == tr.translate(LINES[:3], constraints=constraints, beam=2)
+    met = [
+        phrase in text
+        for phrases, text in zip(constraints, texts, strict=True)
+        for phrase in phrases
+    ]
+    assert all(met)
+
+
 def test_prefixes_sampling_and_the_other_model(client, runs):
     tr = Translator.load(runs[0], device="cpu")
     prefixes = ["der", "", "ein hund"]
@@ -212,6 +226,13 @@ BAD = [
     ("nbest over the limit", T, '{"text": ["a"], "beam": 2, "nbest": 7}', 422, "nbest: 7"),
     ("an unknown model", T, '{"text": ["a"], "model": "x"}', 404, "'x'"),
     ("prefixes one short", T, '{"text": ["a", "b"], "prefixes": ["a"]}', 422, "prefixes"),
+    ("constraints one short", T, '{"text": ["a", "b"], "constraints": [["a"]]}', 422,
+     "constraints: 1 for 2 sentences"),
+    ("constraints of the wrong shape", T, '{"text": ["a"], "constraints": ["a"]}', 422,
+     "constraints.0: Input should be a valid list"),
+    ("a coverage penalty without attention", T,
+     '{"text": ["a"], "model": "plain", "beam": 2, "coverage_penalty": 0.2}', 422,
+     "coverage_penalty: this model has no attention"),
     ("attention without it", T, '{"text": ["a"], "model": "plain", "attention": true}', 422,
      "no attention"),
     ("a prefix too long", T, json.dumps({"text": ["a"], "prefixes": ["ein hund sieht " * 6]}), 422,

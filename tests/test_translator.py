@@ -135,3 +135,54 @@ def test_every_sentence_must_be_text(tr, texts, message):
         tr.translate(texts)
     with pytest.raises(NmtError, match=message.replace("sentences", "sources")):
         tr.score(texts, ["a house"] * len(texts))
+
+
+PHRASES = [["hund"], [], ["rot", "katze"], ["der mann"], ["Ωmega"], ["zwei", "drei", "ein"]] * 2
+
+
+@pytest.mark.parametrize(
+    "options", [{"beam": 1}, {"beam": 4, "nbest": 2}, {"sample": True, "nsamples": 2}]
+)
+def test_every_output_contains_its_phrases(tr, options):
+    """Recurrent and Transformer runs, greedy, beam and sampling: each phrase appears."""
+    found = tr.translations(LINES, tr.options(**options), constraints=PHRASES)
+    for phrases, texts in zip(PHRASES, found.texts, strict=True):
+        assert all(phrase in text for phrase in phrases for text in texts), (phrases, texts)
+
+
+def test_constrained_lines_translate_as_they_do_alone(tr):
+    together = tr.translate(LINES, constraints=PHRASES, beam=4)
+    alone = [
+        tr.translate([line], constraints=[phrases], beam=4)[0]
+        for line, phrases in zip(LINES, PHRASES, strict=True)
+    ]
+    assert together == alone
+    plain = tr.translate(LINES, beam=4)
+    assert tr.translate(LINES, constraints=[[]] * len(LINES), beam=4) == plain
+    assert together != plain
+
+
+def test_constraints_that_do_not_fit_are_one_line_errors(tr):
+    with pytest.raises(NmtError, match=r"^constraints: 1 constraints for 12 input lines"):
+        tr.translate(LINES, constraints=[["hund"]])
+    with pytest.raises(NmtError, match=r"^constraints: give a list of strings"):
+        tr.translate(LINES, constraints="hund")
+    long = [["der hund " * 4]] * len(LINES)
+    pattern = r"^constraints: line 1: its phrases \(and prefix\) have \d+ pieces, more than"
+    with pytest.raises(NmtError, match=pattern):
+        tr.translate(LINES, constraints=long, max_len_a=0.0, max_len_b=5)
+
+
+def test_the_constraints_file_of_the_command_line(tmp_path, run, tr):
+    source, target, terms = tmp_path / "in.de", tmp_path / "out.en", tmp_path / "terms.txt"
+    source.write_text("".join(line + "\n" for line in LINES), encoding="utf-8")
+    terms.write_text("".join("\t".join(p) + "\n" for p in PHRASES), encoding="utf-8")
+    command = ["translate", str(run), "-i", str(source), "-o", str(target), "--beam", "3"]
+    result = CliRunner().invoke(app, [*command, "--constraints", str(terms)])
+    assert result.exit_code == 0, result.output
+    expected = tr.translate(LINES, constraints=PHRASES, beam=3)
+    assert target.read_text(encoding="utf-8").splitlines() == expected
+    terms.write_text("hund\n", encoding="utf-8")
+    result = CliRunner().invoke(app, [*command, "--constraints", str(terms)])
+    assert result.exit_code == 2
+    assert "terms.txt: 1 lines of constraints for 12 input lines" in result.output

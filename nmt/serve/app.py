@@ -139,22 +139,25 @@ def create_app(
     async def translate(body: TranslateRequest, request: Request) -> TranslateResponse:
         """Translate sentences; with `attention`, each best translation's attention."""
         model = model_named(body.model)
-        limits.check_size("text", len(body.text), [body.text, body.prefixes or []])
+        phrases = [phrase for given in body.constraints or [] for phrase in given]
+        limits.check_size("text", len(body.text), [body.text, body.prefixes or [], phrases])
         options = model.translator.options(**body.decoding_options())
         limits.check_search(options, default_beam=body.beam is None)
-        if body.prefixes is not None and len(body.prefixes) != len(body.text):
-            raise HTTPException(
-                422, f"prefixes: {len(body.prefixes)} for {len(body.text)} sentences"
-            )
+        for field, given in (("prefixes", body.prefixes), ("constraints", body.constraints)):
+            if given is not None and len(given) != len(body.text):
+                raise HTTPException(422, f"{field}: {len(given)} for {len(body.text)} sentences")
         if body.attention and not model.info.attention:
             raise HTTPException(
                 422, f"attention: model {model.name!r} has no attention (model.attention: none)"
             )
-        job = TranslateJob(options, body.attention, body.prefixes is not None)
+        job = TranslateJob(
+            options, body.attention, body.prefixes is not None, body.constraints is not None
+        )
         prefixes = body.prefixes or [None] * len(body.text)
+        constraints = body.constraints or [None] * len(body.text)
         found, request.state.ride = await batchers[model.name].submit(
             job,
-            list(zip(body.text, prefixes, strict=True)),
+            list(zip(body.text, prefixes, constraints, strict=True)),
             model.source_tokens(body.text),
             alone=job.samples,
         )

@@ -25,11 +25,12 @@ class Translated:
 
 @dataclass(frozen=True)
 class TranslateJob:
-    """Translate (sentence, prefix) items with one set of options."""
+    """Translate (sentence, prefix, phrases) items with one set of options."""
 
     options: DecodingOptions
     attention: bool  # keep the best hypothesis's attention
     prefixed: bool  # the items carry prefixes (None otherwise)
+    constrained: bool = False  # the items carry lists of phrases (None otherwise)
 
     @property
     def samples(self) -> bool:
@@ -37,10 +38,17 @@ class TranslateJob:
         have a call of its own to draw what it would draw alone."""
         return self.options.sampling is not None
 
-    def run(self, translator: Translator, items: list[tuple[str, str | None]]) -> list[Translated]:
-        prefixes = [prefix for _, prefix in items] if self.prefixed else None
+    def run(
+        self, translator: Translator, items: list[tuple[str, str | None, list[str] | None]]
+    ) -> list[Translated]:
+        prefixes = [prefix for _, prefix, _ in items] if self.prefixed else None
+        constraints = [phrases for _, _, phrases in items] if self.constrained else None
         found = translator.translations(
-            [sentence for sentence, _ in items], self.options, prefixes, alignments=self.attention
+            [sentence for sentence, _, _ in items],
+            self.options,
+            prefixes,
+            constraints=constraints,
+            alignments=self.attention,
         )
         aligned = found.alignments
         return [

@@ -15,6 +15,8 @@ DECODING_OPTIONS = (
     "beam",
     "nbest",
     "length_penalty",
+    "length_norm",
+    "coverage_penalty",
     "no_repeat_ngram",
     "sample",
     "temperature",
@@ -54,7 +56,13 @@ class TranslateRequest(RequestBody):
     )
     beam: int | None = Field(None, description="Beam size; 1 is greedy. Default: the run's.")
     nbest: int | None = Field(None, description="Hypotheses per sentence, at most the beam.")
-    length_penalty: float | None = Field(None, description="alpha in score / length**alpha.")
+    length_penalty: float | None = Field(None, description="alpha in score / lp.")
+    length_norm: str | None = Field(
+        None, description="lp: power (length**alpha) or gnmt (((5 + length) / 6)**alpha)."
+    )
+    coverage_penalty: float | None = Field(
+        None, description="GNMT's beta: beam search adds beta * sum log min(attention, 1)."
+    )
     no_repeat_ngram: int | None = Field(None, description="No n-gram of N pieces twice.")
     sample: bool = Field(False, description="Draw each piece instead of searching.")
     temperature: float | None = Field(None, description="Sampling: divides log-probabilities.")
@@ -64,6 +72,9 @@ class TranslateRequest(RequestBody):
     seed: int | None = Field(None, description="Sampling: with the sentence's index, its seed.")
     prefixes: list[Text] | None = Field(
         None, description="One per sentence: the text its translation must start with."
+    )
+    constraints: list[list[Text]] | None = Field(
+        None, description="One list per sentence: the phrases its translation must contain."
     )
     attention: bool = Field(
         False, description="Return the attention of each best translation (attention models)."
