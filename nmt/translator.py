@@ -354,8 +354,9 @@ def _phrase_lists(constraints: Sequence[Sequence[str]] | None) -> list[list[str]
     """A list of phrases per sentence, each checked (one string alone is refused)."""
     if constraints is None:
         return None
-    lists = _texts(constraints, "constraints")
-    return [_texts(phrases, f"constraints[{i}]") or [] for i, phrases in enumerate(lists)]
+    if isinstance(constraints, str):
+        raise NmtError("constraints: give a list of strings, not one string")
+    return [_texts(phrases, f"constraints[{i}]") or [] for i, phrases in enumerate(constraints)]
 
 
 def _texts(texts: Sequence[str] | None, what: str) -> list[str] | None:
