@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
 # Every module imported; recipes and their schema; training, resuming and the run
-# directory; translate, score and eval end to end; the server; both exports.
+# directory; translate, score and eval end to end; the server; the ONNX export (torch's
+# exporter changes most between torch versions; the ctranslate2 export, whose test trains
+# for longest, is left to the main suite).
 TESTS=(
     tests/test_imports.py
     tests/test_recipe.py
@@ -18,11 +20,13 @@ TESTS=(
     tests/test_evaluate.py
     tests/test_serve_app.py
     tests/test_export_onnx.py
-    tests/test_export_ctranslate2.py
 )
 
+FAILED=()
+
 # check MINOR TORCH: build .venv<MINOR without the dot> from pyenv's newest MINOR.x with
-# torch TORCH and nmt, then run TESTS in it; print how long each part took.
+# torch TORCH and nmt, then run TESTS in it; print how long each part took. A failed
+# install stops CI; failed tests are counted, so that the next version runs too.
 check() {
     local minor=$1 torch=$2
     local python venv=".venv${minor/./}" log="/tmp/nmt-ci-python$minor.log"
@@ -40,13 +44,19 @@ check() {
         >"$log" 2>&1; then
         tail -n 20 "$log" >&2
         echo "Python $minor: nmt with torch $torch did not install (all of it in $log)" >&2
-        return 1
+        exit 1
     fi
     echo "Python $("$venv/bin/python" -V | cut -d' ' -f2), torch $torch: installed in ${SECONDS}s"
     SECONDS=0
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs "${TESTS[@]}"
+    if ! "$venv/bin/python" -m pytest -q -p no:cacheprovider -rs "${TESTS[@]}"; then
+        FAILED+=("$minor")
+    fi
     echo "Python $minor: tests in ${SECONDS}s"
 }
 
 check 3.12 2.11.0
 check 3.13 2.13.0
+if [ ${#FAILED[@]} -gt 0 ]; then
+    echo "tests failed under Python ${FAILED[*]}" >&2
+    exit 1
+fi
