@@ -31,7 +31,7 @@ check() {
     local minor=$1 torch=$2
     local python venv=".venv${minor/./}" log="/tmp/nmt-ci-python$minor.log"
     python="$(find "$VERSIONS" -maxdepth 3 -path "$VERSIONS/$minor.*/bin/python$minor" 2>/dev/null \
-        | sort -V | tail -n 1)"
+        | sort -V | tail -n 1 || true)"  # no such folder: none
     if [ -z "$python" ]; then
         echo "Python $minor: skipped, pyenv has no $minor.x in $VERSIONS"
         return
