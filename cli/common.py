@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt.errors import NmtError, OptionError
-from nmt.rundir import Display
+from nmt.run.rundir import Display
 
 stderr = Console(stderr=True)
 # The options whose flag is not their Python name with dashes.

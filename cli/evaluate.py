@@ -142,11 +142,11 @@ def register(app: typer.Typer) -> None:
 
           nmt eval runs/attention runs/attention-seed2 --ensemble --test test2016
         """
-        from nmt import bleu
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
-        from nmt.checkpoint import model_files
-        from nmt.evaluate import file_systems, run_systems
-        from nmt.schema import check_number
+        from nmt.config.schema import check_number
+        from nmt.evaluation.evaluate import file_systems, run_systems
+        from nmt.metrics import bleu
+        from nmt.run.checkpoint import model_files
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -192,8 +192,8 @@ def register(app: typer.Typer) -> None:
         if hyp:
             systems += file_systems(hyp, ref, src)
         if by_length:
-            from nmt.bleu_by_length import by_length as bleu_by_length
-            from nmt.bleu_by_length import parse_edges
+            from nmt.metrics.bleu_by_length import by_length as bleu_by_length
+            from nmt.metrics.bleu_by_length import parse_edges
 
             table = bleu_by_length(systems, parse_edges(buckets), bootstrap)
         else:
@@ -246,16 +246,16 @@ def register(app: typer.Typer) -> None:
           nmt plot runs/seq2seq runs/bilstm runs/attention --by-length -o lengths.png
         """
         from nmt.atomic import output_file
-        from nmt.checkpoint import model_files
-        from nmt.plot import picture_format
+        from nmt.metrics.plot import picture_format
+        from nmt.run.checkpoint import model_files
 
         picture = output_file(output, "--output", model_files(runs))
         picture_format(picture)  # before --by-length translates
         if by_length:
-            from nmt.bleu_by_length import by_length as bleu_by_length
-            from nmt.bleu_by_length import parse_edges
-            from nmt.evaluate import run_systems
-            from nmt.plot import length_curves
+            from nmt.evaluation.evaluate import run_systems
+            from nmt.metrics.bleu_by_length import by_length as bleu_by_length
+            from nmt.metrics.bleu_by_length import parse_edges
+            from nmt.metrics.plot import length_curves
 
             edges = parse_edges(buckets)
             systems = []
@@ -263,7 +263,7 @@ def register(app: typer.Typer) -> None:
                 systems += run_systems(run, [test], None, None, {}, device, progress=True)
             length_curves(bleu_by_length(systems, edges), picture)
         else:
-            from nmt.plot import training_curves
+            from nmt.metrics.plot import training_curves
 
             training_curves(runs, picture)
         stderr.print(f"wrote {picture}", highlight=False)

@@ -61,11 +61,11 @@ def register(app: typer.Typer) -> None:
           nmt export runs/transformer -o exported/transformer-ct2 --format ctranslate2
         """
         if format == "onnx":
-            from nmt.export_onnx import export_onnx
+            from nmt.export.export_onnx import export_onnx
 
             card = export_onnx(run, output, precision)
         elif format == "ctranslate2":
-            from nmt.export_ctranslate2 import export_ctranslate2
+            from nmt.export.export_ctranslate2 import export_ctranslate2
 
             card = export_ctranslate2(run, output, precision)
         else:

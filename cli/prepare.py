@@ -12,8 +12,8 @@ from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt_cli.common import user_errors
 
 if TYPE_CHECKING:  # imported when run: datasets takes a second to load, --help should not
-    from nmt.prepare import Prepared
-    from nmt.recipe import DataConfig
+    from nmt.config.recipe import DataConfig
+    from nmt.data.prepare import Prepared
 
 stdout = Console()
 PREPARE_HELP = (
@@ -50,8 +50,8 @@ def prepare_command(
 ) -> None:
     """Prepare a recipe's data (see PREPARE_HELP)."""
     start = time.perf_counter()
-    from nmt.prepare import prepare
-    from nmt.recipe import load_recipe
+    from nmt.config.recipe import load_recipe
+    from nmt.data.prepare import prepare
 
     cfg = load_recipe(recipe, overrides or []).data
     if data_dir is not None:
@@ -85,7 +85,7 @@ def print_summary(prepared: "Prepared", cfg: "DataConfig", seconds: float) -> No
 @user_errors
 def corpora_command(data_dir: DataDir = None) -> None:
     """List the corpus cards: languages, splits (and where each comes from), licence."""
-    from nmt.corpus import card_names, load_card, resolve_mirror
+    from nmt.data.corpus import card_names, load_card, resolve_mirror
 
     mirror = resolve_mirror(data_dir)
     table = Table(title=f"corpus cards (mirror: {mirror or 'none'})", title_justify="left")

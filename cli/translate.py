@@ -240,7 +240,7 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file, output_folder
-        from nmt.checkpoint import model_files
+        from nmt.run.checkpoint import model_files
 
         if attention is not None:
             attention = output_folder(str(attention), "--attention")
@@ -269,8 +269,8 @@ def register(app: typer.Typer) -> None:
                 None if text is None else output_file(text, option, reads=reads)
                 for option, text in outputs.items()
             )
+        from nmt.inference.translator import Translator
         from nmt.textio import standard_stream
-        from nmt.translator import Translator
 
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist

@@ -1,7 +1,7 @@
 """The reference pages, written from the code itself when the site is built, so they cannot
 drift from it: every command of the Typer app with its arguments and options (what `nmt
 COMMAND --help` prints), and every recipe field with its type, default and range (the
-schema in nmt/recipe.py, nmt/schema.py and nmt/decoding.py).
+schema in nmt/config/recipe.py, nmt/config/schema.py and nmt/generation/decoding.py).
 
 docs/hooks.py adds the pages to the site (reference/commands.md, reference/recipe.md);
 tests/test_docs.py checks that every command and field is in them. Neither needs the
@@ -244,7 +244,7 @@ def _value_text(value: Any) -> str:
 def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldDoc]:
     """The fields of a schema section, in source order, with their comments; `own_only`
     leaves out those it inherits."""
-    from nmt.schema import section_of
+    from nmt.config.schema import section_of
 
     hints = typing.get_type_hints(cls)
     comments: dict[str, tuple[str, str]] = {}
@@ -281,7 +281,7 @@ def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldD
 
 def recipe_sections() -> list[tuple[str, type]]:
     """(section name, its class) for every section of a recipe, in order."""
-    from nmt.recipe import Recipe
+    from nmt.config.recipe import Recipe
 
     hints = typing.get_type_hints(Recipe)
     return [
@@ -293,7 +293,7 @@ def recipe_sections() -> list[tuple[str, type]]:
 
 def recipe_fields() -> list[FieldDoc]:
     """Every field of a recipe, by its dotted name (as `--set` writes it)."""
-    from nmt.recipe import Recipe
+    from nmt.config.recipe import Recipe
 
     found = schema_fields(Recipe, "")
     for name, cls in recipe_sections():
@@ -304,7 +304,7 @@ def recipe_fields() -> list[FieldDoc]:
 def decoding_fields() -> list[FieldDoc]:
     """The decoding options only a call chooses (the decode section's fields are options
     too): `sample`, which turns the Sampling section on, stands for the section itself."""
-    from nmt.decoding import DecodingOptions, Sampling
+    from nmt.generation.decoding import DecodingOptions, Sampling
 
     own = [
         item
@@ -343,15 +343,15 @@ def _class_summary(cls: type) -> str:
 
 def recipe_markdown() -> str:
     """The page of every recipe field and decoding option, written from the schema."""
-    import nmt.recipe
+    import nmt.config.recipe
 
     lines = [
         "# Recipe fields",
         "",
-        "<!-- Generated from the schema (nmt/recipe.py, nmt/decoding.py) by "
+        "<!-- Generated from the schema (nmt/config/recipe.py, nmt/generation/decoding.py) by "
         "docs/gen_reference.py when the site is built. Do not edit. -->",
         "",
-        _escape(" ".join(inspect.getdoc(nmt.recipe).split("\n\n")[0].split())),
+        _escape(" ".join(inspect.getdoc(nmt.config.recipe).split("\n\n")[0].split())),
         "",
         "A field is set in the recipe's YAML, under its section, or for one run with "
         "`--set section.field=value` (`nmt prepare`, `nmt train`). A field left out takes "
@@ -360,7 +360,7 @@ def recipe_markdown() -> str:
         "`recipe.yaml`.",
         "",
     ]
-    top = schema_fields(nmt.recipe.Recipe, "")
+    top = schema_fields(nmt.config.recipe.Recipe, "")
     if top:
         lines += ["## top level", ""] + _fields_table(top) + [""]
     for name, cls in recipe_sections():

@@ -11,7 +11,7 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
-from nmt.alignment import Alignment
+from nmt.inference.alignment import Alignment
 from nmt_cli.app import app
 
 LINES = sentences(8, seed=50) + ["", "der hund " * 30]

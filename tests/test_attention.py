@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nmt.attention import Attention
+from nmt.models.attention import Attention
 
 KINDS = ["bahdanau", "dot", "general"]
 

@@ -4,8 +4,8 @@ import datasets
 import pytest
 import torch
 
-from nmt.batching import ParallelData, collate, token_batches
-from nmt.tokenizer import BOS, EOS, PAD
+from nmt.data.batching import ParallelData, collate, token_batches
+from nmt.data.tokenizer import BOS, EOS, PAD
 
 
 def random_lengths(n: int, seed: int = 0) -> list[int]:

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from nmt import atomic
-from nmt.checkpoint import (
+from nmt.errors import NmtError
+from nmt.run.checkpoint import (
     FORMAT,
     average_checkpoints,
     average_run,
@@ -13,8 +14,7 @@ from nmt.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from nmt.errors import NmtError
-from nmt.rundir import RunDir
+from nmt.run.rundir import RunDir
 
 
 def payload(value: float, step: int = 1) -> dict:

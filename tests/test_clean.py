@@ -3,8 +3,8 @@
 import datasets
 from rich.console import Console
 
-from nmt.clean import CleanReport, clean_pairs, clean_table, drop_reason
-from nmt.recipe import DataConfig
+from nmt.config.recipe import DataConfig
+from nmt.data.clean import CleanReport, clean_pairs, clean_table, drop_reason
 
 RULES = DataConfig(max_words=5, max_chars=30, max_ratio=2)
 

@@ -15,8 +15,8 @@ from test_translations import make_run
 from typer.testing import CliRunner
 
 from nmt import atomic
-from nmt.checkpoint import FORMAT, save_checkpoint
-from nmt.rundir import RunDir
+from nmt.run.checkpoint import FORMAT, save_checkpoint
+from nmt.run.rundir import RunDir
 from nmt_cli.app import app
 
 NMT = [sys.executable, "-m", "nmt"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from nmt.constraint_file import parse_phrases, read_constraints
 from nmt.errors import NmtError
+from nmt.generation.constraint_file import parse_phrases, read_constraints
 
 
 def test_tabs_json_and_empty_lines(tmp_path):

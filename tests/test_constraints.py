@@ -12,10 +12,10 @@ from test_search import (
     tiny_real_model,
 )
 
-from nmt.batching import collate
-from nmt.constraints import Constraints
-from nmt.decoding import Sampling
-from nmt.search import beam_search, greedy, length_limits, sample
+from nmt.data.batching import collate
+from nmt.generation.constraints import Constraints
+from nmt.generation.decoding import Sampling
+from nmt.generation.search import beam_search, greedy, length_limits, sample
 
 
 def searches(model, batch, limits, constraints, nbest=3):

@@ -12,8 +12,8 @@ import datasets
 import pytest
 import yaml
 
-from nmt import corpus
-from nmt.corpus import (
+from nmt.data import corpus
+from nmt.data.corpus import (
     CARDS_DIR,
     card_names,
     check_pair,
@@ -85,7 +85,7 @@ def test_cards_are_found_in_a_source_tree_without_an_install(monkeypatch):
         lambda name, *a: None if name == "nmt_cards" else find_spec(name, *a),
     )
     folder = corpus._cards_dir()
-    assert folder == Path(corpus.__file__).resolve().parents[1] / "data"
+    assert folder == Path(corpus.__file__).resolve().parents[2] / "data"
     assert (folder / "multi30k.yaml").is_file()
 
 
@@ -292,7 +292,7 @@ def test_url_zip_with_tab_separated_member(tmp_path, monkeypatch):
         holdout={"test": 1},
     )
     card = write_card(tmp_path, tree)
-    monkeypatch.setattr("nmt.corpus._download", {url: archive}.__getitem__)
+    monkeypatch.setattr("nmt.data.corpus._download", {url: archive}.__getitem__)
     splits = load_splits(card, "fr", "en", None, ["train", "test"], seed=1)
     pairs = sorted(
         zip(

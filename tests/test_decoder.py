@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nmt.decoder import (
+from nmt.models.decoder import (
     AttentionDecoder,
     DecoderState,
     Encoded,

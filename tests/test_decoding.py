@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from nmt.decoding import DecodingOptions, Sampling
+from nmt.config.recipe import DecodeConfig
 from nmt.errors import OptionError
-from nmt.recipe import DecodeConfig
+from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt_cli.common import flag
 
 RUN = DecodeConfig(beam=2, max_len_b=10)

@@ -15,10 +15,10 @@ import pytest
 import torch
 from test_train import ARCHS, TESTS, fit, make_trainer, rows
 
-from nmt import distributed
-from nmt.checkpoint import load_checkpoint
-from nmt.rundir import RunDir
-from nmt.train import Trainer
+from nmt.run.checkpoint import load_checkpoint
+from nmt.run.rundir import RunDir
+from nmt.training import distributed
+from nmt.training.train import Trainer
 
 CHILD = """
 import sys, torch
@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from test_distributed import make_run
 from test_train import fit
-from nmt import distributed
+from nmt.training import distributed
 fit(make_run(sys.argv[1], {updates}, {arch!r}))
 distributed.shutdown()
 """

@@ -14,8 +14,8 @@ import typer.main
 import yaml
 
 from docs import gen_reference
-from nmt.decoding import DecodingOptions, Sampling
-from nmt.recipe import Recipe
+from nmt.config.recipe import Recipe
+from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt_cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,7 +155,7 @@ def table_row(page: Path, first_cell: str) -> str:
 
 
 def test_the_bilstm_row_names_the_bridge_its_recipes_use() -> None:
-    from nmt.recipe import load_recipe
+    from nmt.config.recipe import load_recipe
 
     bridges = {load_recipe(path).model.bridge for path in ROOT.glob("recipes/*/bilstm.yaml")}
     assert len(bridges) == 1

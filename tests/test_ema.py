@@ -11,10 +11,10 @@ from test_train import (
     sentencepiece_models,
 )
 
-from nmt.checkpoint import load_checkpoint, load_for_inference
-from nmt.ema import EMA
-from nmt.rundir import RunDir
-from nmt.validate import validate
+from nmt.run.checkpoint import load_checkpoint, load_for_inference
+from nmt.run.rundir import RunDir
+from nmt.training.ema import EMA
+from nmt.training.validate import validate
 
 
 def test_the_average_moves_by_one_minus_the_decay_after_a_warm_up():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from nmt.encoder import Encoder, reverse_padded
+from nmt.models.encoder import Encoder, reverse_padded
 
 
 def make_encoder(cell: str = "lstm", bidirectional: bool = True, reverse: bool = False) -> Encoder:

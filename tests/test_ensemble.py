@@ -12,12 +12,12 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
-from nmt.batching import collate
-from nmt.checkpoint import load_for_inference
-from nmt.decoding import DecodingOptions
-from nmt.ensemble import Ensemble
+from nmt.data.batching import collate
+from nmt.data.tokenizer import train_sentencepiece
 from nmt.errors import NmtError
-from nmt.tokenizer import train_sentencepiece
+from nmt.generation.decoding import DecodingOptions
+from nmt.inference.ensemble import Ensemble
+from nmt.run.checkpoint import load_for_inference
 from nmt_cli.app import app
 
 CPU = torch.device("cpu")

@@ -16,12 +16,12 @@ from test_shortlist import small_shortlist
 from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
-from nmt.bleu import compare, render
-from nmt.checkpoint import load_for_inference
+from nmt.config.recipe import DataConfig
 from nmt.errors import NmtError
-from nmt.evaluate import file_systems, run_systems
-from nmt.model import count_parameters
-from nmt.recipe import DataConfig
+from nmt.evaluation.evaluate import file_systems, run_systems
+from nmt.metrics.bleu import compare, render
+from nmt.models.model import count_parameters
+from nmt.run.checkpoint import load_for_inference
 from nmt_cli.app import app
 
 REFS = ["the cat sits on the mat .", "a dog runs in the park", "two men play football", "hello"]

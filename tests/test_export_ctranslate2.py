@@ -18,12 +18,12 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
-from nmt.batching import ParallelData
-from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+from nmt.config.recipe import ModelConfig
+from nmt.data.batching import ParallelData
+from nmt.data.tokenizer import PAD
 from nmt.errors import NmtError
-from nmt.export_ctranslate2 import export_ctranslate2
-from nmt.recipe import ModelConfig
-from nmt.tokenizer import PAD
+from nmt.export.export_ctranslate2 import export_ctranslate2
+from nmt.run.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
 from nmt_cli.app import app
 
 ctranslate2 = pytest.importorskip(

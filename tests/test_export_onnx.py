@@ -12,9 +12,9 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
+from nmt.config.recipe import ModelConfig
 from nmt.errors import NmtError
-from nmt.export_onnx import export_onnx
-from nmt.recipe import ModelConfig
+from nmt.export.export_onnx import export_onnx
 from nmt.serve.models import load_models
 from nmt_cli.app import app
 
@@ -135,9 +135,9 @@ def test_a_transformer_is_not_exported_yet(tmp_path):
 
 
 def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeypatch):
-    import nmt.export_onnx
+    import nmt.export.export_onnx
 
-    written = nmt.export_onnx._export
+    written = nmt.export.export_onnx._export
 
     def full_disk(module, args, path, inputs, outputs):
         if path.name == "decoder_step.onnx":
@@ -145,7 +145,7 @@ def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeyp
             raise OSError(28, "No space left on device")
         written(module, args, path, inputs, outputs)
 
-    monkeypatch.setattr(nmt.export_onnx, "_export", full_disk)
+    monkeypatch.setattr(nmt.export.export_onnx, "_export", full_disk)
     folder = tmp_path / "exports" / "onnx"
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(folder)])
     assert result.exit_code == 2
@@ -153,7 +153,7 @@ def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeyp
         f"error: {folder}: the export was not written (No space left on device)"
     ]
     assert list(folder.parent.iterdir()) == []  # no half-written folder, no staging left
-    monkeypatch.setattr(nmt.export_onnx, "_export", written)
+    monkeypatch.setattr(nmt.export.export_onnx, "_export", written)
     again = CliRunner().invoke(app, ["export", str(run), "-o", str(folder)])
     assert again.exit_code == 0, again.output
     assert sorted(path.name for path in folder.iterdir()) == [

@@ -8,9 +8,9 @@ import yaml
 from test_prepare import toy_pairs, write_files
 from typer.testing import CliRunner
 
-from nmt.checkpoint import load_checkpoint
-from nmt.recipe import load_recipe
-from nmt.rundir import RunDir
+from nmt.config.recipe import load_recipe
+from nmt.run.checkpoint import load_checkpoint
+from nmt.run.rundir import RunDir
 from nmt_cli.app import app
 
 
@@ -84,7 +84,7 @@ def test_a_run_starts_from_another_with_its_weights_and_vocabulary(first_run, ne
 
 
 def test_the_new_data_is_prepared_with_the_first_runs_models(first_run, new_data, tmp_path):
-    from nmt.prepare import prepare
+    from nmt.data.prepare import prepare
 
     run = RunDir(tmp_path / "adapted")
     result = train(new_data, "--init-from", first_run.root, "--run-dir", run.root)

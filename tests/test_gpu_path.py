@@ -48,15 +48,15 @@ from torch._subclasses.fake_tensor import (
 from torch.fx.experimental.symbolic_shapes import ShapeEnv
 from torch.utils import backend_registration
 
-from nmt import search
-from nmt.constraints import Constraints
-from nmt.decoding import Sampling
-from nmt.ema import EMA
-from nmt.loss import loss_sums
-from nmt.model import build_model
-from nmt.optim import build_optimizer
-from nmt.recipe import ModelConfig, TrainConfig
-from nmt.shortlist import Shortlist, Shortlisted
+from nmt.config.recipe import ModelConfig, TrainConfig
+from nmt.generation import search
+from nmt.generation.constraints import Constraints
+from nmt.generation.decoding import Sampling
+from nmt.inference.shortlist import Shortlist, Shortlisted
+from nmt.models.model import build_model
+from nmt.training.ema import EMA
+from nmt.training.loss import loss_sums
+from nmt.training.optim import build_optimizer
 
 CASES = ARCHITECTURES | {
     "gru": dict(ARCHITECTURES["bahdanau"], cell="gru"),

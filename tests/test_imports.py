@@ -32,7 +32,7 @@ def modules() -> dict[str, Path]:
 
 def imported(node: ast.Import | ast.ImportFrom, known: set[str]) -> set[str]:
     """The modules of ours an import statement loads (`from nmt import distributed` is
-    the module nmt.distributed; `from nmt import __version__` the package nmt)."""
+    the module nmt.training.distributed; `from nmt import __version__` the package nmt)."""
     if isinstance(node, ast.Import):
         names = [alias.name for alias in node.names]
     elif node.level:
@@ -122,20 +122,20 @@ def test_the_cycle_finder_finds_one():
 # The inference road: only these reach search, translation and scoring through anything
 # but nmt.Translator (training validates by greedy search; the server's jobs name the
 # types of what they return).
-BELOW_TRANSLATOR = {"nmt.search", "nmt.translations", "nmt.scoring"}
-ABOVE_TRANSLATOR = ("nmt_cli", "nmt.serve", "nmt.evaluate")
+BELOW_TRANSLATOR = {"nmt.generation.search", "nmt.inference.translations", "nmt.generation.scoring"}
+ABOVE_TRANSLATOR = ("nmt_cli", "nmt.serve", "nmt.evaluation.evaluate")
 
 
 def test_inference_has_one_road_through_the_translator():
     edges, _ = graph()
-    importers = {name for name, targets in edges.items() if "nmt.translator" in targets}
+    importers = {name for name, targets in edges.items() if "nmt.inference.translator" in targets}
     assert all(name == "nmt" or name.startswith(ABOVE_TRANSLATOR) for name in importers)
     around = {
         name: sorted(targets & BELOW_TRANSLATOR)
         for name, targets in edges.items()
         if name.startswith(ABOVE_TRANSLATOR) and targets & BELOW_TRANSLATOR
     }
-    assert around == {"nmt.serve.jobs": ["nmt.scoring"]}
+    assert around == {"nmt.serve.jobs": ["nmt.generation.scoring"]}
 
 
 def test_one_class_per_name():

@@ -3,7 +3,7 @@
 import datasets
 import pytest
 
-from nmt.joining import group_bounds, join_groups, long_base, with_joined
+from nmt.data.joining import group_bounds, join_groups, long_base, with_joined
 
 
 def pairs(n: int) -> datasets.Dataset:

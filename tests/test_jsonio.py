@@ -3,13 +3,13 @@
 import pytest
 from test_translations import make_run
 
+from nmt.config.recipe import DecodeConfig
+from nmt.data.prepare import META, open_prepared
 from nmt.errors import NmtError
-from nmt.evaluate import _Cache
+from nmt.evaluation.evaluate import _Cache
 from nmt.jsonio import parse_json, read_json
-from nmt.onnx_model import CARD, load_export
-from nmt.prepare import META, open_prepared
-from nmt.recipe import DecodeConfig
-from nmt.rundir import parse_metrics
+from nmt.models.onnx_model import CARD, load_export
+from nmt.run.rundir import parse_metrics
 
 NESTED = "[" * 100_000
 

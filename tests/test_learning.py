@@ -8,10 +8,10 @@ import random
 import pytest
 import torch
 
-from nmt.batching import ParallelData
-from nmt.recipe import recipe_from_dict
-from nmt.search import greedy, length_limits
-from nmt.train import Trainer, run_training
+from nmt.config.recipe import recipe_from_dict
+from nmt.data.batching import ParallelData
+from nmt.generation.search import greedy, length_limits
+from nmt.training.train import Trainer, run_training
 
 SYMBOLS = 10
 VOCAB = 4 + SYMBOLS

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from nmt.loss import loss_sums, perplexity
-from nmt.tokenizer import BOS, EOS, PAD
+from nmt.data.tokenizer import BOS, EOS, PAD
+from nmt.training.loss import loss_sums, perplexity
 
 
 def test_nll_ignores_padding():

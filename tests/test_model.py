@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+from nmt.config.recipe import ModelConfig
 from nmt.errors import NmtError
-from nmt.model import Bridge, build_model, count_parameters
-from nmt.recipe import ModelConfig
+from nmt.models.model import Bridge, build_model, count_parameters
 
 SMALL = dict(
     embed_dim=6, encoder_hidden=5, decoder_hidden=7, bridge="linear", attention_dim=4, dropout=0.3

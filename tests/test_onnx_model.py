@@ -13,7 +13,7 @@ from test_translations import make_run
 
 from nmt import Translator
 from nmt.errors import NmtError
-from nmt.export_onnx import export_onnx
+from nmt.export.export_onnx import export_onnx
 from nmt.serve.models import load_models
 
 MISSING = "the onnx extra is not installed: pip install 'nmt[onnx]'"

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from nmt.optim import Schedule, build_optimizer
-from nmt.recipe import TrainConfig
+from nmt.config.recipe import TrainConfig
+from nmt.training.optim import Schedule, build_optimizer
 
 CPU = torch.device("cpu")
 

@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from nmt.errors import NmtError
-from nmt.plot import attention_heatmap, read_metrics, training_curves
+from nmt.metrics.plot import attention_heatmap, read_metrics, training_curves
 from nmt_cli.app import app
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,4 @@
-"""nmt/precision.py: a model decoding in bf16, and what bf16 keeps of decoding's promises
+"""nmt/inference/precision.py: a model decoding in bf16, and what bf16 keeps of decoding's promises
 (docs/how-to/decoding.md#precision-and-what-it-promises), on a CPU with bf16 instructions
 or on the stand-in for one (NMT_CPU_BF16=1: autocast computes the same without them, only
 slower). The exact promises of fp32 are held where they live: test_translations,

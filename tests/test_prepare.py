@@ -12,11 +12,11 @@ import sentencepiece
 import yaml
 from typer.testing import CliRunner
 
-from nmt import prepare as prepare_module
+from nmt.config.recipe import load_recipe
+from nmt.data import prepare as prepare_module
+from nmt.data.prepare import open_prepared, prepare, raw_splits
+from nmt.data.tokenizer import BOS, EOS, PAD
 from nmt.errors import NmtError
-from nmt.prepare import open_prepared, prepare, raw_splits
-from nmt.recipe import load_recipe
-from nmt.tokenizer import BOS, EOS, PAD
 from nmt_cli.app import app
 
 DE = "der die das Haus Hund Katze läuft schnell über Straße Mann Frau rot grün".split()

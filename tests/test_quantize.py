@@ -17,11 +17,11 @@ from torch import nn
 from typer.testing import CliRunner
 
 from nmt import Translator
-from nmt.decoder import RecurrentCell
-from nmt.model import build_model, count_parameters
-from nmt.prepare import raw_splits
-from nmt.quantize import Int8Linear, quantize_int8
-from nmt.recipe import ModelConfig
+from nmt.config.recipe import ModelConfig
+from nmt.data.prepare import raw_splits
+from nmt.inference.quantize import Int8Linear, quantize_int8
+from nmt.models.decoder import RecurrentCell
+from nmt.models.model import build_model, count_parameters
 from nmt_cli.app import app
 
 SIZES = {"embed_dim": 32, "encoder_layers": 2, "decoder_layers": 2, "attention_dim": 24}

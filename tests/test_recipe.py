@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nmt.recipe import (
+from nmt.config.recipe import (
     DataConfig,
     DecodeConfig,
     ModelConfig,
@@ -15,7 +15,7 @@ from nmt.recipe import (
     load_recipe,
     parse_override,
 )
-from nmt.schema import Range, RecipeError
+from nmt.config.schema import Range, RecipeError
 from nmt_cli.app import app
 
 

@@ -8,14 +8,14 @@ import yaml
 from test_train import fit, make_trainer, rows, start_child
 from typer.testing import CliRunner
 
-from nmt.checkpoint import load_checkpoint, training_payload
+from nmt.config.recipe import Recipe, load_recipe, recipe_from_dict
 from nmt.errors import NmtError
-from nmt.model import build_model
-from nmt.recipe import Recipe, load_recipe, recipe_from_dict
-from nmt.resume import Checkpointer, changed_fields
-from nmt.rundir import RunDir
-from nmt.train import train
-from nmt.train_state import TrainState
+from nmt.models.model import build_model
+from nmt.run.checkpoint import load_checkpoint, training_payload
+from nmt.run.rundir import RunDir
+from nmt.run.train_state import TrainState
+from nmt.training.resume import Checkpointer, changed_fields
+from nmt.training.train import train
 from nmt_cli.app import app
 
 

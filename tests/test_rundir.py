@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from nmt.errors import NmtError
-from nmt.rundir import MetricsLog, parse_metrics
+from nmt.run.rundir import MetricsLog, parse_metrics
 
 ROWS = [{"step": 2, "loss": 3.0}, {"step": 4, "loss": 2.0}, {"step": 6, "loss": 1.0}]
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from test_search import FakeModel, random_sources, teacher_forced_score
 
-from nmt.batching import collate
-from nmt.decoding import Sampling
-from nmt.sampling import draw, uniforms
-from nmt.search import greedy, length_limits, sample
+from nmt.data.batching import collate
+from nmt.generation.decoding import Sampling
+from nmt.generation.sampling import draw, uniforms
+from nmt.generation.search import greedy, length_limits, sample
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from test_search import random_sources, tiny_real_model, tiny_transformer
 from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
-from nmt.batching import collate
-from nmt.ensemble import Ensemble
+from nmt.data.batching import collate
 from nmt.errors import NmtError
-from nmt.scoring import score_ids
-from nmt.search import beam_search, greedy, length_limits
+from nmt.generation.scoring import score_ids
+from nmt.generation.search import beam_search, greedy, length_limits
+from nmt.inference.ensemble import Ensemble
 from nmt_cli.app import app
 
 CPU = torch.device("cpu")

@@ -15,9 +15,9 @@ import torch
 from test_translations import TINY_TRANSFORMER
 from torch import Tensor, nn
 
-from nmt.batching import collate
-from nmt.search import beam_search, gnmt_coverage, greedy, length_divisor, length_limits
-from nmt.tokenizer import BOS, EOS, PAD, UNK
+from nmt.data.batching import collate
+from nmt.data.tokenizer import BOS, EOS, PAD, UNK
+from nmt.generation.search import beam_search, gnmt_coverage, greedy, length_divisor, length_limits
 
 
 @dataclass
@@ -203,8 +203,8 @@ def test_attention_rows_cover_output_and_source(fake):
 
 
 def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm"):
-    from nmt.model import build_model
-    from nmt.recipe import ModelConfig
+    from nmt.config.recipe import ModelConfig
+    from nmt.models.model import build_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -225,8 +225,8 @@ def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm")
 
 def tiny_transformer(seed: int = 0):
     """A Transformer of the vocabularies of tiny_real_model, so that the two can ensemble."""
-    from nmt.model import build_model
-    from nmt.recipe import ModelConfig
+    from nmt.config.recipe import ModelConfig
+    from nmt.models.model import build_model
 
     torch.manual_seed(seed)
     return build_model(ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True), 15, 13).eval()
@@ -262,7 +262,7 @@ def test_real_model_beam_rescored_and_batch_independent(name):
 def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch, every):
     """On an accelerator the host reads the finished flags every few steps only, and never
     after the last step (a search shorter than that reads nothing in its loop)."""
-    import nmt.search
+    import nmt.generation.search
 
     sources = random_sources(10, 12, seed=10)
     batch = collate(sources, None, list(range(10)))
@@ -273,7 +273,7 @@ def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch, every):
     def sync_points(steps, device):
         return set() if every is None else set(range(2, steps - 1, every))
 
-    monkeypatch.setattr(nmt.search, "_sync_points", sync_points)
+    monkeypatch.setattr(nmt.generation.search, "_sync_points", sync_points)
     late = beam_search(fake, batch.src, batch.src_lengths, 3, limits, 1.0, nbest=2)
     assert late.tokens == expected.tokens
     for got, want in zip(late.scores, expected.scores, strict=True):

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from test_translations import make_run, sentences
 
 from nmt import Translator
-from nmt.decoding import DecodingOptions
 from nmt.errors import NmtError
+from nmt.generation.decoding import DecodingOptions
 from nmt.serve.app import Batching, create_app
 from nmt.serve.limits import Limits
 from nmt.serve.models import ServedModel, load_models

@@ -8,8 +8,8 @@ import pytest
 from test_shortlist import small_shortlist
 from test_translations import make_run
 
-from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.errors import NmtError
+from nmt.run.checkpoint import load_checkpoint, save_checkpoint
 from nmt.serve.models import load_models
 
 

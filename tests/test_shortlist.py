@@ -13,11 +13,11 @@ from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
 from nmt import Translator
+from nmt.config.recipe import load_recipe
+from nmt.data.tokenizer import EOS, Tokenizer
 from nmt.errors import NmtError
-from nmt.recipe import load_recipe
-from nmt.rundir import RunDir
-from nmt.shortlist import Shortlist, build_shortlist
-from nmt.tokenizer import EOS, Tokenizer
+from nmt.inference.shortlist import Shortlist, build_shortlist
+from nmt.run.rundir import RunDir
 from nmt_cli.app import app
 
 

@@ -11,9 +11,9 @@ import pytest
 from test_prepare import toy_pairs
 from test_train import assert_same_weights, ctrl_c_at, fit, make_trainer
 
-from nmt.batching import ParallelData
-from nmt.subword import BPEDropout, SubwordSampler, UnigramSampler, sampler_for
-from nmt.tokenizer import UNK, Tokenizer, train_sentencepiece
+from nmt.data.batching import ParallelData
+from nmt.data.subword import BPEDropout, SubwordSampler, UnigramSampler, sampler_for
+from nmt.data.tokenizer import UNK, Tokenizer, train_sentencepiece
 
 LINES = [" ".join(pair) for pair in toy_pairs(300, 0)]
 ODD = ["", " ", "  der  Hund ", "der 漢字 Hund ☃☃", "x", "Straße\tHaus"]
@@ -63,7 +63,7 @@ def test_samples_decode_to_the_text_and_vary_with_the_seed(models, kind):
 
 CHILD = """
 import hashlib, sys
-from nmt.subword import SubwordSampler
+from nmt.data.subword import SubwordSampler
 lines = sys.stdin.read().split("\\n")
 sampler = SubwordSampler((sys.argv[1], sys.argv[1]), sys.argv[2], 0.3, (lines, lines), seed=7)
 data = sampler.epoch(3)
@@ -122,7 +122,7 @@ def test_training_resegments_each_epoch_and_resumes_exactly(tmp_path, models):
 def test_nmt_train_samples_without_preparing_the_data_again(tiny_recipe, tmp_path):
     from typer.testing import CliRunner
 
-    from nmt.recipe import load_recipe
+    from nmt.config.recipe import load_recipe
     from nmt_cli.app import app
 
     cache = Path(load_recipe(tiny_recipe).data.cache_dir)

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
+from nmt.data.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, train_sentencepiece
 from nmt.errors import NmtError
-from nmt.tokenizer import BOS, EOS, PAD, UNK, Tokenizer, train_sentencepiece
 
 WORDS = "der die das Haus Hund Katze läuft schnell über Straße Mann Frau rot grün".split()
 

@@ -16,14 +16,14 @@ import torch
 from typer.testing import CliRunner
 
 from nmt import atomic
-from nmt.batching import ParallelData
-from nmt.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+from nmt.config.recipe import load_recipe, recipe_from_dict
+from nmt.data.batching import ParallelData
+from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 from nmt.errors import NmtError
-from nmt.recipe import load_recipe, recipe_from_dict
-from nmt.rundir import RunDir, safe_name
-from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.train import Trainer, run_training
-from nmt.train_state import TrainResult
+from nmt.run.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+from nmt.run.rundir import RunDir, safe_name
+from nmt.run.train_state import TrainResult
+from nmt.training.train import Trainer, run_training
 from nmt_cli.app import app
 
 VOCAB = 14

@@ -1,7 +1,7 @@
 """The stop rule and the record of dev scores."""
 
-from nmt.recipe import TrainConfig
-from nmt.train_state import TrainResult, TrainState, stop_reason
+from nmt.config.recipe import TrainConfig
+from nmt.run.train_state import TrainResult, TrainState, stop_reason
 
 
 def test_each_limit_and_none_before_them():

@@ -12,12 +12,12 @@ from test_model import SRC, SRC_LENGTHS, TGT_IN
 from test_train import TRANSFORMER, fit, make_trainer
 from torch.utils.flop_counter import FlopCounterMode
 
-from nmt.checkpoint import average_checkpoints
+from nmt.config.recipe import ModelConfig, load_recipe
 from nmt.errors import NmtError
-from nmt.model import build_model, count_parameters
-from nmt.recipe import ModelConfig, load_recipe
-from nmt.rundir import RunDir
-from nmt.transformer import MultiHeadAttention, sinusoids
+from nmt.models.model import build_model, count_parameters
+from nmt.models.transformer import MultiHeadAttention, sinusoids
+from nmt.run.checkpoint import average_checkpoints
+from nmt.run.rundir import RunDir
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = dict(arch="transformer", d_model=16, heads=2, ffn_dim=24, encoder_layers=2, decoder_layers=2)

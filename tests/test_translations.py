@@ -21,18 +21,18 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from nmt.batching import collate
-from nmt.checkpoint import FORMAT, load_for_inference, save_checkpoint
-from nmt.decoding import DecodingOptions
+from nmt.config.recipe import DataConfig, DecodeConfig, ModelConfig, Recipe
+from nmt.data.batching import collate
+from nmt.data.tokenizer import train_sentencepiece
 from nmt.device import resolve_device
 from nmt.errors import NmtError
-from nmt.model import build_model
-from nmt.recipe import DataConfig, DecodeConfig, ModelConfig, Recipe
-from nmt.report import Report
-from nmt.search import search
-from nmt.tokenizer import train_sentencepiece
-from nmt.train_state import TrainState
-from nmt.translator import Translator
+from nmt.generation.decoding import DecodingOptions
+from nmt.generation.search import search
+from nmt.inference.report import Report
+from nmt.inference.translator import Translator
+from nmt.models.model import build_model
+from nmt.run.checkpoint import FORMAT, load_for_inference, save_checkpoint
+from nmt.run.train_state import TrainState
 from nmt_cli.app import app
 
 WORDS = "ein zwei drei haus katze hund mann frau kind geht sieht das die der und rot blau".split()

@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 
 from bench import ROOT
+from nmt.inference.translator import Translator
 from nmt.textio import read_lines
-from nmt.translator import Translator
 
 MIRROR = Path(os.environ.get("NMT_DATA", ROOT.parent / "shared/data"))
 TEST = MIRROR / "multi30k" / "test_2016_flickr.de.gz"

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from nmt.config.recipe import load_recipe
+from nmt.data.prepare import Prepared, prepare
+from nmt.data.tokenizer import UNK
 from nmt.errors import NmtError
-from nmt.prepare import Prepared, prepare
-from nmt.recipe import load_recipe
-from nmt.tokenizer import UNK
 
 N_SPECIALS = 4  # PAD, UNK, BOS, EOS hold ids 0-3 in every model we train
 UNK_PIECE = "<unk>"  # the unknown token of both Joey NMT and OpenNMT-py

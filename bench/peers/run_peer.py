@@ -41,7 +41,7 @@ HERE = Path(__file__).resolve().parent
 
 SCRATCH = ROOT / "bench" / "scratch"
 PACKAGES = {"joey": "joeynmt", "onmt": "OpenNMT-py"}
-UNK = 1  # our sentencepiece models' unknown id (nmt.tokenizer.UNK)
+UNK = 1  # our sentencepiece models' unknown id (nmt.data.tokenizer.UNK)
 
 
 def fill(template: Path, values: dict[str, str]) -> str:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import ROOT
-from nmt.batching import ParallelData
-from nmt.prepare import prepare
-from nmt.recipe import Recipe, load_recipe
+from nmt.config.recipe import Recipe, load_recipe
+from nmt.data.batching import ParallelData
+from nmt.data.prepare import prepare
 
 ARCHS = ("seq2seq", "bilstm", "attention", "transformer")
 

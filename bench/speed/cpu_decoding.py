@@ -10,7 +10,7 @@ excluded:
 
   fp32; bf16 (only on a CPU with bf16 instructions, else a row saying so); bf16 with the
   shortlist (same); int8; int8 with the shortlist; fp32 with the shortlist; onnxruntime
-  fp32 and int8 (the run exported to a temporary folder by nmt/export_onnx.py).
+  fp32 and int8 (the run exported to a temporary folder by nmt/export/export_onnx.py).
 
 Each row: beam 5 to EOS in sentences/s with its BLEU (sacrebleu, the test references),
 beam 5 at exactly 30 pieces (the protocol's cross-system row), and greedy; with the
@@ -57,16 +57,16 @@ from bench import ROOT
 from bench.speed.ours import bench_recipe
 from bench.speed.results import append_rows
 from nmt import Translator
-from nmt.checkpoint import FORMAT, save_checkpoint
+from nmt.data.prepare import prepare, raw_splits
+from nmt.data.tokenizer import EOS
 from nmt.device import BF16_FLAGS, cpu_has_bf16
-from nmt.export_onnx import export_onnx
-from nmt.model import build_model
-from nmt.prepare import prepare, raw_splits
-from nmt.rundir import RunDir
-from nmt.shortlist import Shortlist
-from nmt.shortlist_build import save_run_shortlist
-from nmt.tokenizer import EOS
-from nmt.train_state import TrainState
+from nmt.export.export_onnx import export_onnx
+from nmt.inference.shortlist import Shortlist
+from nmt.inference.shortlist_build import save_run_shortlist
+from nmt.models.model import build_model
+from nmt.run.checkpoint import FORMAT, save_checkpoint
+from nmt.run.rundir import RunDir
+from nmt.run.train_state import TrainState
 
 TEST = "test2016"
 SETTINGS = [  # (row name, precision, shortlist); onnx-* rows load an exported folder

@@ -3,7 +3,7 @@
     python -m bench.speed.ct2_decoding RUN [--threads 2] [--lines 1000] [--out FILE]
 
 RUN, a trained transformer run (model.arch: transformer), is exported by
-nmt/export_ctranslate2.py in fp32 and int8 to a temporary folder. The first --lines of its
+nmt/export/export_ctranslate2.py in fp32 and int8 to a temporary folder. The first --lines of its
 corpus's test2016 (raw text, as `nmt eval` reads it) are decoded in four settings, on
 --threads threads, after a warm-up on 64 sentences, loading excluded:
 
@@ -46,8 +46,8 @@ from bench.speed.cpu_decoding import (
 )
 from bench.speed.results import append_rows
 from nmt import Translator
-from nmt.export_ctranslate2 import export_ctranslate2
-from nmt.prepare import raw_splits
+from nmt.data.prepare import raw_splits
+from nmt.export.export_ctranslate2 import export_ctranslate2
 
 BATCH = 64  # sentences a ctranslate2 batch
 

@@ -36,13 +36,13 @@ import torch
 from bench import ROOT
 from bench.speed.memory import measure_row
 from bench.speed.results import append_rows, repeat_summary
-from nmt.batching import ParallelData
-from nmt.checkpoint import load_for_inference
-from nmt.model import build_model
-from nmt.prepare import prepare
-from nmt.recipe import Recipe, load_recipe
-from nmt.train import Trainer
-from nmt.translator import Translator
+from nmt.config.recipe import Recipe, load_recipe
+from nmt.data.batching import ParallelData
+from nmt.data.prepare import prepare
+from nmt.inference.translator import Translator
+from nmt.models.model import build_model
+from nmt.run.checkpoint import load_for_inference
+from nmt.training.train import Trainer
 
 RECIPES = ROOT / "recipes/multi30k-de-en"
 RECIPE = RECIPES / "attention.yaml"

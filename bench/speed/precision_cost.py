@@ -23,8 +23,8 @@ import torch
 from bench.speed.cpu_decoding import nmt_translate, parse_decoding_args, timed
 from bench.speed.results import append_rows
 from nmt import Translator
+from nmt.data.prepare import raw_splits
 from nmt.device import cpu_has_bf16
-from nmt.prepare import raw_splits
 
 TEST = "test2016"
 BEAM5 = {"beam": 5}

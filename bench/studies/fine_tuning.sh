@@ -68,8 +68,8 @@ adaptation() {  # 1. Domain adaptation, en->fr.
 import sys
 from pathlib import Path
 
-from nmt.recipe import DataConfig
-from nmt.prepare import raw_splits
+from nmt.config.recipe import DataConfig
+from nmt.data.prepare import raw_splits
 
 test = raw_splits(DataConfig(corpus="tatoeba-fra-eng", src="en", tgt="fr"), ["test"])["test"]
 for side, lang in (("src", "en"), ("tgt", "fr")):

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from nmt.batching import ParallelData
-from nmt.checkpoint import load_for_inference
-from nmt.decoder import DecoderState
-from nmt.prepare import prepare
-from nmt.validate import validate
+from nmt.data.batching import ParallelData
+from nmt.data.prepare import prepare
+from nmt.models.decoder import DecoderState
+from nmt.run.checkpoint import load_for_inference
+from nmt.training.validate import validate
 
 CPU = torch.device("cpu")
 
@@ -54,7 +54,7 @@ class SteppedModel(torch.nn.Module):
         return logits, self._kept(state), attention
 
     def forward(self, src, src_lengths, tgt_in):
-        """Teacher-forced logits [B, T, V], stepped (what nmt.validate scores)."""
+        """Teacher-forced logits [B, T, V], stepped (what nmt.training.validate scores)."""
         enc = self.encode(src, src_lengths)
         state, logits = self.initial_state(enc), []
         for t in range(tgt_in.size(1)):

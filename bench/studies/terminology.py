@@ -18,8 +18,8 @@ import argparse
 import re
 from pathlib import Path
 
-from nmt.constraint_file import read_constraints
-from nmt.joining import LONG_GROUP_SIZES, group_bounds
+from nmt.data.joining import LONG_GROUP_SIZES, group_bounds
+from nmt.generation.constraint_file import read_constraints
 from nmt.textio import read_lines
 
 FUNCTION_WORDS = frozenset(

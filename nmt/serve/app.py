@@ -19,8 +19,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nmt import __version__
+from nmt.config.schema import Range, check_number
 from nmt.errors import NmtError
-from nmt.schema import Range, check_number
 from nmt.serve.batcher import Batcher, Stopped
 from nmt.serve.jobs import ScoreJob, Translated, TranslateJob
 from nmt.serve.limits import Limits

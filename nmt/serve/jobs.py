@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nmt.alignment import Alignment
-from nmt.decoding import DecodingOptions
-from nmt.scoring import Score
-from nmt.translator import Translator
+from nmt.generation.decoding import DecodingOptions
+from nmt.generation.scoring import Score
+from nmt.inference.alignment import Alignment
+from nmt.inference.translator import Translator
 
 
 @dataclass(frozen=True)

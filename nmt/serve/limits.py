@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
-from nmt.decoding import DecodingOptions
+from nmt.generation.decoding import DecodingOptions
 
 JSON_BYTES_PER_CHAR = 12  # a character outside the BMP written as two \uXXXX escapes
 ROOM_FOR_OPTIONS = 65_536  # bytes of a body besides its texts

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import torch
 
-from nmt.checkpoint import resolve_checkpoint
 from nmt.device import resolve_device
 from nmt.errors import NmtError
-from nmt.evaluate import architecture
-from nmt.model import count_parameters
-from nmt.onnx_model import is_export
-from nmt.rundir import RunDir, parse_metrics
+from nmt.evaluation.evaluate import architecture
+from nmt.inference.translator import Translator
+from nmt.models.model import count_parameters
+from nmt.models.onnx_model import is_export
+from nmt.run.checkpoint import resolve_checkpoint
+from nmt.run.rundir import RunDir, parse_metrics
 from nmt.serve.schemas import ModelInfo
-from nmt.translator import Translator
 
 
 @dataclass

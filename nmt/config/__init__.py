@@ -1,0 +1,1 @@
+"""Recipes: the schema, its checks and their YAML."""

@@ -1,0 +1,1 @@
+"""From corpus cards to batches: splits, cleaning, sentencepiece, the cache, batching."""

@@ -1,0 +1,1 @@
+"""The systems `nmt eval` compares."""

@@ -1,0 +1,1 @@
+"""`nmt export`: what every format checks, ONNX and CTranslate2."""

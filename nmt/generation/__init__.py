@@ -1,0 +1,1 @@
+"""Search over a model: decoding options, greedy, beam, sampling, constraints, scoring."""

@@ -1,0 +1,1 @@
+"""The Python API over translation: CPU speed, ensembles, translating lines."""

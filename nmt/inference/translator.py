@@ -1,0 +1,383 @@
+"""`nmt.Translator`: the one top of inference, under the commands, the server and Python.
+
+    from nmt import Translator
+    tr = Translator.load("runs/quick", device="cpu")
+    tr.translate(["Ein Hund läuft."], beam=5)
+    tr.score(["Ein Hund läuft."], ["A dog runs."])
+
+A Translator holds a run, or an ensemble of runs, and its decode settings. Every call
+builds its DecodingOptions once (nmt/generation/decoding.py) from the options it is given, by the
+command-line option names with underscores (beam=5, length_penalty=0.6, nbest=3,
+min_len=2, no_repeat_ngram=3, length_norm="gnmt", coverage_penalty=0.2, sample=True,
+temperature=0.8, topk=20, topp=0.95, nsamples=5, seed=1, batch_tokens, max_len_a,
+max_len_b, max_source_len), anything not given keeping the run's setting, and passes them
+down whole; a bad value or a combination that does not apply is an OptionError naming
+the option. Files, streams and heat maps are its methods too, so `nmt translate`,
+`nmt score`, `nmt eval` and `nmt serve` all decode here. `constraints` (a list of phrases
+per sentence) makes every phrase appear in its sentence's translation.
+
+Precision (fp32, bf16, int8; auto is fp32: nmt/device.py) and the vocabulary
+shortlist are chosen when a Translator is loaded, not per call: int8 packs the weights
+and a shortlist reads a file, once, and a server would otherwise hold a model per setting.
+A folder of `nmt export --format onnx` loads too, and decodes through onnxruntime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+import torch
+
+from nmt.config.recipe import DecodeConfig, Recipe
+from nmt.config.schema import shown
+from nmt.data.tokenizer import Tokenizer
+from nmt.device import decode_precision, resolve_device
+from nmt.errors import NmtError, OptionError
+from nmt.generation.constraint_file import read_constraints
+from nmt.generation.decoding import DecodingOptions
+from nmt.generation.scoring import Score, Scored, score_lines
+from nmt.inference.ensemble import Ensemble, load_runs
+from nmt.inference.precision import for_decoding
+from nmt.inference.report import Report
+from nmt.inference.shortlist import load_run_shortlist
+from nmt.inference.translations import Translations, translate_lines
+from nmt.metrics.plot import attention_heatmap, picture_format
+from nmt.models.onnx_model import is_export, load_export
+from nmt.run.checkpoint import resolve_checkpoint
+from nmt.run.rundir import RunDir
+from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
+
+SCORE_OPTIONS = ("length_penalty", "batch_tokens", "max_source_len")
+
+
+class Hypothesis(NamedTuple):
+    text: str
+    score: float  # log-probability / length**length_penalty
+
+
+class Translator:
+    """A run, or an ensemble of runs, ready to translate and score (see the module
+    docstring)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Tokenizer,
+        recipe: Recipe,
+        device: torch.device,
+        precision: str = "fp32",
+        shortlist: bool = False,
+    ) -> None:
+        self.model, self.tokenizer, self.recipe, self.device = model, tokenizer, recipe, device
+        self.precision = precision  # what it decodes in: fp32, bf16, int8 (onnx-...: exported)
+        self.shortlist = shortlist  # whether the output layer covers shortlists only
+
+    @property
+    def setting(self) -> str:
+        """Precision and shortlist in a few characters: fp32, int8+shortlist, onnx-int8."""
+        return self.precision + ("+shortlist" if self.shortlist else "")
+
+    @property
+    def decode(self) -> DecodeConfig:
+        """The run's decode settings: what a call's options default to."""
+        return self.recipe.decode
+
+    @classmethod
+    def load(
+        cls,
+        *runs: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        shortlist: bool = False,
+    ) -> Translator:
+        """Run directories (best checkpoint, else last) or .pt files; several make an
+        ensemble that averages their log-probabilities at every step. Decode settings
+        default to the first run's recipe.
+
+        precision: auto (fp32, on every machine: nmt/device.py says why), fp32, bf16 or
+        int8 (CPU). shortlist: compute the output layer over the first run's vocabulary
+        shortlist only (RUN/shortlist.pt, which `nmt shortlist RUN` builds).
+        One folder written by `nmt export --format onnx` decodes through onnxruntime in the
+        precision it was exported in."""
+        paths = [Path(run) for run in runs]
+        if paths and any(is_export(path) for path in paths):
+            return cls._load_export(paths, device, precision, shortlist)
+        torch_device = resolve_device(device)
+        chosen = decode_precision(precision, torch_device)
+        model, recipe, tokenizer = load_runs(paths, torch_device)
+        listed = None
+        if shortlist:
+            run = RunDir(resolve_checkpoint(paths[0]).parent.parent)
+            listed = load_run_shortlist(run, tokenizer)
+        members = model.members if isinstance(model, Ensemble) else [model]
+        adapted = [for_decoding(member, chosen, torch_device, listed) for member in members]
+        model = Ensemble(adapted) if isinstance(model, Ensemble) else adapted[0]
+        return cls(model, tokenizer, recipe, torch_device, chosen, shortlist)
+
+    @classmethod
+    def _load_export(
+        cls, paths: list[Path], device: str, precision: str, shortlist: bool
+    ) -> Translator:
+        """An exported folder, alone, on the CPU; its precision is the export's."""
+        if len(paths) > 1:
+            raise NmtError(f"{paths[0]}: an exported model decodes alone, not in an ensemble")
+        if shortlist:
+            raise OptionError("shortlist", "applies to run directories, not an exported model")
+        if precision != "auto":
+            raise OptionError(
+                "precision", "an exported model runs in the precision it was exported in"
+            )
+        if device not in ("auto", "cpu"):
+            raise OptionError("device", "an exported model runs on the CPU (onnxruntime)")
+        model, recipe, tokenizer = load_export(paths[0])
+        return cls(model, tokenizer, recipe, torch.device("cpu"), f"onnx-{model.precision}")
+
+    def options(self, **given: Any) -> DecodingOptions:
+        """The run's decode settings with the options `given` (None: not given), checked."""
+        return DecodingOptions.build(self.decode, **given)
+
+    # Python's calls: lists in, lists out.
+
+    def translate(
+        self,
+        sentences: Sequence[str],
+        prefixes: Sequence[str] | None = None,
+        constraints: Sequence[Sequence[str]] | None = None,
+        **options: Any,
+    ) -> list[str]:
+        """The best translation of each sentence; `prefixes` (one per sentence, text)
+        are what each translation must start with, `constraints` (a list of phrases per
+        sentence) what it must contain."""
+        found = self.translations(
+            sentences, self.options(**options), prefixes, constraints=constraints
+        )
+        return found.best()
+
+    def nbest(
+        self,
+        sentences: Sequence[str],
+        n: int,
+        prefixes: Sequence[str] | None = None,
+        constraints: Sequence[Sequence[str]] | None = None,
+        **options: Any,
+    ) -> list[list[Hypothesis]]:
+        """The n best translations of each sentence with their scores, best first (with
+        sample=True: the n best of the nsamples samples)."""
+        found = self.translations(
+            sentences, self.options(**options, nbest=n), prefixes, constraints=constraints
+        )
+        return [
+            [Hypothesis(text, score) for text, score in zip(texts, scores, strict=True)]
+            for texts, scores in zip(found.texts, found.scores, strict=True)
+        ]
+
+    def score(
+        self, sources: Sequence[str], targets: Sequence[str], pieces: bool = False, **options: Any
+    ) -> list[Score]:
+        """The model's log-probability of each target given its source (forced decoding):
+        total, total / (pieces + 1)**length_penalty, and per piece. With pieces=True the
+        targets are space-separated target pieces (nmt/generation/scoring.py says when that
+        matters).
+        Options: length_penalty, batch_tokens, max_source_len (longer sides are cut)."""
+        return self.scores(sources, targets, self.score_options(**options), pieces).scores
+
+    def score_options(self, **given: Any) -> DecodingOptions:
+        """options() for scoring, which takes only SCORE_OPTIONS."""
+        for name, value in given.items():
+            if name not in SCORE_OPTIONS and value is not None:
+                raise OptionError(name, "does not apply to scoring given translations")
+        return self.options(**given)
+
+    # What every front end calls, with options built.
+
+    def translations(
+        self,
+        lines: Sequence[str],
+        options: DecodingOptions,
+        prefixes: Sequence[str] | None = None,
+        *,
+        constraints: Sequence[Sequence[str]] | None = None,
+        first_line: int = 0,
+        alignments: bool = False,
+        pieces: bool = False,
+        progress: str | None = None,
+    ) -> Translations:
+        """Everything `nmt translate` writes: texts and scores per line and rank, the
+        alignments when asked for, and a report of blank and truncated lines (see
+        nmt/inference/translations.py for the arguments)."""
+        return translate_lines(
+            self.model,
+            self.tokenizer,
+            _texts(lines, "sentences"),
+            options,
+            self.device,
+            prefixes=_texts(prefixes, "prefixes"),
+            constraints=_phrase_lists(constraints),
+            first_line=first_line,
+            alignments=alignments,
+            pieces=pieces,
+            progress=progress,
+        )
+
+    def scores(
+        self,
+        sources: Sequence[str],
+        targets: Sequence[str],
+        options: DecodingOptions,
+        pieces: bool = False,
+    ) -> Scored:
+        """Everything `nmt score` writes: a Score per pair, and the time it took."""
+        sources, targets = _texts(sources, "sources"), _texts(targets, "targets")
+        return score_lines(
+            self.model, self.tokenizer, sources, targets, options, self.device, pieces
+        )
+
+    # Files and streams.
+
+    def translate_file(
+        self,
+        source: Path | None,
+        output: Path | None,
+        options: DecodingOptions,
+        *,
+        prefix_file: Path | None = None,
+        constraint_file: Path | None = None,
+        alignments: Path | None = None,
+        alignments_json: Path | None = None,
+        attention_dir: Path | None = None,
+        pieces: bool = False,
+    ) -> Report:
+        """Translate a file (None: stdin) to `output` (None: stdout), each written whole;
+        the alignment files and one heat map per line when named."""
+        self._check_attention(attention_dir)
+        lines, invalid = read_input(source)
+        prefixes = None if prefix_file is None else read_lines(prefix_file)
+        constraints = None
+        if constraint_file is not None:
+            constraints = read_constraints(constraint_file, len(lines))
+        result = self.translations(
+            lines,
+            options,
+            prefixes,
+            constraints=constraints,
+            alignments=alignments is not None or alignments_json is not None or bool(attention_dir),
+            pieces=pieces,
+            progress=None if source is None else "translating",
+        )
+        result.report.invalid_utf8 = invalid
+        write_lines(result.output_lines(), output)
+        if alignments is not None:
+            write_lines(result.alignment_lines(), alignments)
+        if alignments_json is not None:
+            write_lines(result.alignment_json_lines(), alignments_json)
+        if attention_dir is not None:
+            _heat_maps(result, attention_dir)
+        return result.report
+
+    def translate_stream(
+        self,
+        source: BinaryIO,
+        output: BinaryIO,
+        options: DecodingOptions,
+        *,
+        attention_dir: Path | None = None,
+        pieces: bool = False,
+    ) -> Report:
+        """Translate each line of `source` as soon as it is read, and write and flush its
+        output lines at once: the lines translate_file writes (batched translation equals
+        one by one, and sampling seeds by line number)."""
+        self._check_attention(attention_dir)
+        report = Report(max_source_len=options.max_source_len)
+        for number, (line, invalid) in enumerate(stream_lines(source)):
+            result = self.translations(
+                [line], options, first_line=number, alignments=bool(attention_dir), pieces=pieces
+            )
+            result.report.invalid_utf8 = int(invalid)
+            report.add(result.report)
+            write_now(result.output_lines(), output)
+            if attention_dir is not None:
+                _heat_maps(result, attention_dir)
+        return report
+
+    def score_file(
+        self,
+        source: Path,
+        target: Path,
+        output: Path | None,
+        options: DecodingOptions,
+        per_token: bool = False,
+        pieces: bool = False,
+    ) -> Report:
+        """Score the pairs of two parallel files (their line counts must match), one line
+        per pair (Score.line) to `output` in one atomic step, or to stdout."""
+        sources, bad_sources = read_lines(source, errors="replace")
+        targets, bad_targets = read_lines(target, errors="replace")
+        if len(sources) != len(targets):
+            raise NmtError(
+                f"not parallel: {source} has {len(sources)} lines but {target} has {len(targets)}"
+            )
+        scored = self.scores(sources, targets, options, pieces)
+        write_lines([score.line(per_token) for score in scored.scores], output)
+        return Report(
+            lines=len(sources),
+            translated=len(sources),
+            truncated=scored.truncated,
+            invalid_utf8=bad_sources + bad_targets,
+            max_source_len=options.max_source_len,
+            seconds=scored.seconds,
+        )
+
+    def _check_attention(self, attention_dir: Path | None) -> None:
+        """Before any work: heat maps need attention, and the plot extra to draw them."""
+        if attention_dir is None:
+            return
+        if not self.model.has_attention:
+            raise OptionError(
+                "attention_dir", "this model has no attention (model.attention: none)"
+            )
+        picture_format(attention_dir / "0.png")
+
+
+def _heat_maps(result: Translations, folder: Path) -> None:
+    """One picture of the best output's attention per translated line:
+    FOLDER/<line number from 0>.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for line, ranked in enumerate(result.alignments or []):
+        best = ranked[0]
+        if best.target:
+            path = folder / f"{result.first_line + line:06d}.png"
+            attention_heatmap(best.weights, best.source, best.target, path)
+
+
+def _phrase_lists(constraints: Sequence[Sequence[str]] | None) -> list[list[str]] | None:
+    """A list of phrases per sentence, each checked (one string alone is refused)."""
+    if constraints is None:
+        return None
+    if isinstance(constraints, str):
+        raise NmtError("constraints: give a list of strings, not one string")
+    return [_texts(phrases, f"constraints[{i}]") or [] for i, phrases in enumerate(constraints)]
+
+
+def _texts(texts: Sequence[str] | None, what: str) -> list[str] | None:
+    """A list of lines, each a string that UTF-8 can write; one string alone is refused
+    (it would be read as its characters), and so is a lone surrogate ("\\ud800", which
+    Python strings may hold but no file can): refused, not replaced, so that a caller
+    never gets the translation of a text other than the one it gave."""
+    if isinstance(texts, str):
+        raise NmtError(f"{what}: give a list of strings, not one string")
+    if texts is None:
+        return None
+    lines = list(texts)
+    for index, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise NmtError(f"{what}[{index}]: expected a string, got {shown(line)}")
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise NmtError(
+                f"{what}[{index}]: character {error.start} is a lone surrogate "
+                f"(U+{ord(line[error.start]):04X}), which is not text"
+            ) from None
+    return lines

@@ -1,0 +1,1 @@
+"""The architectures: encoder, attention, decoder, the Transformer, an exported model."""

@@ -1,0 +1,1 @@
+"""A run on disk: its directory, where it stands, its checkpoints."""

@@ -1,0 +1,1 @@
+"""The training loop: loss, schedules, averaging, fine-tuning, resuming, validation."""
