@@ -1,6 +1,6 @@
-"""The import graph of nmt/ and cli/, read with `ast`: no cycles, and no import inside a
-function that could hide one. Layers are what make the code readable top-down; a cycle
-is two modules that can only be understood together."""
+"""The import graph of nmt/ and cli/, read with `ast`: no cycles, no import that climbs to
+a higher floor, and no import inside a function that could hide one. Layers are what make
+the code readable top-down; a cycle is two modules that can only be understood together."""
 
 from __future__ import annotations
 
@@ -112,6 +112,67 @@ def test_the_import_graph_has_no_cycle():
 def test_no_import_of_ours_hides_inside_a_function():
     _, inside = graph()
     assert inside == []
+
+
+# The floors of nmt/, lowest first (docs/layout.md has one row per floor): a module
+# imports from its own folder or a folder on a lower floor, never from one above. "nmt" is
+# the shared base (errors, atomic, textio, lock, device, extras); the command line
+# (nmt_cli) stands above them all.
+FLOORS = [
+    "nmt",
+    "nmt.config",
+    "nmt.data",
+    "nmt.models",
+    "nmt.run",
+    "nmt.generation",
+    "nmt.training",
+    "nmt.metrics",
+    "nmt.inference",
+    "nmt.evaluation",
+    "nmt.export",
+    "nmt.serve",
+    "nmt_cli",
+]
+
+
+def floor(module: str) -> int:
+    """The floor of a module: that of its folder (a base module, or nmt itself, is floor 0)."""
+    parts = module.split(".")
+    folder = ".".join(parts[:2]) if parts[0] == "nmt" else parts[0]
+    return FLOORS.index(folder) if folder in FLOORS else 0
+
+
+# The package's doors, on no floor: nmt exports Translator (the public API), and
+# nmt.__main__ runs the command line (`python -m nmt`).
+DOORS = {"nmt", "nmt.__main__"}
+
+
+def climbing(edges: dict[str, set[str]]) -> list[str]:
+    """The imports that reach a higher floor than their module's."""
+    return sorted(
+        f"{name} -> {target}"
+        for name, targets in edges.items()
+        for target in targets - DOORS
+        if name not in DOORS and floor(target) > floor(name)
+    )
+
+
+def test_every_folder_has_a_floor():
+    folders = {".".join(name.split(".")[:2]) for name in modules() if name.count(".") >= 2}
+    assert folders - set(FLOORS) == set()
+
+
+def test_no_import_climbs_to_a_higher_floor():
+    edges, _ = graph()
+    assert climbing(edges) == []
+
+
+def test_the_floor_check_finds_a_climb():
+    edges = {
+        "nmt.models.model": {"nmt.errors", "nmt.config.recipe"},
+        "nmt.config.recipe": {"nmt.models.model"},
+    }
+    assert climbing(edges) == ["nmt.config.recipe -> nmt.models.model"]
 
 
 def test_the_cycle_finder_finds_one():

@@ -44,7 +44,7 @@ class RunDir:
                              (the best dev BLEU) add no optimizer state; avg.pt averages
     metrics.jsonl            one JSON object per training or validation row
     shortlist.pt             the vocabulary shortlist `nmt shortlist` builds
-    (nmt/inference/shortlist.py)
+                             (nmt/inference/shortlist.py)
     translations/            translations `nmt eval` caches
     .lock                    held by the `nmt train` using the directory (nmt/lock.py)
     """

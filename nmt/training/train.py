@@ -1,9 +1,9 @@
 """The training loop: teacher forcing, gradient accumulation, clipping, the optimizer step.
 
 Around the loop: nmt/training/resume.py (the run lock, saving, resuming exactly),
-nmt/run/train_state.py (where the run stands and when it stops), nmt/training/optim.py (learning
-rates),
-nmt/training/validate.py (dev scores) and nmt/run/rundir.py (metrics and the display).
+nmt/run/train_state.py (where the run stands and when it stops), nmt/training/optim.py
+(learning rates), nmt/training/validate.py (dev scores) and nmt/run/rundir.py (metrics and
+the display).
 
 The batches of an epoch (and with data.subword_alpha the segmentation of its pairs,
 nmt/data/subword.py) are rebuilt from (seed, epoch) alone and every checkpoint holds
@@ -494,8 +494,7 @@ def train(
     """Open the run directory, prepare the data (cached), copy the sentencepiece models into
     the run and train; with train.init_from, from another run's weights and sentencepiece
     models (nmt/training/finetune.py). Under torchrun, rank 0 prepares and copies first and the
-    other
-    ranks then read its cache. skip_damaged: see nmt/training/resume.py."""
+    other ranks then read its cache. skip_damaged: see nmt/training/resume.py."""
     ctx = distributed.init_from_env(recipe.train.ddp_timeout_minutes)
     run = RunDir(Path(run_dir) if run_dir else default_run_dir(recipe.name))
     checkpointer = Checkpointer(run, ctx.main, skip_damaged)
