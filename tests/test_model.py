@@ -4,7 +4,8 @@ from torch import nn
 
 from nmt.config.recipe import ModelConfig
 from nmt.errors import NmtError
-from nmt.models.model import Bridge, build_model, count_parameters
+from nmt.models.architectures import build_model
+from nmt.models.model import Bridge, count_parameters
 
 SMALL = dict(
     embed_dim=6, encoder_hidden=5, decoder_hidden=7, bridge="linear", attention_dim=4, dropout=0.3

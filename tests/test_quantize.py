@@ -20,8 +20,9 @@ from nmt import Translator
 from nmt.config.recipe import ModelConfig
 from nmt.data.prepare import raw_splits
 from nmt.inference.quantize import Int8Linear, quantize_int8
+from nmt.models.architectures import build_model
 from nmt.models.decoder import RecurrentCell
-from nmt.models.model import build_model, count_parameters
+from nmt.models.model import count_parameters
 from nmt_cli.app import app
 
 SIZES = {"embed_dim": 32, "encoder_layers": 2, "decoder_layers": 2, "attention_dim": 24}

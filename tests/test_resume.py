@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nmt.config.recipe import Recipe, load_recipe, recipe_from_dict
 from nmt.errors import NmtError
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import load_checkpoint, training_payload
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState

@@ -204,7 +204,7 @@ def test_attention_rows_cover_output_and_source(fake):
 
 def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm"):
     from nmt.config.recipe import ModelConfig
-    from nmt.models.model import build_model
+    from nmt.models.architectures import build_model
 
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -226,7 +226,7 @@ def tiny_real_model(attention: str, order: str = "bahdanau", cell: str = "lstm")
 def tiny_transformer(seed: int = 0):
     """A Transformer of the vocabularies of tiny_real_model, so that the two can ensemble."""
     from nmt.config.recipe import ModelConfig
-    from nmt.models.model import build_model
+    from nmt.models.architectures import build_model
 
     torch.manual_seed(seed)
     return build_model(ModelConfig(**TINY_TRANSFORMER, tie_embeddings=True), 15, 13).eval()

@@ -14,7 +14,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.config.recipe import ModelConfig, load_recipe
 from nmt.errors import NmtError
-from nmt.models.model import build_model, count_parameters
+from nmt.models.architectures import build_model
+from nmt.models.model import count_parameters
 from nmt.models.transformer import MultiHeadAttention, sinusoids
 from nmt.run.checkpoint import average_checkpoints
 from nmt.run.rundir import RunDir

@@ -30,7 +30,7 @@ from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import search
 from nmt.inference.report import Report
 from nmt.inference.translator import Translator
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import FORMAT, load_for_inference, save_checkpoint
 from nmt.run.train_state import TrainState
 from nmt_cli.app import app

@@ -63,7 +63,7 @@ from nmt.device import BF16_FLAGS, cpu_has_bf16
 from nmt.export.export_onnx import export_onnx
 from nmt.inference.shortlist import Shortlist
 from nmt.inference.shortlist_build import save_run_shortlist
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import FORMAT, save_checkpoint
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState

@@ -40,7 +40,7 @@ from nmt.config.recipe import Recipe, load_recipe
 from nmt.data.batching import ParallelData
 from nmt.data.prepare import prepare
 from nmt.inference.translator import Translator
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import load_for_inference
 from nmt.training.train import Trainer
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from nmt.config.schema import RecipeError, Section, build, ranged, shown
+from nmt.config.schema import RecipeError, Section, build, own_field, ranged, shown
 from nmt.config.yamlio import parse_yaml, read_yaml, yaml_problem
 
 DEFAULT_CORPUS = "multi30k"
@@ -162,56 +162,69 @@ def check_files(files: Any) -> None:
 class ModelConfig(Section):
     NAME: ClassVar[str] = "model"
     # rnn: the recurrent encoder-decoder of seq2seq, bilstm and attention (nmt/models/model.py);
-    # transformer: Vaswani et al. 2017 (nmt/models/transformer.py). Each has fields of its own
-    # (RNN_ONLY, TRANSFORMER_ONLY below), which the other refuses to have set.
+    # transformer: Vaswani et al. 2017 (nmt/models/transformer.py); the table of them is
+    # nmt/models/architectures.py. A field an architecture alone reads names it (arch=).
     arch: Literal["rnn", "transformer"] = "rnn"
-    cell: Literal["lstm", "gru", "rnn"] = "lstm"  # the recurrent unit; rnn: plain tanh
-    embed_dim: int = ranged(256, "[1, 65536]")  # source and target embedding width
+    cell: Literal["lstm", "gru", "rnn"] = own_field(  # the recurrent unit; rnn: plain tanh
+        "rnn", "lstm"
+    )
+    embed_dim: int = ranged(256, "[1, 65536]", arch="rnn")  # source and target embedding width
     encoder_layers: int = ranged(2, "[1, 64]")  # stacked layers of the encoder
-    encoder_hidden: int = ranged(256, "[1, 65536]")  # per direction
-    bidirectional: bool = True  # the encoder also reads the source right to left
-    reverse_source: bool = False  # Sutskever et al. 2014 read the source backwards
+    encoder_hidden: int = ranged(256, "[1, 65536]", arch="rnn")  # per direction
+    bidirectional: bool = own_field("rnn", True)  # the encoder also reads the source right to left
+    reverse_source: bool = own_field(  # Sutskever et al. 2014 read the source backwards
+        "rnn", False
+    )
     decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
-    decoder_hidden: int = ranged(512, "[1, 65536]")  # units of each decoder layer
+    decoder_hidden: int = ranged(512, "[1, 65536]", arch="rnn")  # units of each decoder layer
     # how the encoder's final states start the decoder (nmt/models/model.py, Bridge): identity
     # hands each layer's [forward; backward] states over unchanged, so decoder_hidden must
     # be directions * encoder_hidden; linear learns a map from them to any width
-    bridge: Literal["identity", "linear"] = "identity"
-    attention: Literal["none", "bahdanau", "dot", "general"] = "bahdanau"  # score; none: off
+    bridge: Literal["identity", "linear"] = own_field("rnn", "identity")
+    attention: Literal["none", "bahdanau", "dot", "general"] = own_field(  # score; none: off
+        "rnn", "bahdanau"
+    )
     # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
     # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
-    attention_order: Literal["bahdanau", "luong"] = "bahdanau"
-    attention_dim: int = ranged(512, "[1, 65536]")  # hidden width of the bahdanau score
+    attention_order: Literal["bahdanau", "luong"] = own_field("rnn", "bahdanau")
+    attention_dim: int = ranged(512, "[1, 65536]", arch="rnn")  # hidden width of the bahdanau score
     dropout: float = ranged(0.2, "[0, 1)")  # on embeddings, between layers and outputs
     tie_embeddings: bool = False  # share target embedding and output projection
-    init: Literal["uniform", "xavier"] = "xavier"  # weights; xavier keeps N(0, 1) embeddings
-    init_range: float = ranged(0.1, "(0, 10]")  # for init: uniform
-    orthogonal_recurrent: bool = True  # recurrent matrices start orthogonal, per gate
+    init: Literal["uniform", "xavier"] = own_field(  # weights; xavier keeps N(0, 1) embeddings
+        "rnn", "xavier"
+    )
+    init_range: float = ranged(0.1, "(0, 10]", arch="rnn")  # for init: uniform
+    orthogonal_recurrent: bool = own_field(  # recurrent matrices start orthogonal, per gate
+        "rnn", True
+    )
     # transformer (encoder_layers, decoder_layers, dropout and tie_embeddings serve both)
-    d_model: int = ranged(512, "[1, 65536]")  # the width of every layer and embedding
-    heads: int = ranged(8, "[1, 1024]")  # attention heads; d_model / heads features each
-    ffn_dim: int = ranged(2048, "[1, 1e6]")  # inner width of each feed-forward block
-    positions: Literal["sinusoidal", "learned"] = "sinusoidal"  # how a position is encoded
+    d_model: int = ranged(  # the width of every layer and embedding
+        512, "[1, 65536]", arch="transformer"
+    )
+    heads: int = ranged(  # attention heads; d_model / heads features each
+        8, "[1, 1024]", arch="transformer"
+    )
+    ffn_dim: int = ranged(  # inner width of each feed-forward block
+        2048, "[1, 1e6]", arch="transformer"
+    )
+    positions: Literal["sinusoidal", "learned"] = own_field(  # how a position is encoded
+        "transformer", "sinusoidal"
+    )
     # learned positions: the longest sequence, EOS included; training leaves out (and counts)
     # the training and dev pairs with a longer side, and decoding stops an output there
-    max_positions: int = ranged(1024, "[1, 1e6]")
+    max_positions: int = ranged(1024, "[1, 1e6]", arch="transformer")
     # one embedding matrix for source, target (and, with tie_embeddings, output): needs
     # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
-    share_embeddings: bool = False
+    share_embeddings: bool = own_field("transformer", False)
 
     def check_together(self) -> None:
-        foreign = RNN_ONLY if self.arch == "transformer" else TRANSFORMER_ONLY
-        defaults = {item.name: item.default for item in dataclasses.fields(ModelConfig)}
-        for name in foreign:
-            if getattr(self, name) != defaults[name]:
-                other = "rnn" if self.arch == "transformer" else "transformer"
+        for item in dataclasses.fields(self):
+            owner = item.metadata.get("arch")
+            if owner not in (None, self.arch) and getattr(self, item.name) != item.default:
                 raise RecipeError(
-                    f"model.{name}: applies to model.arch {other} only (this is {self.arch})"
+                    f"model.{item.name}: applies to model.arch {owner} only (this is {self.arch})"
                 )
-        if self.arch == "transformer":
-            self._check_transformer()
-        else:
-            self._check_rnn()
+        {"rnn": self._check_rnn, "transformer": self._check_transformer}[self.arch]()
 
     def _check_transformer(self) -> None:
         if self.d_model % self.heads:
@@ -244,26 +257,6 @@ class ModelConfig(Section):
                 f"model.attention: dot needs encoder outputs ({memory_dim}) as wide as "
                 f"model.decoder_hidden ({self.decoder_hidden}); use general or bahdanau"
             )
-
-
-# The fields each architecture alone reads; the other refuses them set to anything but
-# their default, so that a recipe never carries a setting that does nothing.
-RNN_ONLY = (
-    "cell",
-    "embed_dim",
-    "encoder_hidden",
-    "bidirectional",
-    "reverse_source",
-    "decoder_hidden",
-    "bridge",
-    "attention",
-    "attention_order",
-    "attention_dim",
-    "init",
-    "init_range",
-    "orthogonal_recurrent",
-)
-TRANSFORMER_ONLY = ("d_model", "heads", "ffn_dim", "positions", "max_positions", "share_embeddings")
 
 
 @dataclass

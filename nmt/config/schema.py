@@ -65,9 +65,15 @@ class Range:
         return self.text
 
 
-def ranged(default: float, allowed: str) -> Any:
-    """A numeric field: its default and the range it may be set to."""
-    return field(default=default, metadata={"range": Range(allowed)})
+def ranged(default: float, allowed: str, *, arch: str | None = None) -> Any:
+    """A numeric field: its default and the range it may be set to (arch: see own_field)."""
+    return field(default=default, metadata={"range": Range(allowed), "arch": arch})
+
+
+def own_field(arch: str, default: Any) -> Any:
+    """A field that model.arch `arch` alone reads: the other architectures refuse it set to
+    anything but its default, so that a recipe never carries a setting that does nothing."""
+    return field(default=default, metadata={"arch": arch})
 
 
 def shown(value: Any) -> str:

@@ -18,31 +18,19 @@ from typing import Any
 
 from rich.console import Console
 
-from nmt.config.recipe import DecodeConfig, ModelConfig, Recipe, check_split_name
+from nmt.config.recipe import DecodeConfig, Recipe, check_split_name
 from nmt.data.corpus import data_card
 from nmt.data.prepare import raw_splits
 from nmt.errors import NmtError
 from nmt.inference.translator import Translator
 from nmt.jsonio import read_json
 from nmt.metrics.bleu import System
+from nmt.models.architectures import family
 from nmt.models.model import count_parameters
 from nmt.run.checkpoint import resolve_checkpoint, training_record
 from nmt.textio import read_lines
 
 stderr = Console(stderr=True)
-
-
-def architecture(cfg: ModelConfig) -> str:
-    """The recipe family a model config belongs to (cells other than LSTM are named)."""
-    if cfg.arch == "transformer":
-        return "transformer"
-    if cfg.attention != "none":
-        name = "attention"
-    elif cfg.bidirectional:
-        name = "bilstm"
-    else:
-        name = "seq2seq"
-    return name if cfg.cell == "lstm" else f"{name} ({cfg.cell})"
 
 
 def check_counts(hypotheses: list[str], hyp_name: str, references: list[str], ref_name: str):
@@ -105,7 +93,7 @@ def run_systems(
     )
     if translator.setting != "fp32":
         name += f" [{translator.setting}]"
-    arch = architecture(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
+    arch = family(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
     params = count_parameters(translator.model)
     training = training_record(checkpoints[0]) if len(runs) == 1 else {}
 

@@ -27,6 +27,7 @@ from nmt.data.batching import collate, token_batches
 from nmt.data.tokenizer import PAD, Tokenizer
 from nmt.errors import NmtError
 from nmt.generation.decoding import DecodingOptions
+from nmt.models.interface import Model
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Scored:
 
 @torch.inference_mode()
 def score_ids(
-    model,
+    model: Model,
     src_ids: Sequence[list[int]],
     tgt_ids: Sequence[list[int]],
     batch_tokens: int,
@@ -85,7 +86,7 @@ def score_ids(
 
 
 def score_lines(
-    model,
+    model: Model,
     tokenizer: Tokenizer,
     sources: Sequence[str],
     targets: Sequence[str],

@@ -44,6 +44,7 @@ from nmt.data.tokenizer import BOS, EOS, PAD
 from nmt.generation.constraints import Constraints
 from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt.generation.sampling import draw, uniforms
+from nmt.models.interface import Model
 
 NEG_INF = float("-inf")
 TINY = torch.finfo(torch.float32).tiny  # log(0) would make a finished score -inf: "none"
@@ -146,7 +147,7 @@ def _most_probable(logp: Tensor, step: int) -> tuple[Tensor, Tensor]:
 
 
 def _one_per_row(
-    model,
+    model: Model,
     src: Tensor,
     src_lengths: Tensor,
     copies: int,
@@ -204,7 +205,7 @@ def _one_per_row(
 
 @torch.inference_mode()
 def greedy(
-    model,
+    model: Model,
     src: Tensor,
     src_lengths: Tensor,
     max_len: Tensor | int,
@@ -227,7 +228,7 @@ def greedy(
 
 @torch.inference_mode()
 def sample(
-    model,
+    model: Model,
     src: Tensor,
     src_lengths: Tensor,
     max_len: Tensor | int,
@@ -397,7 +398,7 @@ class _Beams:
 
 @torch.inference_mode()
 def beam_search(
-    model,
+    model: Model,
     src: Tensor,
     src_lengths: Tensor,
     beam: int,
@@ -558,7 +559,7 @@ def _store(results: _Finished, rows: Tensor, done: _Finished) -> None:
 
 
 def search(
-    model,
+    model: Model,
     src: Tensor,
     src_lengths: Tensor,
     options: DecodingOptions,

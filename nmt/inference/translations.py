@@ -25,6 +25,7 @@ from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import length_limits, search
 from nmt.inference.alignment import END, Alignment
 from nmt.inference.report import Report
+from nmt.models.interface import Model
 
 NBEST_SEPARATOR = " ||| "
 
@@ -78,7 +79,7 @@ class Translations:
 
 
 def translate_lines(
-    model,
+    model: Model,
     tokenizer: Tokenizer,
     lines: Sequence[str],
     options: DecodingOptions,

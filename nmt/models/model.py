@@ -5,8 +5,7 @@
       -> decoder (plain RNN stack, or RNN stack with attention in Bahdanau or Luong order)
 
 `forward` is teacher forcing; `encode` + `initial_state` + `step` is the same computation
-one target position at a time, for greedy and beam search. `build_model` builds the
-Transformer of nmt/models/transformer.py instead for model.arch: transformer (same interface).
+one target position at a time, for greedy and beam search (nmt/models/interface.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from torch import Tensor, nn
 from nmt.config.recipe import ModelConfig
 from nmt.models.decoder import AttentionDecoder, DecoderState, Encoded, RecurrentCell, RnnDecoder
 from nmt.models.encoder import Encoder
-from nmt.models.transformer import Transformer, init_transformer
 
 
 class Bridge(nn.Module):
@@ -207,15 +205,15 @@ def init_parameters(model: nn.Module, cfg: ModelConfig) -> None:
                 module.weight[module.padding_idx] = 0.0
 
 
-def build_model(cfg: ModelConfig, src_vocab: int, tgt_vocab: int) -> Seq2Seq | Transformer:
-    """The model a recipe describes, initialised (cfg checked its sizes when it was built)."""
-    if cfg.arch == "transformer":
-        transformer = Transformer(cfg, src_vocab, tgt_vocab)
-        init_transformer(transformer)
-        return transformer
-    model = Seq2Seq(cfg, src_vocab, tgt_vocab)
-    init_parameters(model, cfg)
-    return model
+def recurrent_family(cfg: ModelConfig) -> str:
+    """The recipe family a recurrent config belongs to (cells other than LSTM are named)."""
+    if cfg.attention != "none":
+        name = "attention"
+    elif cfg.bidirectional:
+        name = "bilstm"
+    else:
+        name = "seq2seq"
+    return name if cfg.cell == "lstm" else f"{name} ({cfg.cell})"
 
 
 def count_parameters(model: nn.Module) -> int:

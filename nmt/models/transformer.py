@@ -315,11 +315,11 @@ class Transformer(nn.Module):
         return self.output(features), state, weights
 
 
-def init_transformer(model: Transformer) -> None:
+def init_transformer(model: nn.Module, cfg: ModelConfig) -> None:
     """xavier_uniform weights and zero biases for every linear map; embeddings
     N(0, 1 / d_model), so that scaled by sqrt(d_model) they have unit variance and a tied
     output layer starts with logits of unit variance (fairseq's choice); PAD rows zero.
-    LayerNorms keep PyTorch's ones and zeros."""
+    LayerNorms keep PyTorch's ones and zeros. (cfg: every architecture's init takes it.)"""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Linear):

@@ -25,7 +25,7 @@ from nmt.atomic import write_atomic
 from nmt.config.recipe import Recipe, recipe_from_dict
 from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState
 

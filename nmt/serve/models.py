@@ -10,8 +10,8 @@ import torch
 
 from nmt.device import resolve_device
 from nmt.errors import NmtError
-from nmt.evaluation.evaluate import architecture
 from nmt.inference.translator import Translator
+from nmt.models.architectures import family
 from nmt.models.model import count_parameters
 from nmt.models.onnx_model import is_export
 from nmt.run.checkpoint import resolve_checkpoint
@@ -62,7 +62,7 @@ def _load(path: Path, device: str, precision: str, shortlist: bool) -> ServedMod
         parameters = count_parameters(translator.model)
     info = ModelInfo(
         name=name,
-        architecture=architecture(recipe.model),
+        architecture=family(recipe.model),
         attention=translator.model.has_attention,
         source_language=recipe.data.src,
         target_language=recipe.data.tgt,

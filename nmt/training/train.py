@@ -37,7 +37,7 @@ from nmt.data.prepare import Prepared, prepare
 from nmt.data.subword import SubwordSampler
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.errors import NmtError
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import average_run, load_model_state, training_payload
 from nmt.run.rundir import Reporter, RunDir, default_run_dir
 from nmt.run.train_state import TrainResult, TrainState, stop_reason
