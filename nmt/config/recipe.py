@@ -224,7 +224,9 @@ class ModelConfig(Section):
                 raise RecipeError(
                     f"model.{item.name}: applies to model.arch {owner} only (this is {self.arch})"
                 )
-        {"rnn": self._check_rnn, "transformer": self._check_transformer}[self.arch]()
+        own_checks = {"rnn": self._check_rnn, "transformer": self._check_transformer}
+        if self.arch in own_checks:
+            own_checks[self.arch]()
 
     def _check_transformer(self) -> None:
         if self.d_model % self.heads:
