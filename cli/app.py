@@ -9,7 +9,8 @@ from nmt_cli import evaluate, export, prepare, score, serve, shortlist, train, t
 from nmt_cli.common import environment_error
 
 app = typer.Typer(
-    help="Recurrent NMT: prepare a corpus, train a model, translate files, score BLEU, serve.",
+    help="NMT: prepare a corpus, train a recurrent model or a Transformer, translate files, "
+    "score BLEU, serve.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -1,4 +1,4 @@
-"""nmt: recurrent sequence-to-sequence translation (Sutskever, Bi-LSTM, Bahdanau attention)."""
+"""nmt: sequence-to-sequence translation (Sutskever, Bi-LSTM, Bahdanau attention, Transformer)."""
 
 from typing import TYPE_CHECKING, Any
 

@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+from typer.testing import CliRunner
+
+from nmt_cli.app import app
+
 HEAVY = ("torch", "datasets", "sentencepiece", "sacrebleu", "matplotlib", "fastapi", "uvicorn")
 
 
@@ -20,3 +24,10 @@ def test_help_loads_no_heavy_library():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_help_names_both_families():
+    """nmt trains the Transformer too: the one-line description must not say recurrent only."""
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "Transformer" in result.stdout

@@ -17,7 +17,7 @@ from nmt.inference.shortlist import Shortlist, Shortlisted
 class Autocast(nn.Module):
     """A model whose every call runs under bf16 autocast: the matrix products in bf16; the
     decoder cells' state, the attention softmax and search's log-softmax stay fp32, as in
-    bf16 training (DESIGN.md)."""
+    bf16 training (nmt/device.py, autocast)."""
 
     def __init__(self, model: nn.Module, device: torch.device) -> None:
         super().__init__()

@@ -132,7 +132,9 @@ class ScoreResponse(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    architecture: str = Field(description="seq2seq, bilstm or attention")
+    architecture: str = Field(
+        description="seq2seq, bilstm, attention or transformer (nmt/models/architectures.py)"
+    )
     attention: bool = Field(description="Whether the model has attention to show.")
     source_language: str
     target_language: str

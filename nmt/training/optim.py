@@ -1,4 +1,5 @@
-"""Optimizer and learning-rate schedule: the classic recipes of the three papers.
+"""Optimizer and learning-rate schedule: the classic recipes of the three recurrent papers
+and the Transformer's warm-up (inverse_sqrt).
 
 The schedule is a small object of plain numbers (not a torch LR scheduler) so that its
 whole state fits in a checkpoint and a resumed run continues with exactly the same rates.
