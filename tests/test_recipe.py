@@ -12,10 +12,11 @@ from nmt.config.recipe import (
     ModelConfig,
     Recipe,
     TrainConfig,
+    fields_where,
     load_recipe,
     parse_override,
 )
-from nmt.config.schema import Range, RecipeError
+from nmt.config.schema import Range, RecipeError, setting
 from nmt_cli.app import app
 
 
@@ -285,3 +286,61 @@ def test_a_section_left_empty_is_refused_and_an_optional_one_may_be_null(tmp_pat
         load_recipe(recipe)
     recipe.write_text("data:\n  hub: null\n", encoding="utf-8")
     assert load_recipe(recipe).data.hub is None
+
+
+def test_a_field_carries_its_policies():
+    """The 6 name lists that resume, fine-tuning and the cache fingerprint kept outside the
+    schema are read from the fields: each list as it was."""
+    assert set(fields_where("resumable")) == {
+        "name",
+        "data.data_dir",
+        "data.cache_dir",
+        *(
+            f"decode.{name}"
+            for name in (
+                "beam",
+                "length_penalty",
+                "length_norm",
+                "coverage_penalty",
+                "batch_tokens",
+                "max_source_len",
+            )
+        ),
+        *(
+            f"train.{name}"
+            for name in (
+                "max_epochs",
+                "max_updates",
+                "max_minutes",
+                "early_stop_patience",
+                "valid_batch_tokens",
+                "keep_last",
+                "average_last",
+                "device",
+                "max_bad_updates",
+                "tensorboard",
+                "log_every",
+                "ddp_timeout_minutes",
+            )
+        ),
+    }
+    assert fields_where("free_on_fine_tune") == [
+        "model.dropout",
+        "model.init",
+        "model.init_range",
+        "model.orthogonal_recurrent",
+    ]
+    assert fields_where("vocabulary") == [
+        f"data.{name}"
+        for name in ("src", "tgt", "joint_vocab", "spm_type", "vocab_size", "character_coverage")
+    ]
+    assert fields_where("fingerprinted", False) == [
+        "data.data_dir",
+        "data.cache_dir",
+        "data.subword_alpha",
+    ]
+
+
+def test_an_unknown_policy_is_refused_where_the_field_is_declared():
+    with pytest.raises(TypeError, match="no field policy 'resumeable'"):
+        setting(1, resumeable=True)

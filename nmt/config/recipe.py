@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from nmt.config.schema import RecipeError, Section, build, own_field, ranged, shown
+from nmt.config.schema import RecipeError, Section, build, policy, ranged, setting, shown
 from nmt.config.yamlio import parse_yaml, read_yaml, yaml_problem
 
 DEFAULT_CORPUS = "multi30k"
@@ -77,10 +77,14 @@ class DataConfig(Section):
     # command line --set data.hub.id=wmt/wmt16 --set data.hub.config=ro-en. Sets corpus to
     # "hub"; it is cleaned and reported as a card's corpus is.
     hub: HubData | None = None
-    src: str = "de"  # source language code, as the card names it
-    tgt: str = "en"  # target language code
-    data_dir: str | None = None  # local mirror; else $NMT_DATA; else the card's public source
-    cache_dir: str = "prepared"  # where encoded splits and sentencepiece models are cached
+    src: str = setting("de", vocabulary=True)  # source language code, as the card names it
+    tgt: str = setting("en", vocabulary=True)  # target language code
+    data_dir: str | None = setting(  # local mirror; else $NMT_DATA; else the card's public source
+        None, resumable=True, fingerprinted=False
+    )
+    cache_dir: str = setting(  # where encoded splits and sentencepiece models are cached
+        "prepared", resumable=True, fingerprinted=False
+    )
     # cleaning (train only; dev and test are never filtered); 0 turns a rule off
     max_words: int = ranged(100, "[0, 1e6]")  # drop pairs with a side of more whitespace words
     max_chars: int = ranged(1000, "[0, 1e8]")  # ... or of more characters (one-word lines)
@@ -90,14 +94,20 @@ class DataConfig(Section):
     # >1: also train on consecutive pairs joined in groups of 2..join_max (nmt/data/joining.py)
     join_max: int = ranged(1, "[1, 64]")
     # sentencepiece
-    joint_vocab: bool = True  # one sentencepiece model for both sides, else one per side
-    spm_type: Literal["unigram", "bpe"] = "unigram"  # the sentencepiece algorithm
-    vocab_size: int = ranged(8000, "[8, 1e6]")  # pieces per sentencepiece model
-    character_coverage: float = ranged(1.0, "[0.98, 1]")  # what sentencepiece accepts
+    joint_vocab: bool = setting(  # one sentencepiece model for both sides, else one per side
+        True, vocabulary=True
+    )
+    spm_type: Literal["unigram", "bpe"] = setting(  # the sentencepiece algorithm
+        "unigram", vocabulary=True
+    )
+    vocab_size: int = ranged(8000, "[8, 1e6]", vocabulary=True)  # pieces per sentencepiece model
+    character_coverage: float = ranged(  # what sentencepiece accepts
+        1.0, "[0.98, 1]", vocabulary=True
+    )
     # >0: the training pairs are segmented afresh each epoch (nmt/data/subword.py): a unigram
     # model samples its 64 best segmentations with P^alpha (Kudo 2018: 0.1), BPE skips each
     # merge with probability alpha (Provilkov et al. 2020: 0.1); dev and test never. 0: off
-    subword_alpha: float = ranged(0.0, "[0, 1)")
+    subword_alpha: float = ranged(0.0, "[0, 1)", fingerprinted=False)
 
     def check_together(self) -> None:
         if self.files is not None and self.hub is not None:
@@ -165,37 +175,43 @@ class ModelConfig(Section):
     # transformer: Vaswani et al. 2017 (nmt/models/transformer.py); the table of them is
     # nmt/models/architectures.py. A field an architecture alone reads names it (arch=).
     arch: Literal["rnn", "transformer"] = "rnn"
-    cell: Literal["lstm", "gru", "rnn"] = own_field(  # the recurrent unit; rnn: plain tanh
-        "rnn", "lstm"
+    cell: Literal["lstm", "gru", "rnn"] = setting(  # the recurrent unit; rnn: plain tanh
+        "lstm", arch="rnn"
     )
     embed_dim: int = ranged(256, "[1, 65536]", arch="rnn")  # source and target embedding width
     encoder_layers: int = ranged(2, "[1, 64]")  # stacked layers of the encoder
     encoder_hidden: int = ranged(256, "[1, 65536]", arch="rnn")  # per direction
-    bidirectional: bool = own_field("rnn", True)  # the encoder also reads the source right to left
-    reverse_source: bool = own_field(  # Sutskever et al. 2014 read the source backwards
-        "rnn", False
+    bidirectional: bool = setting(  # the encoder also reads the source right to left
+        True, arch="rnn"
+    )
+    reverse_source: bool = setting(  # Sutskever et al. 2014 read the source backwards
+        False, arch="rnn"
     )
     decoder_layers: int = ranged(2, "[1, 64]")  # as many as encoder_layers
     decoder_hidden: int = ranged(512, "[1, 65536]", arch="rnn")  # units of each decoder layer
     # how the encoder's final states start the decoder (nmt/models/model.py, Bridge): identity
     # hands each layer's [forward; backward] states over unchanged, so decoder_hidden must
     # be directions * encoder_hidden; linear learns a map from them to any width
-    bridge: Literal["identity", "linear"] = own_field("rnn", "identity")
-    attention: Literal["none", "bahdanau", "dot", "general"] = own_field(  # score; none: off
-        "rnn", "bahdanau"
+    bridge: Literal["identity", "linear"] = setting("identity", arch="rnn")
+    attention: Literal["none", "bahdanau", "dot", "general"] = setting(  # score; none: off
+        "bahdanau", arch="rnn"
     )
     # "bahdanau": attend with the previous state, then step (Bahdanau et al. 2015);
     # "luong": step first, attend with the new state (Luong et al. 2015; Joey, OpenNMT-py)
-    attention_order: Literal["bahdanau", "luong"] = own_field("rnn", "bahdanau")
+    attention_order: Literal["bahdanau", "luong"] = setting("bahdanau", arch="rnn")
     attention_dim: int = ranged(512, "[1, 65536]", arch="rnn")  # hidden width of the bahdanau score
-    dropout: float = ranged(0.2, "[0, 1)")  # on embeddings, between layers and outputs
-    tie_embeddings: bool = False  # share target embedding and output projection
-    init: Literal["uniform", "xavier"] = own_field(  # weights; xavier keeps N(0, 1) embeddings
-        "rnn", "xavier"
+    dropout: float = ranged(  # on embeddings, between layers and outputs
+        0.2, "[0, 1)", free_on_fine_tune=True
     )
-    init_range: float = ranged(0.1, "(0, 10]", arch="rnn")  # for init: uniform
-    orthogonal_recurrent: bool = own_field(  # recurrent matrices start orthogonal, per gate
-        "rnn", True
+    tie_embeddings: bool = False  # share target embedding and output projection
+    init: Literal["uniform", "xavier"] = setting(  # weights; xavier keeps N(0, 1) embeddings
+        "xavier", arch="rnn", free_on_fine_tune=True
+    )
+    init_range: float = ranged(  # for init: uniform
+        0.1, "(0, 10]", arch="rnn", free_on_fine_tune=True
+    )
+    orthogonal_recurrent: bool = setting(  # recurrent matrices start orthogonal, per gate
+        True, arch="rnn", free_on_fine_tune=True
     )
     # transformer (encoder_layers, decoder_layers, dropout and tie_embeddings serve both)
     d_model: int = ranged(  # the width of every layer and embedding
@@ -207,19 +223,19 @@ class ModelConfig(Section):
     ffn_dim: int = ranged(  # inner width of each feed-forward block
         2048, "[1, 1e6]", arch="transformer"
     )
-    positions: Literal["sinusoidal", "learned"] = own_field(  # how a position is encoded
-        "transformer", "sinusoidal"
+    positions: Literal["sinusoidal", "learned"] = setting(  # how a position is encoded
+        "sinusoidal", arch="transformer"
     )
     # learned positions: the longest sequence, EOS included; training leaves out (and counts)
     # the training and dev pairs with a longer side, and decoding stops an output there
     max_positions: int = ranged(1024, "[1, 1e6]", arch="transformer")
     # one embedding matrix for source, target (and, with tie_embeddings, output): needs
     # data.joint_vocab, one sentencepiece model for both sides (Recipe checks it)
-    share_embeddings: bool = own_field("transformer", False)
+    share_embeddings: bool = setting(False, arch="transformer")
 
     def check_together(self) -> None:
         for item in dataclasses.fields(self):
-            owner = item.metadata.get("arch")
+            owner = policy(item, "arch")
             if owner not in (None, self.arch) and getattr(self, item.name) != item.default:
                 raise RecipeError(
                     f"model.{item.name}: applies to model.arch {owner} only (this is {self.arch})"
@@ -271,11 +287,13 @@ class TrainConfig(Section):
     init_from: str | None = None
     batch_tokens: int = ranged(4096, "[1, 1e8]")  # target tokens per update, over all ranks
     update_freq: int = ranged(1, "[1, 4096]")  # gradient accumulation: micro-batches per update
-    max_epochs: int = ranged(30, "[1, 1e6]")  # passes over the training data at most
-    max_updates: int = ranged(0, "[0, 1e12]")  # 0: no limit
+    max_epochs: int = ranged(  # passes over the training data at most
+        30, "[1, 1e6]", resumable=True
+    )
+    max_updates: int = ranged(0, "[0, 1e12]", resumable=True)  # 0: no limit
     # wall-clock minutes of training and validation, over every resume; 0: no limit. Gives
     # models that run at different speeds the same budget (bench/speed/gpu_reference.sh)
-    max_minutes: float = ranged(0.0, "[0, 1e9]")
+    max_minutes: float = ranged(0.0, "[0, 1e9]", resumable=True)
     optimizer: Literal["adam", "sgd"] = "adam"  # sgd: plain, no momentum (Sutskever et al.)
     lr: float = ranged(1e-3, "[0, 100]")  # learning rate (inverse_sqrt: its peak)
     # how the rate changes (nmt/training/optim.py)
@@ -292,24 +310,34 @@ class TrainConfig(Section):
     label_smoothing: float = ranged(0.0, "[0, 1)")  # mass spread over the other pieces
     # updates; 0: at every epoch end instead. The last update is validated too.
     validate_every: int = ranged(500, "[0, 1e9]")
-    valid_batch_tokens: int = ranged(2048, "[1, 1e8]")  # dev batches (no gradients)
+    valid_batch_tokens: int = ranged(  # dev batches (no gradients)
+        2048, "[1, 1e8]", resumable=True
+    )
     # validations without a better valid_metric; 0: never stop early
-    early_stop_patience: int = ranged(8, "[0, 1e6]")
-    keep_last: int = ranged(3, "[0, 10000]")  # step checkpoints kept besides last and best
-    average_last: int = ranged(0, "[0, 10000]")  # >1: also write the average of the last K
+    early_stop_patience: int = ranged(8, "[0, 1e6]", resumable=True)
+    keep_last: int = ranged(  # step checkpoints kept besides last and best
+        3, "[0, 10000]", resumable=True
+    )
+    average_last: int = ranged(  # >1: also write the average of the last K
+        0, "[0, 10000]", resumable=True
+    )
     # >0: validate and translate with an exponential moving average of the weights, which
     # moves by 1 - ema_decay an update (nmt/training/ema.py); 0: off
     ema_decay: float = ranged(0.0, "[0, 1)")
     # auto: fp32 on every device measured so far (nmt/device.py); bf16: bf16 GEMMs under
     # autocast, recurrent state, attention softmax and loss in fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    device: str = "auto"  # auto, cpu, cuda, cuda:1, ...
-    max_bad_updates: int = ranged(20, "[1, 1e6]")  # NaN/inf losses in a row before the run stops
-    tensorboard: bool = False  # also log to RUN/tensorboard (the tensorboard extra)
-    log_every: int = ranged(50, "[0, 1e9]")  # 0: no training rows
+    device: str = setting("auto", resumable=True)  # auto, cpu, cuda, cuda:1, ...
+    max_bad_updates: int = ranged(  # NaN/inf losses in a row before the run stops
+        20, "[1, 1e6]", resumable=True
+    )
+    tensorboard: bool = setting(  # also log to RUN/tensorboard (the tensorboard extra)
+        False, resumable=True
+    )
+    log_every: int = ranged(50, "[0, 1e9]", resumable=True)  # 0: no training rows
     # under torchrun: how long a rank waits for the others (a dead or stuck rank, rank 0
     # validating) before the job fails with a timeout error; must exceed a validation
-    ddp_timeout_minutes: float = ranged(10.0, "(0, 10080]")
+    ddp_timeout_minutes: float = ranged(10.0, "(0, 10080]", resumable=True)
 
     def check_together(self) -> None:
         if self.update_freq > self.batch_tokens:
@@ -322,23 +350,25 @@ class TrainConfig(Section):
 @dataclass(frozen=True)
 class DecodeConfig(Section):
     NAME: ClassVar[str] = "decode"
-    beam: int = ranged(5, "[1, 1024]")  # hypotheses kept per sentence; 1: greedy
-    length_penalty: float = ranged(1.0, "[0, 100]")  # alpha in score / lp; 0: off
+    beam: int = ranged(5, "[1, 1024]", resumable=True)  # hypotheses kept per sentence; 1: greedy
+    length_penalty: float = ranged(1.0, "[0, 100]", resumable=True)  # alpha in score / lp; 0: off
     # lp: power = len**alpha; gnmt = ((5 + len) / 6)**alpha (Wu et al. 2016)
-    length_norm: Literal["power", "gnmt"] = "power"
+    length_norm: Literal["power", "gnmt"] = setting("power", resumable=True)
     # GNMT's beta: beam search adds beta * sum log min(attention mass, 1) (attention models)
-    coverage_penalty: float = ranged(0.0, "[0, 100]")
+    coverage_penalty: float = ranged(0.0, "[0, 100]", resumable=True)
     max_len_a: float = ranged(1.5, "[0, 1000]")  # output is at most a * source_length + b pieces
     max_len_b: int = ranged(10, "[0, 1e6]")  # ... the b of that limit
-    batch_tokens: int = ranged(4096, "[1, 1e8]")  # source tokens per decoding batch
-    max_source_len: int = ranged(256, "[1, 1e6]")  # longer inputs are truncated (and counted)
+    batch_tokens: int = ranged(4096, "[1, 1e8]", resumable=True)  # source tokens per decoding batch
+    max_source_len: int = ranged(  # longer inputs are truncated (and counted)
+        256, "[1, 1e6]", resumable=True
+    )
 
 
 @dataclass
 class Recipe:
     # the run is runs/<name> unless --run-dir says otherwise; a recipe file without a name
     # takes the file's (my.yaml: runs/my), and `recipe` is left to recipes made in code
-    name: str = "recipe"
+    name: str = setting("recipe", resumable=True)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -370,6 +400,19 @@ class Recipe:
             else:
                 flat[key] = value
         return flat
+
+
+def fields_where(name: str, value: Any = True) -> list[str]:
+    """The dotted recipe fields (train.lr) whose policy `name` is `value` (schema.POLICIES),
+    in the order they are declared."""
+    found = []
+    for item in dataclasses.fields(Recipe):
+        if item.default_factory is dataclasses.MISSING:
+            found += [item.name] if policy(item, name) == value else []
+            continue
+        section = dataclasses.fields(item.default_factory)
+        found += [f"{item.name}.{leaf.name}" for leaf in section if policy(leaf, name) == value]
+    return found
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

@@ -65,15 +65,41 @@ class Range:
         return self.text
 
 
-def ranged(default: float, allowed: str, *, arch: str | None = None) -> Any:
-    """A numeric field: its default and the range it may be set to (arch: see own_field)."""
-    return field(default=default, metadata={"range": Range(allowed), "arch": arch})
+# A field's policies and their defaults, so that a new field says them where it is
+# declared: arch, the model.arch that alone reads it (the others refuse it set to anything
+# but its default); resumable, `--resume` may change it (nmt/training/resume.py);
+# free_on_fine_tune, a model field a run started from another's weights may change
+# (nmt/training/finetune.py); vocabulary, a data field the sentencepiece models were made
+# with, which such a run shares; fingerprinted, the prepared cache depends on the data
+# field (nmt/data/prepare.py).
+POLICIES: dict[str, Any] = {
+    "arch": None,
+    "resumable": False,
+    "free_on_fine_tune": False,
+    "vocabulary": False,
+    "fingerprinted": True,
+}
 
 
-def own_field(arch: str, default: Any) -> Any:
-    """A field that model.arch `arch` alone reads: the other architectures refuse it set to
-    anything but its default, so that a recipe never carries a setting that does nothing."""
-    return field(default=default, metadata={"arch": arch})
+def setting(default: Any, *, allowed: str | None = None, **policies: Any) -> Any:
+    """A field: its default, the range a number may be set to, its policies (POLICIES)."""
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        raise TypeError(f"no field policy {unknown[0]!r} (there are {', '.join(POLICIES)})")
+    metadata: dict[str, Any] = {**POLICIES, **policies}
+    if allowed is not None:
+        metadata["range"] = Range(allowed)
+    return field(default=default, metadata=metadata)
+
+
+def ranged(default: float, allowed: str, **policies: Any) -> Any:
+    """A numeric field: its default, the range it may be set to, its policies."""
+    return setting(default, allowed=allowed, **policies)
+
+
+def policy(item: dataclasses.Field, name: str) -> Any:
+    """A field's policy `name`, the default where the field was declared without setting."""
+    return item.metadata.get(name, POLICIES[name])
 
 
 def shown(value: Any) -> str:

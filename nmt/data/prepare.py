@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -29,6 +29,7 @@ from rich.console import Console
 
 from nmt.atomic import naming
 from nmt.config.recipe import DataConfig
+from nmt.config.schema import policy
 from nmt.data.clean import CleanReport, clean_pairs, clean_table
 from nmt.data.corpus import (
     Card,
@@ -47,8 +48,6 @@ from nmt.jsonio import read_json
 from nmt.lock import FileLock
 
 PIPELINE_VERSION = 1  # bump when a change here changes what a cache holds
-# where things live, and what training alone reads: not what the cache holds
-NOT_FINGERPRINTED = ("data_dir", "cache_dir", "subword_alpha")
 META, REPORT, SPLITS = "prepared.json", "clean_report.json", "splits"
 FEATURES = datasets.Features(
     {
@@ -94,7 +93,10 @@ def fingerprint(
     card: Card, cfg: DataConfig, mirror: Path | None, vocabulary: Vocabulary = None
 ) -> str:
     """A hash of everything that makes this prepared data what it is."""
-    settings = {key: value for key, value in asdict(cfg).items() if key not in NOT_FINGERPRINTED}
+    # not where things live, nor what training alone reads (fingerprinted=False)
+    settings = {
+        item.name: getattr(cfg, item.name) for item in fields(cfg) if policy(item, "fingerprinted")
+    }
     if card.pool is None:
         settings.pop("split_seed")  # only corpora cut by us depend on it
     files = [

@@ -14,21 +14,15 @@ row of metrics.jsonl.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nmt.config.recipe import ModelConfig, Recipe, recipe_from_dict
+from nmt.config.recipe import Recipe, fields_where, recipe_from_dict
 from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
 from nmt.run.checkpoint import check_tokenizer, load_checkpoint, resolve_checkpoint
 from nmt.run.rundir import RunDir
-
-# Model fields that neither shape the weights nor change what they compute.
-MAY_DIFFER = ("dropout", "init", "init_range", "orthogonal_recurrent")
-# Data fields the sentencepiece models were made with: the new run keeps those models.
-VOCABULARY = ("src", "tgt", "joint_vocab", "spm_type", "vocab_size", "character_coverage")
 
 
 @dataclass
@@ -45,11 +39,12 @@ class Origin:
 
 
 def fixed_fields() -> list[str]:
-    """The dotted fields a run started from another must share with it."""
-    model = [field.name for field in dataclasses.fields(ModelConfig)]
-    return [f"model.{name}" for name in model if name not in MAY_DIFFER] + [
-        f"data.{name}" for name in VOCABULARY
-    ]
+    """The dotted fields a run started from another must share with it: the model fields
+    that shape the weights or change what they compute (all but free_on_fine_tune), and
+    the data fields its sentencepiece models were made with (vocabulary), which the new run
+    keeps."""
+    model = [name for name in fields_where("free_on_fine_tune", False) if name.startswith("model.")]
+    return model + fields_where("vocabulary")
 
 
 def load_origin(recipe: Recipe) -> Origin:

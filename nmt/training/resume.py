@@ -19,7 +19,6 @@ train` on the same directory is refused at once, naming the pid of the first.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 
 from nmt.atomic import remove_temporaries
-from nmt.config.recipe import DecodeConfig, Recipe, recipe_from_dict
+from nmt.config.recipe import Recipe, fields_where, recipe_from_dict
 from nmt.errors import NmtError
 from nmt.lock import FileLock
 from nmt.run.checkpoint import (
@@ -44,41 +43,6 @@ from nmt.run.train_state import TrainState, stop_reason
 from nmt.training.optim import Schedule
 
 NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
-
-# What `--resume` may change: what does not enter the updates. That is the limits (a run
-# stops sooner or goes on), logging, the checkpoints kept, where the run runs (another
-# device computes the same updates up to floating-point order) and where files live, and
-# the decoding settings validation does not read. Not train.precision (bf16 rounds every
-# product), train.validate_every and decode.max_len_a/b: validations and the dev BLEU of
-# their greedy outputs drive the plateau schedule, early stopping and best.pt. Nor
-# train.ema_decay (the average is what validation scores), data.subword_alpha (how every
-# epoch is segmented), data.files (the pairs themselves) and train.init_from (the weights
-# the run started from, which its checkpoints record; a resume does not read it again).
-RESUME_MAY_CHANGE = frozenset(
-    {"name", "data.data_dir", "data.cache_dir"}
-    | {
-        f"decode.{item.name}"
-        for item in dataclasses.fields(DecodeConfig)
-        if item.name not in ("max_len_a", "max_len_b")
-    }
-    | {
-        f"train.{name}"
-        for name in (
-            "max_epochs",
-            "max_updates",
-            "max_minutes",
-            "early_stop_patience",
-            "valid_batch_tokens",
-            "keep_last",
-            "average_last",
-            "device",
-            "max_bad_updates",
-            "tensorboard",
-            "log_every",
-            "ddp_timeout_minutes",
-        )
-    }
-)
 
 
 @dataclass
@@ -98,10 +62,21 @@ def _aside(path: Path) -> Path:
     return next(path.with_name(name) for name in names if not path.with_name(name).exists())
 
 
+# What `--resume` may change (the fields declared resumable=True in nmt/config/recipe.py):
+# what does not enter the updates. That is the limits (a run stops sooner or goes on),
+# logging, the checkpoints kept, where the run runs (another device computes the same
+# updates up to floating-point order) and where files live, and the decoding settings
+# validation does not read. Not train.precision (bf16 rounds every product),
+# train.validate_every and decode.max_len_a/b: validations and the dev BLEU of their
+# greedy outputs drive the plateau schedule, early stopping and best.pt. Nor
+# train.ema_decay (the average is what validation scores), data.subword_alpha (how every
+# epoch is segmented), data.files (the pairs themselves) and train.init_from (the weights
+# the run started from, which its checkpoints record; a resume does not read it again).
 def changed_fields(saved: dict[str, Any], recipe: Recipe, source: str) -> list[str]:
     """The fields `recipe` changes from the checkpoint's recipe that a resume cannot honour
-    (all but RESUME_MAY_CHANGE), as 'train.lr (0.001 -> 0.01)'."""
-    fixed = [name for name in recipe.flat() if name not in RESUME_MAY_CHANGE]
+    (all but those declared resumable), as 'train.lr (0.001 -> 0.01)'."""
+    may_change = set(fields_where("resumable"))
+    fixed = [name for name in recipe.flat() if name not in may_change]
     return recipe.changes_from(recipe_from_dict(saved, source), fixed)
 
 
