@@ -96,6 +96,8 @@ def warn(report) -> None:
         stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
+# The device of the commands that load a run for inference (nmt train reads its recipe's).
+Device = Annotated[str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")]
 SPEED = "CPU speed"
 Precision = Annotated[
     str,

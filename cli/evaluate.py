@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 
 from nmt.errors import NmtError
-from nmt_cli.common import Precision, Shortlist, stderr, user_errors
+from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors
 
 RECIPE = "the run's recipe"
 Buckets = Annotated[
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE),
         ] = None,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+        device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
         bootstrap: Annotated[
@@ -234,7 +234,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="With --by-length: the test split of the runs' corpus.")
         ] = "test2016",
         buckets: Buckets = DEFAULT_BUCKETS,
-        device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1...")] = "auto",
+        device: Device = "auto",
     ) -> None:
         """Plot training loss and dev BLEU against updates for one or more runs, or with
         --by-length their test scores by source sentence length.

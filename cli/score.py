@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from nmt_cli.common import Precision, Shortlist, stderr, user_errors, warn
+from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors, warn
 
 RECIPE = "the run's recipe"
 
@@ -76,9 +76,7 @@ def register(app: typer.Typer) -> None:
                 show_default=RECIPE,
             ),
         ] = None,
-        device: Annotated[
-            str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
-        ] = "auto",
+        device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
     ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from nmt.extras import missing
-from nmt_cli.common import Precision, Shortlist, user_errors
+from nmt_cli.common import Device, Precision, Shortlist, user_errors
 
 LIMITS = "Limits per request"
 SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "h11")  # pip install 'nmt[serve]'
@@ -44,9 +44,7 @@ def register(app: typer.Typer) -> None:
                 metavar="NAME",
             ),
         ] = None,
-        device: Annotated[
-            str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
-        ] = "auto",
+        device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
         max_sentences: Annotated[

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from nmt.errors import NmtError
-from nmt_cli.common import Precision, Shortlist, stderr, user_errors, warn
+from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors, warn
 
 RECIPE = "the run's recipe"
 SAMPLING = "Sampling"
@@ -185,9 +185,7 @@ def register(app: typer.Typer) -> None:
                 show_default=RECIPE,
             ),
         ] = None,
-        device: Annotated[
-            str, typer.Option(help="auto (CUDA if present), cpu, cuda, cuda:1...")
-        ] = "auto",
+        device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
         attention: Annotated[

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import typer
 from test_plot import full_disk
 from test_translations import make_run
 from typer.testing import CliRunner
@@ -117,3 +118,13 @@ def test_a_closed_standard_input_is_one_line(run):
     )
     assert result.returncode == 2
     assert one_line(result.stderr).startswith("error: standard input is closed")
+
+
+def test_the_inference_commands_declare_device_once():
+    """translate, score, eval, plot and serve take --device from one declaration."""
+    commands = typer.main.get_command(app).commands
+    helps = {
+        name: next(param.help for param in commands[name].params if param.name == "device")
+        for name in ("translate", "score", "eval", "plot", "serve")
+    }
+    assert set(helps.values()) == {"auto (CUDA if present), cpu, cuda, cuda:1..."}
