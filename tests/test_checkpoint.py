@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from nmt import atomic
+from nmt.config.recipe import Recipe
 from nmt.errors import NmtError
+from nmt.models.architectures import build_model
 from nmt.run.checkpoint import (
     FORMAT,
     average_checkpoints,
@@ -13,8 +15,10 @@ from nmt.run.checkpoint import (
     load_model_state,
     resolve_checkpoint,
     save_checkpoint,
+    training_payload,
 )
 from nmt.run.rundir import RunDir
+from nmt.run.train_state import TrainState
 
 
 def payload(value: float, step: int = 1) -> dict:
@@ -161,3 +165,12 @@ def test_random_bytes_are_not_called_python_objects(tmp_path):
         load_checkpoint(noise)
     with pytest.raises(NmtError, match=r"pickled\.pt: .*it holds Python objects"):
         load_checkpoint(pickled)
+
+
+def test_a_training_payload_holds_where_the_run_stands_once():
+    """The epoch and the best BLEU are in the state, which resume reads; no copy beside it."""
+    recipe = Recipe()
+    state = TrainState(step=7, epoch=2, best_bleu=12.5)
+    payload = training_payload(recipe, (20, 20), build_model(recipe.model, 20, 20), {}, state)
+    assert payload["state"]["epoch"] == 2 and payload["state"]["best_bleu"] == 12.5
+    assert "epoch" not in payload and "best_bleu" not in payload

@@ -204,8 +204,6 @@ def bench_run(folder: Path) -> Path:
         "tgt_vocab": sizes[1],
         "model": model.state_dict(),
         "step": 0,
-        "epoch": 0,
-        "best_bleu": 0.0,
         "state": asdict(TrainState()),
     }
     save_checkpoint(run.best, payload)

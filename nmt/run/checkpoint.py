@@ -58,9 +58,7 @@ def training_payload(
         "tgt_vocab": vocab_sizes[1],
         "model": (model if average is None else average).state_dict(),
         "step": state.step,
-        "epoch": state.epoch,
-        "best_bleu": state.best_bleu,
-        "state": asdict(state),
+        "state": asdict(state),  # epoch, best BLEU and the rest of where the run stands
         "schedule": schedule,
         "rng": rng_state(),
     }
