@@ -53,7 +53,7 @@ from nmt.generation import search
 from nmt.generation.constraints import Constraints
 from nmt.generation.decoding import Sampling
 from nmt.inference.shortlist import Shortlist, Shortlisted
-from nmt.models.model import build_model
+from nmt.models.architectures import build_model
 from nmt.training.ema import EMA
 from nmt.training.loss import loss_sums
 from nmt.training.optim import build_optimizer
