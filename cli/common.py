@@ -103,7 +103,7 @@ Precision = Annotated[
     str,
     typer.Option(
         help="auto (fp32: a translation does not depend on its batch), fp32, bf16 (CPUs with "
-        "AVX512-BF16 or AMX, and GPUs: faster on such CPUs, a translation may then depend on "
+        "AVX512-BF16 or AMX, and GPUs: often faster on such CPUs, a translation may then depend on "
         "its batch), int8 (CPU: int8 weights, scores change a little, may depend on the "
         "batch). An exported model runs in its export's precision.",
         rich_help_panel=SPEED,

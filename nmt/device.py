@@ -78,11 +78,12 @@ def decode_precision(requested: str, device: torch.device) -> str:
     does not depend on its batch, --stream gives the batched lines, an export decodes as
     its run, `nmt score` gives the search's scores) hold exactly in fp32 only
     (docs/how-to/decoding.md#precision-and-what-it-promises). bf16 is asked for: on a CPU
-    with bf16 instructions it decodes faster with the same BLEU, but it rounds every
-    product's inputs to 8 bits of mantissa, so a last-bit difference between the kernels
-    a batch of 1 and a batch of 64 use (oneDNN's LSTM, which encodes the source, differs
-    so) can change a word. int8 changes the scores a little and
-    quantizes each call's activations with one scale, so it depends on the batch too;
+    with bf16 instructions it may decode faster with the same BLEU (1.67x fp32 on one,
+    0.85x on another), but it rounds every product's inputs to 8 bits of mantissa, so a
+    last-bit difference between the kernels a batch of 1 and a batch of 64 use (oneDNN's
+    LSTM, which encodes the source, differs so) can change a word. int8 changes the scores
+    a little and quantizes each call's activations with one scale, so it depends on the
+    batch too;
     it is asked for as well (CPU only: fbgemm's kernels, nmt/inference/quantize.py).
     """
     if requested not in DECODE_PRECISIONS:
