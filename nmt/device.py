@@ -83,8 +83,7 @@ def decode_precision(requested: str, device: torch.device) -> str:
     last-bit difference between the kernels a batch of 1 and a batch of 64 use (oneDNN's
     LSTM, which encodes the source, differs so) can change a word. int8 changes the scores
     a little and quantizes each call's activations with one scale, so it depends on the
-    batch too;
-    it is asked for as well (CPU only: fbgemm's kernels, nmt/inference/quantize.py).
+    batch too; it is asked for as well (CPU only: fbgemm's kernels, nmt/inference/quantize.py).
     """
     if requested not in DECODE_PRECISIONS:
         raise NmtError(f"--precision {requested!r}: use one of {', '.join(DECODE_PRECISIONS)}")
