@@ -51,12 +51,9 @@ def replaceable(path: Path) -> Path | None:
     docstring)."""
     if _leads_to_a_descriptor(path):
         return None
-    try:
-        mode = os.stat(path).st_mode  # follows symlinks
-    except FileNotFoundError:
-        return path.resolve() if path.is_symlink() else path
-    if not stat.S_ISREG(mode):
-        return None
+    with contextlib.suppress(FileNotFoundError):  # a name not yet taken is replaceable
+        if not stat.S_ISREG(os.stat(path).st_mode):  # follows symlinks
+            return None
     return path.resolve() if path.is_symlink() else path
 
 

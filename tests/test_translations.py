@@ -296,6 +296,18 @@ def test_an_output_that_cannot_be_written_is_refused_before_translating(tmp_path
     assert not (tmp_path / "folder" / "out.txt").exists()
 
 
+def assert_outputs_refused(commands: list[list[str]]) -> None:
+    """Each command, whose last option names one of its own inputs as an output, is refused
+    in one line before it writes."""
+    for command in commands:
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().splitlines() == [
+            f"error: {command[-2]} {command[-1]}: is an input of this command; write to another "
+            "file"
+        ]
+
+
 def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, run):
     source = tmp_path / "in.de"
     source.write_text("ein haus\n", encoding="utf-8")
@@ -307,13 +319,7 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path, run)
         ["score", str(run), "-s", str(source), "-t", str(source), "--output", str(source)],
         ["eval", "--hyp", str(source), "--ref", str(source), "--output", str(source)],
     ]
-    for command in commands:
-        result = CliRunner().invoke(app, command)
-        assert result.exit_code == 2, result.output
-        assert result.output.strip().splitlines() == [
-            f"error: {command[-2]} {command[-1]}: is an input of this command; write to another "
-            "file"
-        ]
+    assert_outputs_refused(commands)
     assert source.read_text(encoding="utf-8") == "ein haus\n"
 
 
@@ -329,13 +335,7 @@ def test_an_output_that_is_a_file_of_the_model_is_refused_and_the_run_kept(tmp_p
         ["eval", str(run), "--src", str(source), "--ref", str(source), "--output", str(best)],
         ["plot", str(run), "--output", str(run / "recipe.yaml")],
     ]
-    for command in commands:
-        result = CliRunner().invoke(app, command)
-        assert result.exit_code == 2, result.output
-        assert result.output.strip().splitlines() == [
-            f"error: {command[-2]} {command[-1]}: is an input of this command; write to another "
-            "file"
-        ]
+    assert_outputs_refused(commands)
     assert {path: path.read_bytes() for path in before} == before
 
 

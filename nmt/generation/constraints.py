@@ -18,9 +18,8 @@ pieces left before the row's length limit just suffice for the constraint pieces
 missing (counting the progress a drop would lose), the row may only continue its phrase,
 or start a missing one: so every phrase appears whenever the limit leaves room for all of
 them, in any search. Beam search also keeps hypotheses at every level of progress
-(`Phrases.remaining_after` gives the levels; nmt/generation/search.py allocates the beam), so that
-the
-phrases go where the model puts them rather than where the limit forces them.
+(`Phrases.remaining_after` gives the levels; nmt/generation/search.py allocates the beam),
+so that the phrases go where the model puts them rather than where the limit forces them.
 """
 
 from __future__ import annotations
@@ -81,6 +80,10 @@ class Phrases:
         """[N] constraint pieces still to output (the current phrase's rest included)."""
         return (self.lengths * ~self.met).sum(dim=1) - self.progress
 
+    def first_pieces(self) -> Tensor:
+        """[N, C] the first piece of each phrase still missing; PAD for those met."""
+        return self.pieces[:, :, 0].masked_fill(self.met, PAD)
+
     def next_pieces(self) -> Tensor:
         """[N, C] the pieces that advance each row: the next piece of its current phrase,
         else the first piece of each missing phrase; PAD where none."""
@@ -90,8 +93,7 @@ class Phrases:
         index = column.view(-1, 1, 1).expand(-1, self.pieces.size(1), 1)
         following = self.pieces.gather(2, index).squeeze(2)
         following = following.masked_fill(slots != self.current.unsqueeze(1), PAD)
-        first = self.pieces[:, :, 0].masked_fill(self.met, PAD)
-        return torch.where(going.unsqueeze(1), following, first)
+        return torch.where(going.unsqueeze(1), following, self.first_pieces())
 
     def remaining_after(self, rows: Tensor, pieces: Tensor) -> Tensor:
         """Constraint pieces still missing after row rows[i, j] takes pieces[i, j]: one fewer
@@ -99,7 +101,7 @@ class Phrases:
         missing, progress = self.missing[rows], self.progress[rows]
         following = self.next_pieces()[rows]
         advances = ((following == pieces.unsqueeze(-1)) & (following != PAD)).any(dim=-1)
-        first = self.pieces[:, :, 0].masked_fill(self.met, PAD)[rows]
+        first = self.first_pieces()[rows]
         starts = ((first == pieces.unsqueeze(-1)) & (first != PAD)).any(dim=-1)
         dropped = missing + progress
         return torch.where(advances, missing - 1, torch.where(starts, dropped - 1, dropped))
@@ -121,7 +123,7 @@ class Phrases:
         going = self.current >= 0
         expected = self.next_pieces().gather(1, self.current.clamp(min=0).unsqueeze(1))
         continues = going & (expected.squeeze(1) == pieces)
-        first = self.pieces[:, :, 0].masked_fill(self.met, PAD)
+        first = self.first_pieces()
         starting = (first == pieces.unsqueeze(1)) & (first != PAD) & ~continues.unsqueeze(1)
         starts = starting.any(dim=1)
         current = torch.where(

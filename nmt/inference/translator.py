@@ -179,8 +179,7 @@ class Translator:
         """The model's log-probability of each target given its source (forced decoding):
         total, total / (pieces + 1)**length_penalty, and per piece. With pieces=True the
         targets are space-separated target pieces (nmt/generation/scoring.py says when that
-        matters).
-        Options: length_penalty, batch_tokens, max_source_len (longer sides are cut)."""
+        matters). Options: length_penalty, batch_tokens, max_source_len (longer sides are cut)."""
         return self.scores(sources, targets, self.score_options(**options), pieces).scores
 
     def score_options(self, **given: Any) -> DecodingOptions:

@@ -76,8 +76,7 @@ def _session(folder: Path, part: dict[str, Any]) -> Any:
             str(path), options, providers=["CPUExecutionProvider"]
         )
     except Exception as error:  # onnxruntime raises its own exception types
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        raise NmtError(f"{path}: not a graph onnxruntime loads ({first[:200]})") from None
+        raise NmtError(f"{path}: not a graph onnxruntime loads ({_first_line(error)})") from None
     for ends, found in (("inputs", session.get_inputs()), ("outputs", session.get_outputs())):
         names = [value.name for value in found]
         if sorted(names) != sorted(part[ends]):
@@ -86,6 +85,13 @@ def _session(folder: Path, part: dict[str, Any]) -> Any:
                 f"{', '.join(part[ends])}"
             )
     return session
+
+
+def _first_line(error: Exception) -> str:
+    """An onnxruntime error in a few words: its first line (they run to pages), else its
+    type."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
 
 
 class OnnxModel(nn.Module):
@@ -230,8 +236,7 @@ def _try_one_step(model: OnnxModel, tgt_vocab: int, folder: Path) -> None:
         enc = model.encode(torch.tensor([[EOS]]), torch.tensor([1]))
         logits, _, _ = model.step(torch.tensor([BOS]), enc.init, enc)
     except Exception as error:  # onnxruntime raises its own exception types
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise NmtError(f"{folder}: the exported graphs do not run ({first[:200]})") from None
+        raise NmtError(f"{folder}: the exported graphs do not run ({_first_line(error)})") from None
     if logits.shape != (1, tgt_vocab):
         raise NmtError(
             f"{folder}: the step graph gives {tuple(logits.shape)} logits, not (1, {tgt_vocab})"
