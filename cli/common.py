@@ -4,9 +4,10 @@ disk, a folder that cannot be written, a closed pipe), into one clear line and a
 import contextlib
 import errno
 import functools
+import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, NoReturn
 
 import typer
@@ -15,6 +16,7 @@ from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
 from nmt.errors import NmtError, OptionError
+from nmt.generation.decoding import CallOption
 from nmt.run.rundir import Display
 
 stderr = Console(stderr=True)
@@ -25,6 +27,51 @@ FLAGS = {"prefixes": "--prefix", "attention_dir": "--attention"}
 def flag(option: str) -> str:
     """The command-line spelling of a decoding option: no_repeat_ngram -> --no-repeat-ngram."""
     return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def decoding_options(
+    chosen: Sequence[CallOption], scoring: bool = False
+) -> Callable[[Callable], Callable]:
+    """Give a command the `chosen` decoding options (nmt/generation/decoding.py) as flags,
+    each with its field's help (scoring: its help for scoring), where the command's own
+    `options` parameter stands; the command receives them in it, one dict by name (None:
+    not given), for nmt.Translator.options."""
+
+    def add(command: Callable) -> Callable:
+        signature = inspect.signature(command)
+        flags = [_flag_parameter(option, scoring) for option in chosen]
+        parameters = []
+        for parameter in signature.parameters.values():
+            parameters += flags if parameter.name == "options" else [parameter]
+
+        @functools.wraps(command)
+        def with_options(*args, **kwargs):
+            given = {option.name: kwargs.pop(option.name) for option in chosen}
+            return command(*args, options=given, **kwargs)
+
+        with_options.__signature__ = signature.replace(parameters=parameters)
+        return with_options
+
+    return add
+
+
+def _flag_parameter(option: CallOption, scoring: bool) -> inspect.Parameter:
+    """The typer parameter of one decoding option: a switch (--sample) or a value that
+    defaults to None, so that the run's setting applies."""
+    settings = {
+        "help": option.help(flag, scoring),
+        "metavar": option.policy("metavar"),
+        "rich_help_panel": option.panel,
+    }
+    if option.type is bool:
+        annotation = Annotated[bool, typer.Option(flag(option.name), **settings)]
+        default = False
+    else:
+        shown = option.default_shown(flag)
+        annotation = Annotated[option.type | None, typer.Option(show_default=shown, **settings)]
+        default = None
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    return inspect.Parameter(option.name, kind, annotation=annotation, default=default)
 
 
 def user_errors(command: Callable) -> Callable:

@@ -1,15 +1,16 @@
 """`nmt eval` (BLEU / chrF / TER tables of runs or hypothesis files) and `nmt plot` (curves)."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from nmt.errors import NmtError
-from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors
+from nmt.generation.decoding import CALL_OPTIONS
+from nmt_cli.common import Device, Precision, Shortlist, decoding_options, stderr, user_errors
 
-RECIPE = "the run's recipe"
+EVALUATED = [option for option in CALL_OPTIONS if option.policy("evaluated")]
 Buckets = Annotated[
     str,
     typer.Option(
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     @user_errors
+    @decoding_options(EVALUATED)
     def evaluate(
         runs: Annotated[
             list[Path] | None,
@@ -56,14 +58,7 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Option(help="An already translated file to score against --ref (repeatable)."),
         ] = None,
-        beam: Annotated[int | None, typer.Option(help="Beam size.", show_default=RECIPE)] = None,
-        length_penalty: Annotated[
-            float | None, typer.Option(help="Length penalty alpha.", show_default=RECIPE)
-        ] = None,
-        batch_tokens: Annotated[
-            int | None,
-            typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE),
-        ] = None,
+        options: dict[str, Any] | None = None,  # the decoding options: @decoding_options
         device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
@@ -164,7 +159,6 @@ def register(app: typer.Typer) -> None:
             raise NmtError("use either --test splits or --src/--ref files, not both")
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
-        options = {"beam": beam, "length_penalty": length_penalty, "batch_tokens": batch_tokens}
         check_number(bootstrap, bleu.BOOTSTRAP, "--bootstrap")
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:

@@ -1,13 +1,22 @@
 """`nmt score`: the model's log-probability of given translations (forced decoding)."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors, warn
+from nmt.generation.decoding import CALL_OPTIONS, SCORING_OPTIONS
+from nmt_cli.common import (
+    Device,
+    Precision,
+    Shortlist,
+    decoding_options,
+    stderr,
+    user_errors,
+    warn,
+)
 
-RECIPE = "the run's recipe"
+SCORING = [option for option in CALL_OPTIONS if option.name in SCORING_OPTIONS]
 
 
 def register(app: typer.Typer) -> None:
@@ -15,6 +24,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("score")
     @user_errors
+    @decoding_options(SCORING, scoring=True)
     def score(
         models: Annotated[
             list[Path],
@@ -58,24 +68,7 @@ def register(app: typer.Typer) -> None:
                 "scored as the target model encodes it.",
             ),
         ] = False,
-        length_penalty: Annotated[
-            float | None,
-            typer.Option(
-                help="alpha of the second column, total / (pieces + 1)**alpha (1: per piece).",
-                show_default=RECIPE,
-            ),
-        ] = None,
-        batch_tokens: Annotated[
-            int | None,
-            typer.Option(help="Tokens of the longer side per batch.", show_default=RECIPE),
-        ] = None,
-        max_source_len: Annotated[
-            int | None,
-            typer.Option(
-                help="A longer source or target is cut to this many pieces, with a warning.",
-                show_default=RECIPE,
-            ),
-        ] = None,
+        options: dict[str, Any] | None = None,  # the scoring options: @decoding_options
         device: Device = "auto",
         precision: Precision = "auto",
         shortlist: Shortlist = False,
@@ -102,10 +95,8 @@ def register(app: typer.Typer) -> None:
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
         )
-        options = translator.score_options(
-            length_penalty=length_penalty, batch_tokens=batch_tokens, max_source_len=max_source_len
-        )
-        report = translator.score_file(source, target, scores, options, per_token, pieces)
+        decoding = translator.score_options(**options)
+        report = translator.score_file(source, target, scores, decoding, per_token, pieces)
         rate = report.lines / max(report.seconds, 1e-9)
         took = f"{report.seconds:.1f} s ({rate:.1f} pairs/s)"
         stderr.print(f"scored {report.lines} pairs in {took}", highlight=False)

@@ -1,15 +1,22 @@
 """`nmt translate`: raw text in, translations out, one line for every input line."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from nmt.errors import NmtError
-from nmt_cli.common import Device, Precision, Shortlist, stderr, user_errors, warn
+from nmt.generation.decoding import CALL_OPTIONS
+from nmt_cli.common import (
+    Device,
+    Precision,
+    Shortlist,
+    decoding_options,
+    stderr,
+    user_errors,
+    warn,
+)
 
-RECIPE = "the run's recipe"
-SAMPLING = "Sampling"
 WHERE = "Input and output"
 
 
@@ -18,6 +25,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("translate")
     @user_errors
+    @decoding_options(CALL_OPTIONS)
     def translate(
         models: Annotated[
             list[Path],
@@ -58,60 +66,7 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel=WHERE,
             ),
         ] = False,
-        beam: Annotated[
-            int | None, typer.Option(help="Beam size; 1 is greedy search.", show_default=RECIPE)
-        ] = None,
-        length_penalty: Annotated[
-            float | None,
-            typer.Option(help="alpha in score / lp; 0 turns it off.", show_default=RECIPE),
-        ] = None,
-        length_norm: Annotated[
-            str | None,
-            typer.Option(
-                help="lp: power (length**alpha) or gnmt (((5 + length) / 6)**alpha, Wu et al. "
-                "2016).",
-                show_default=RECIPE,
-            ),
-        ] = None,
-        coverage_penalty: Annotated[
-            float | None,
-            typer.Option(
-                metavar="BETA",
-                help="Beam search adds BETA * sum over source words of log(min(attention "
-                "received, 1)) to each finished hypothesis (GNMT; attention models).",
-                show_default=RECIPE,
-            ),
-        ] = None,
-        nbest: Annotated[
-            int | None,
-            typer.Option(
-                help="Write the N best of every input as N lines `i ||| hypothesis ||| score` "
-                "(i: input line number from 0; score: log-probability / length**alpha). "
-                "Needs N <= beam; with --sample, N <= --nsamples.",
-                show_default="1; with --sample, every sample",
-            ),
-        ] = None,
-        batch_tokens: Annotated[
-            int | None, typer.Option(help="Source tokens per decoding batch.", show_default=RECIPE)
-        ] = None,
-        max_len_a: Annotated[
-            float | None,
-            typer.Option(help="Output length limit a * source pieces + b: a.", show_default=RECIPE),
-        ] = None,
-        max_len_b: Annotated[
-            int | None, typer.Option(help="Output length limit: b.", show_default=RECIPE)
-        ] = None,
-        min_len: Annotated[
-            int, typer.Option(help="No output shorter than this many pieces (benchmarks).")
-        ] = 0,
-        no_repeat_ngram: Annotated[
-            int | None,
-            typer.Option(
-                metavar="N",
-                help="No n-gram of N pieces occurs twice in an output (1: no piece twice).",
-                show_default="off",
-            ),
-        ] = None,
+        options: dict[str, Any] | None = None,  # the decoding options: @decoding_options
         prefix: Annotated[
             Path | None,
             typer.Option(
@@ -127,62 +82,6 @@ def register(app: typer.Typer) -> None:
                 help="Line i of FILE: phrases the translation of input line i must contain, "
                 'tab-separated or as a JSON list (["Hund", "im Park"]); an empty line for '
                 "none. Constrained beam search (Post & Vilar 2018).",
-            ),
-        ] = None,
-        sample: Annotated[
-            bool,
-            typer.Option(
-                "--sample",
-                help="Draw each piece from the model's distribution instead of searching.",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = False,
-        temperature: Annotated[
-            float | None,
-            typer.Option(
-                help="Divides the log-probabilities: below 1 sharper, above 1 flatter.",
-                show_default="1",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = None,
-        topk: Annotated[
-            int | None,
-            typer.Option(
-                help="Draw among the K most probable pieces.",
-                show_default="all",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = None,
-        topp: Annotated[
-            float | None,
-            typer.Option(
-                help="Draw among the fewest most probable pieces whose probability reaches P.",
-                show_default="1",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = None,
-        nsamples: Annotated[
-            int | None,
-            typer.Option(
-                help="Samples per input, written as n-best lines best first.",
-                show_default="1",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = None,
-        seed: Annotated[
-            int | None,
-            typer.Option(
-                help="With the line number, seeds each line's draws: the same samples whatever "
-                "the batch, and with --stream.",
-                show_default="1",
-                rich_help_panel=SAMPLING,
-            ),
-        ] = None,
-        max_source_len: Annotated[
-            int | None,
-            typer.Option(
-                help="Longer inputs are cut to this many pieces, with a warning.",
-                show_default=RECIPE,
             ),
         ] = None,
         device: Device = "auto",
@@ -273,35 +172,17 @@ def register(app: typer.Typer) -> None:
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
         )
-        options = translator.options(
-            beam=beam,
-            length_penalty=length_penalty,
-            length_norm=length_norm,
-            coverage_penalty=coverage_penalty,
-            nbest=nbest,
-            batch_tokens=batch_tokens,
-            max_len_a=max_len_a,
-            max_len_b=max_len_b,
-            min_len=min_len,
-            max_source_len=max_source_len,
-            no_repeat_ngram=no_repeat_ngram,
-            sample=sample,
-            temperature=temperature,
-            topk=topk,
-            topp=topp,
-            nsamples=nsamples,
-            seed=seed,
-        )
+        decoding = translator.options(**options)
         if stream:
             source, sink = standard_stream("stdin"), standard_stream("stdout")
             report = translator.translate_stream(
-                source, sink, options, attention_dir=attention, pieces=pieces
+                source, sink, decoding, attention_dir=attention, pieces=pieces
             )
         else:
             report = translator.translate_file(
                 input,
                 target,
-                options,
+                decoding,
                 prefix_file=prefix,
                 constraint_file=constraints,
                 alignments=hard,

@@ -372,10 +372,13 @@ def recipe_markdown() -> str:
     lines += [
         "## Decoding options",
         "",
-        "What a call chooses beyond the `decode` section: `nmt translate`'s flags, the "
-        "fields of a `/v1/translate` request and the keyword arguments of "
-        "`nmt.Translator` (the `decode` fields above are options too, by the same names; "
-        "each flag is the name with dashes). They are not recipe fields. The sampling "
+        "What a call chooses beyond the `decode` section: `nmt translate`'s flags (and "
+        "`nmt eval`'s, but `--nbest`), the fields of a `/v1/translate` request (but the "
+        "server's resources: `batch_tokens`, `max_len_a`, `max_len_b`, `max_source_len`, "
+        "`min_len`) and the keyword arguments of `nmt.Translator` (the `decode` fields "
+        "above are options too, by the same names; each flag is the name with dashes). They "
+        "are not recipe fields. Each is declared once, as a field with its help "
+        "(nmt/generation/decoding.py), and every front end reads it from there. The sampling "
         "options apply with `sample` (`--sample`, `sample=True`) only.",
         "",
     ]

@@ -128,3 +128,25 @@ def test_the_inference_commands_declare_device_once():
         for name in ("translate", "score", "eval", "plot", "serve")
     }
     assert set(helps.values()) == {"auto (CUDA if present), cpu, cuda, cuda:1..."}
+
+
+def test_each_command_offers_the_decoding_options_of_their_fields():
+    """translate every option, eval those that change the best translation, score those of
+    scoring with their scoring help: each flag made from its field (nmt/generation/decoding.py)."""
+    from nmt.generation.decoding import CALL_OPTIONS, SCORING_OPTIONS
+    from nmt_cli.app import app
+    from nmt_cli.common import flag
+
+    commands = typer.main.get_command(app).commands
+
+    def helps(name: str) -> dict[str, str]:
+        return {param.name: param.help for param in commands[name].params}
+
+    translate, evaluate, score = helps("translate"), helps("eval"), helps("score")
+    for option in CALL_OPTIONS:
+        assert translate[option.name] == option.help(flag)
+        assert (option.name in evaluate) == (option.name != "nbest")
+        if option.name in SCORING_OPTIONS:
+            assert score[option.name] == option.help(flag, scoring=True)
+        else:
+            assert option.name not in score

@@ -14,7 +14,7 @@ from test_search import (
 
 from nmt.data.batching import collate
 from nmt.generation.constraints import Constraints
-from nmt.generation.decoding import Sampling
+from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt.generation.search import beam_search, greedy, length_limits, sample
 
 
@@ -25,16 +25,20 @@ def searches(model, batch, limits, constraints, nbest=3):
     return {
         "greedy": greedy(model, batch.src, batch.src_lengths, limits, constraints=constraints),
         "beam": beam_search(
-            model, batch.src, batch.src_lengths, 4, limits, 1.0, nbest, constraints=constraints
+            model,
+            batch.src,
+            batch.src_lengths,
+            limits,
+            DecodingOptions(beam=4, nbest=nbest),
+            constraints=constraints,
         ),
         "sample": sample(
             model,
             batch.src,
             batch.src_lengths,
             limits,
-            sampling,
+            DecodingOptions(sampling=sampling, nbest=nbest),
             lines,
-            nbest=nbest,
             constraints=constraints,
         ),
     }
@@ -69,7 +73,8 @@ def test_a_prefixed_beam_output_keeps_its_model_score(chatty):
     prefixes = [[5, 6], [7], [], [8, 8, 8]]
     batch = collate(sources, None, list(range(4)))
     constraints = Constraints.build(prefixes, 2, 4, torch.device("cpu"))
-    found = beam_search(chatty, batch.src, batch.src_lengths, 3, 9, 0.6, 3, constraints=constraints)
+    options = DecodingOptions(beam=3, length_penalty=0.6, nbest=3)
+    found = beam_search(chatty, batch.src, batch.src_lengths, 9, options, constraints=constraints)
     for src_ids, ranked, scores in zip(sources, found.tokens, found.scores, strict=True):
         for tokens, score in zip(ranked, scores, strict=True):
             assert score == pytest.approx(
@@ -172,10 +177,8 @@ def test_constrained_beam_search_batched_equals_one_by_one():
         model,
         batch.src,
         batch.src_lengths,
-        4,
         limits,
-        1.0,
-        3,
+        DecodingOptions(beam=4, nbest=3),
         constraints=phrase_constraints(phrases, limits),
     )
     for i, src_ids in enumerate(sources):
@@ -184,10 +187,8 @@ def test_constrained_beam_search_batched_equals_one_by_one():
             model,
             one.src,
             one.src_lengths,
-            4,
             limits[i : i + 1],
-            1.0,
-            3,
+            DecodingOptions(beam=4, nbest=3),
             constraints=phrase_constraints(phrases[i : i + 1], limits[i : i + 1]),
         )
         assert alone.tokens[0] == together.tokens[i]
@@ -204,7 +205,8 @@ def test_a_beam_places_a_phrase_better_than_forcing_it_at_the_end():
     limits = length_limits(batch.src_lengths, 1.0, 10)
     rules = phrase_constraints(phrases, limits)
     g = greedy(model, batch.src, batch.src_lengths, limits, constraints=rules)
-    b = beam_search(model, batch.src, batch.src_lengths, 8, limits, 0.0, constraints=rules)
+    options = DecodingOptions(beam=8, length_penalty=0.0)
+    b = beam_search(model, batch.src, batch.src_lengths, limits, options, constraints=rules)
     better = [bs[0] - gs[0] for bs, gs in zip(b.scores, g.scores, strict=True)]
     assert min(better) >= -1e-5
     assert max(better) > 0.1

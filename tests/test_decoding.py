@@ -8,7 +8,7 @@ import pytest
 
 from nmt.config.recipe import DecodeConfig
 from nmt.errors import OptionError
-from nmt.generation.decoding import DecodingOptions, Sampling
+from nmt.generation.decoding import CALL_OPTIONS, SCORING_OPTIONS, DecodingOptions, Sampling
 from nmt_cli.common import flag
 
 RUN = DecodeConfig(beam=2, max_len_b=10)
@@ -89,3 +89,15 @@ def test_the_gnmt_penalties_are_options_with_unchanged_defaults():
         DecodingOptions.build(RUN, beam=1, coverage_penalty=0.2)
     with pytest.raises(OptionError, match=r"^coverage_penalty: ranks the hypotheses of beam"):
         DecodingOptions.build(RUN, beam=None, sample=True, coverage_penalty=0.2)
+
+
+def test_every_option_is_declared_once_with_its_help_and_policies():
+    """The front ends read the options off the fields: each field an option, with its help."""
+    names = [option.name for option in CALL_OPTIONS]
+    fields = [item.name for item in dataclasses.fields(DecodingOptions) if item.name != "sampling"]
+    assert names == fields + ["sample"] + [item.name for item in dataclasses.fields(Sampling)]
+    assert all(option.help(flag) for option in CALL_OPTIONS)
+    assert SCORING_OPTIONS == ("length_penalty", "batch_tokens", "max_source_len")
+    nbest = next(option for option in CALL_OPTIONS if option.name == "nbest")
+    assert "with --sample, N <= --nsamples" in nbest.help(flag)
+    assert nbest.default_shown(str) == "1; with sample, every sample"

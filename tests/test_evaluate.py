@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -16,7 +17,7 @@ from test_shortlist import small_shortlist
 from test_translations import make_run, sentences
 from typer.testing import CliRunner
 
-from nmt.config.recipe import DataConfig
+from nmt.config.recipe import DataConfig, DecodeConfig
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import file_systems, run_systems
 from nmt.metrics.bleu import compare, render
@@ -309,3 +310,22 @@ def test_a_test_split_is_a_name_never_a_path(runs):
             f"error: --test: split name '{name}' is not a name (letters, digits, and _ . - "
             "after the first; no '..' or '/')"
         ]
+
+
+def test_a_cached_translation_is_reused_under_the_same_options_only(tmp_path, runs):
+    """nmt eval takes every option that changes the best translation: a call's own
+    (no_repeat_ngram, sampling) are in the cache key when set, and only then, so a cache
+    written before eval offered them stays valid."""
+    run = Path(shutil.copytree(runs["attention"], tmp_path / "attention"))
+    src = write(tmp_path / "test.de", sentences(3, seed=5))
+    ref = write(tmp_path / "test.en", REFS[:3])
+    assert not run_systems(run, None, src, ref, {}, "cpu")[0].cached
+    (meta,) = (run / "translations").glob("*.json")
+    decode = json.loads(meta.read_text(encoding="utf-8"))["key"]["decode"]
+    assert set(decode) == {item.name for item in dataclasses.fields(DecodeConfig)} - {
+        "batch_tokens"
+    }
+    assert run_systems(run, None, src, ref, {"batch_tokens": 7}, "cpu")[0].cached
+    assert not run_systems(run, None, src, ref, {"no_repeat_ngram": 1}, "cpu")[0].cached
+    assert not run_systems(run, None, src, ref, {"sample": True}, "cpu")[0].cached
+    assert run_systems(run, None, src, ref, {"sample": True}, "cpu")[0].cached

@@ -51,7 +51,7 @@ from torch.utils import backend_registration
 from nmt.config.recipe import ModelConfig, TrainConfig
 from nmt.generation import search
 from nmt.generation.constraints import Constraints
-from nmt.generation.decoding import Sampling
+from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt.inference.shortlist import Shortlist, Shortlisted
 from nmt.models.architectures import build_model
 from nmt.training.ema import EMA
@@ -184,13 +184,12 @@ def test_search_stays_on_the_device_and_reads_nothing_back_in_its_loop(device, n
             ema.model,
             src,
             lengths,
-            3,
             MAX_LEN,
-            nbest=2,
+            DecodingOptions(beam=3, nbest=2),
             return_attention=model.has_attention,
             constraints=constraints,
         )
-        sampling = Sampling(topk=3, topp=0.9, nsamples=2)
+        sampling = DecodingOptions(sampling=Sampling(topk=3, topp=0.9, nsamples=2))
         search.sample(model, src, lengths, MAX_LEN, sampling, [1, 2], constraints=constraints)
     assert len(results) == 3
     tensors = [t for found in results for t in found if t is not None]
@@ -212,7 +211,8 @@ def test_a_shortlisted_search_stays_on_the_device(device, name, results):
         constraints = Constraints.build([[5], []], 2, len(SRC), device)
         shortlisted = Shortlisted(model.eval(), lists)
         search.greedy(shortlisted, src, lengths, MAX_LEN, constraints=constraints)
-        search.beam_search(shortlisted, src, lengths, 3, MAX_LEN, constraints=constraints)
+        beam = DecodingOptions(beam=3)
+        search.beam_search(shortlisted, src, lengths, MAX_LEN, beam, constraints=constraints)
     assert len(results) == 2
     assert {t.device for found in results for t in found if t is not None} == {device}
 

@@ -10,7 +10,7 @@ import torch
 from test_search import FakeModel, random_sources, teacher_forced_score
 
 from nmt.data.batching import collate
-from nmt.generation.decoding import Sampling
+from nmt.generation.decoding import DecodingOptions, Sampling
 from nmt.generation.sampling import draw, uniforms
 from nmt.generation.search import greedy, length_limits, sample
 
@@ -24,7 +24,8 @@ def sample_all(model, sources, sampling, lines=None, **kwargs):
     batch = collate(sources, None, list(range(len(sources))))
     limits = length_limits(batch.src_lengths, 1.5, 3)
     lines = list(range(len(sources))) if lines is None else lines
-    return sample(model, batch.src, batch.src_lengths, limits, sampling, lines, **kwargs)
+    options = DecodingOptions(sampling=sampling, **kwargs)
+    return sample(model, batch.src, batch.src_lengths, limits, options, lines)
 
 
 def test_same_seed_same_samples_at_batch_sizes_1_and_64(fake):

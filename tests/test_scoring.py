@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from nmt.data.batching import collate
 from nmt.errors import NmtError
+from nmt.generation.decoding import DecodingOptions
 from nmt.generation.scoring import score_ids
 from nmt.generation.search import beam_search, greedy, length_limits
 from nmt.inference.ensemble import Ensemble
@@ -42,7 +43,8 @@ def test_the_score_of_a_beam_output_is_the_beams_own_score(name, alpha):
     sources = random_sources(6, 15, seed=30)
     batch = collate(sources, None, list(range(6)))
     limits = length_limits(batch.src_lengths, 1.5, 4)
-    found = beam_search(model, batch.src, batch.src_lengths, 4, limits, alpha, nbest=4)
+    options = DecodingOptions(beam=4, length_penalty=alpha, nbest=4)
+    found = beam_search(model, batch.src, batch.src_lengths, limits, options)
     pairs = [
         (src, hyp) for src, ranked in zip(sources, found.tokens, strict=True) for hyp in ranked
     ]

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from nmt.data.batching import collate
 from nmt.data.tokenizer import BOS, EOS, PAD, UNK
+from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import beam_search, gnmt_coverage, greedy, length_divisor, length_limits
 
 
@@ -103,7 +104,9 @@ def fake() -> FakeModel:
 def test_beam_one_equals_greedy(fake):
     batch = collate(random_sources(16, 12, seed=1), None, list(range(16)))
     g = greedy(fake, batch.src, batch.src_lengths, max_len=12)
-    b = beam_search(fake, batch.src, batch.src_lengths, 1, 12, length_penalty=0.0)
+    b = beam_search(
+        fake, batch.src, batch.src_lengths, 12, DecodingOptions(beam=1, length_penalty=0.0)
+    )
     assert b.tokens == g.tokens
     for gs, bs in zip(g.scores, b.scores, strict=True):
         assert bs[0] == pytest.approx(gs[0], abs=1e-5)
@@ -113,7 +116,9 @@ def test_beam_one_equals_greedy(fake):
 def test_beam_scores_sorted_and_equal_teacher_forcing(fake, alpha):
     sources = random_sources(8, 12, seed=2)
     batch = collate(sources, None, list(range(8)))
-    hyps = beam_search(fake, batch.src, batch.src_lengths, 5, 10, length_penalty=alpha, nbest=5)
+    hyps = beam_search(
+        fake, batch.src, batch.src_lengths, 10, DecodingOptions(length_penalty=alpha, nbest=5)
+    )
     for src_ids, tokens, scores in zip(sources, hyps.tokens, hyps.scores, strict=True):
         assert len(tokens) == 5
         assert scores == sorted(scores, reverse=True)
@@ -131,7 +136,8 @@ def test_wide_beam_finds_the_exact_nbest(alpha):
     everything = [list(s) for n in range(5) for s in itertools.product([UNK, 4], repeat=n)]
     exact = sorted((teacher_forced_score(model, src_ids, s, alpha), s) for s in everything)[::-1]
     batch = collate([src_ids], None, [0])
-    hyps = beam_search(model, batch.src, batch.src_lengths, 48, 4, length_penalty=alpha, nbest=5)
+    options = DecodingOptions(beam=48, length_penalty=alpha, nbest=5)
+    hyps = beam_search(model, batch.src, batch.src_lengths, 4, options)
     assert hyps.tokens[0] == [s for _, s in exact[:5]]
     assert hyps.scores[0] == pytest.approx([score for score, _ in exact[:5]], abs=1e-5)
 
@@ -141,11 +147,12 @@ def test_batched_equals_one_by_one(fake, beam):
     sources = random_sources(12, 12, seed=4)
     batch = collate(sources, None, list(range(12)))
     limits = length_limits(batch.src_lengths, 1.5, 3)
-    together = beam_search(fake, batch.src, batch.src_lengths, beam, limits, 1.0, nbest=beam)
+    options = DecodingOptions(beam=beam, nbest=beam)
+    together = beam_search(fake, batch.src, batch.src_lengths, limits, options)
     for i, src_ids in enumerate(sources):
         one = collate([src_ids], None, [0])
         alone = beam_search(
-            fake, one.src, one.src_lengths, beam, length_limits(one.src_lengths, 1.5, 3), 1.0, beam
+            fake, one.src, one.src_lengths, length_limits(one.src_lengths, 1.5, 3), options
         )
         assert alone.tokens[0] == together.tokens[i]
         assert alone.scores[0] == pytest.approx(together.scores[i], abs=1e-5)
@@ -166,11 +173,13 @@ def test_length_limits_hold(beam):
     model = FakeModel(eos_bias=5.0).eval()  # wants to stop at once
     sources = random_sources(6, 12, seed=6)
     batch = collate(sources, None, list(range(6)))
-    fixed = beam_search(model, batch.src, batch.src_lengths, beam, 7, 1.0, min_len=7)
+    fixed = beam_search(
+        model, batch.src, batch.src_lengths, 7, DecodingOptions(beam=beam, min_len=7)
+    )
     assert [len(t[0]) for t in fixed.tokens] == [7] * 6
     limits = torch.tensor([0, 1, 2, 3, 4, 5])
     short = FakeModel(eos_bias=-20.0).eval()  # never wants to stop
-    capped = beam_search(short, batch.src, batch.src_lengths, beam, limits, 1.0)
+    capped = beam_search(short, batch.src, batch.src_lengths, limits, DecodingOptions(beam=beam))
     assert [len(t[0]) for t in capped.tokens] == limits.tolist()
     greedy_capped = greedy(short, batch.src, batch.src_lengths, limits)
     assert [len(t[0]) for t in greedy_capped.tokens] == limits.tolist()
@@ -180,7 +189,9 @@ def test_search_stops_before_the_length_limit():
     """The stop rule ends a sentence once its best finished hypothesis cannot be beaten."""
     model = FakeModel(eos_bias=6.0).eval()
     batch = collate(random_sources(4, 12, seed=7), None, [0, 1, 2, 3])
-    hyps = beam_search(model, batch.src, batch.src_lengths, 4, 50, length_penalty=0.0)
+    hyps = beam_search(
+        model, batch.src, batch.src_lengths, 50, DecodingOptions(beam=4, length_penalty=0.0)
+    )
     assert max(len(t[0]) for t in hyps.tokens) < 5
     assert model.steps < 10
 
@@ -190,14 +201,16 @@ def test_attention_rows_cover_output_and_source(fake):
     batch = collate(sources, None, list(range(5)))
     for search in (
         lambda: greedy(fake, batch.src, batch.src_lengths, 8, return_attention=True),
-        lambda: beam_search(fake, batch.src, batch.src_lengths, 3, 8, return_attention=True),
+        lambda: beam_search(fake, batch.src, batch.src_lengths, 8, DecodingOptions(beam=3), True),
     ):
         hyps = search()
         for src_ids, tokens, attn in zip(sources, hyps.tokens, hyps.attention, strict=True):
             assert attn.shape == (len(tokens[0]) + 1, len(src_ids) + 1)
             assert torch.allclose(attn.sum(1), torch.ones(attn.size(0)), atol=1e-5)
     g = greedy(fake, batch.src, batch.src_lengths, 8, return_attention=True)
-    b = beam_search(fake, batch.src, batch.src_lengths, 1, 8, 0.0, return_attention=True)
+    b = beam_search(
+        fake, batch.src, batch.src_lengths, 8, DecodingOptions(beam=1, length_penalty=0.0), True
+    )
     for ga, ba in zip(g.attention, b.attention, strict=True):
         assert torch.allclose(ga, ba, atol=1e-6)
 
@@ -246,15 +259,18 @@ def test_real_model_beam_rescored_and_batch_independent(name):
     sources = random_sources(6, 15, seed=9)
     batch = collate(sources, None, list(range(6)))
     limits = length_limits(batch.src_lengths, 1.0, 4)
-    hyps = beam_search(model, batch.src, batch.src_lengths, 3, limits, 0.8, nbest=3)
+    options = DecodingOptions(beam=3, length_penalty=0.8, nbest=3)
+    hyps = beam_search(model, batch.src, batch.src_lengths, limits, options)
     for i, src_ids in enumerate(sources):
         for hyp, score in zip(hyps.tokens[i], hyps.scores[i], strict=True):
             assert score == pytest.approx(teacher_forced_score(model, src_ids, hyp, 0.8), abs=1e-4)
         one = collate([src_ids], None, [0])
-        alone = beam_search(model, one.src, one.src_lengths, 3, limits[i : i + 1], 0.8, nbest=3)
+        alone = beam_search(model, one.src, one.src_lengths, limits[i : i + 1], options)
         assert alone.tokens[0] == hyps.tokens[i]
     g = greedy(model, batch.src, batch.src_lengths, limits)
-    b1 = beam_search(model, batch.src, batch.src_lengths, 1, limits, 0.0)
+    b1 = beam_search(
+        model, batch.src, batch.src_lengths, limits, DecodingOptions(beam=1, length_penalty=0.0)
+    )
     assert g.tokens == b1.tokens
 
 
@@ -267,14 +283,16 @@ def test_reading_finished_flags_late_changes_nothing(fake, monkeypatch, every):
     sources = random_sources(10, 12, seed=10)
     batch = collate(sources, None, list(range(10)))
     limits = length_limits(batch.src_lengths, 1.5, 3)
-    expected = beam_search(fake, batch.src, batch.src_lengths, 3, limits, 1.0, nbest=2)
+    expected = beam_search(
+        fake, batch.src, batch.src_lengths, limits, DecodingOptions(beam=3, nbest=2)
+    )
     expected_greedy = greedy(fake, batch.src, batch.src_lengths, limits)
 
     def sync_points(steps, device):
         return set() if every is None else set(range(2, steps - 1, every))
 
     monkeypatch.setattr(nmt.generation.search, "_sync_points", sync_points)
-    late = beam_search(fake, batch.src, batch.src_lengths, 3, limits, 1.0, nbest=2)
+    late = beam_search(fake, batch.src, batch.src_lengths, limits, DecodingOptions(beam=3, nbest=2))
     assert late.tokens == expected.tokens
     for got, want in zip(late.scores, expected.scores, strict=True):
         assert got == pytest.approx(want, abs=1e-6)
@@ -309,9 +327,8 @@ def test_the_gnmt_length_norm_finds_its_own_exact_nbest():
         return sorted(everything, key=score, reverse=True)[:5]
 
     batch = collate([src_ids], None, [0])
-    found = beam_search(
-        model, batch.src, batch.src_lengths, 48, 4, 1.0, nbest=5, length_norm="gnmt"
-    )
+    options = DecodingOptions(beam=48, nbest=5, length_norm="gnmt")
+    found = beam_search(model, batch.src, batch.src_lengths, 4, options)
     assert found.tokens[0] == exact("gnmt")
     assert exact("gnmt") != exact("power")
 
@@ -322,11 +339,9 @@ def test_the_coverage_penalty_scores_and_reranks(fake):
     the beam picks for some sentence."""
     sources = random_sources(12, 12, seed=5)
     batch = collate(sources, None, list(range(12)))
-    plain = beam_search(fake, batch.src, batch.src_lengths, 4, 10, 1.0, nbest=2)
-    covered = beam_search(
-        fake, batch.src, batch.src_lengths, 4, 10, 1.0, nbest=2,
-        return_attention=True, coverage_penalty=2.0,
-    )  # fmt: skip
+    plain = beam_search(fake, batch.src, batch.src_lengths, 10, DecodingOptions(beam=4, nbest=2))
+    options = DecodingOptions(beam=4, nbest=2, coverage_penalty=2.0)
+    covered = beam_search(fake, batch.src, batch.src_lengths, 10, options, True)
     for src_ids, ranked, scores, attentions in zip(
         sources, covered.tokens, covered.scores, covered.attentions, strict=True
     ):

@@ -414,3 +414,16 @@ def test_a_request_checks_its_options_once(client, monkeypatch):
     )
     translate(client, text=LINES[:2], beam=2, nbest=2, no_repeat_ngram=2)
     assert len(checked) == 1
+
+
+def test_a_request_takes_the_decoding_options_a_server_leaves_to_it():
+    """Built from the fields: the server's resources (batch tokens, lengths) are not a
+    request's to set."""
+    from nmt.generation.decoding import CALL_OPTIONS
+    from nmt.serve.schemas import ScoreRequest, TranslateRequest
+
+    fields = TranslateRequest.model_fields
+    for option in CALL_OPTIONS:
+        assert (option.name in fields) == option.policy("request"), option.name
+    assert fields["beam"].description == "Beam size; 1 is greedy search."
+    assert set(ScoreRequest.model_fields) == {"model", "sources", "targets", "length_penalty"}

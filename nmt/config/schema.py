@@ -71,13 +71,28 @@ class Range:
 # free_on_fine_tune, a model field a run started from another's weights may change
 # (nmt/training/finetune.py); vocabulary, a data field the sentencepiece models were made
 # with, which such a run shares; fingerprinted, the prepared cache depends on the data
-# field (nmt/data/prepare.py).
+# field (nmt/data/prepare.py). A decoding option (nmt/generation/decoding.py) says how every
+# front end offers it: help, what it does (`{name}` spells another option the front end's
+# way: --sample, sample); metavar, the help's name for its value; shown_default, the default
+# help shows (None: the default itself); panel, the help section it is listed in; scoring,
+# what it means to forced-decoding scoring (None: scoring does not take it); request, a
+# server's request may set it (False: the server's resources); evaluated, `nmt eval`, which
+# scores the best translation, takes it; switch, for a field holding a section: the on/off
+# option that makes one (the section's fields are its options).
 POLICIES: dict[str, Any] = {
     "arch": None,
     "resumable": False,
     "free_on_fine_tune": False,
     "vocabulary": False,
     "fingerprinted": True,
+    "help": None,
+    "metavar": None,
+    "shown_default": None,
+    "panel": None,
+    "scoring": None,
+    "request": True,
+    "evaluated": True,
+    "switch": None,
 }
 
 

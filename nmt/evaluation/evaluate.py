@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from nmt.config.recipe import DecodeConfig, Recipe, check_split_name
 from nmt.data.corpus import data_card
 from nmt.data.prepare import raw_splits
 from nmt.errors import NmtError
+from nmt.generation.decoding import DecodingOptions
 from nmt.inference.translator import Translator
 from nmt.jsonio import read_json
 from nmt.metrics.bleu import System
@@ -31,6 +32,8 @@ from nmt.run.checkpoint import resolve_checkpoint, training_record
 from nmt.textio import read_lines
 
 stderr = Console(stderr=True)
+# Decoding options that change no best translation, so a cached one holds whatever they are.
+UNCHANGING = ("batch_tokens", "nbest")
 
 
 def check_counts(hypotheses: list[str], hyp_name: str, references: list[str], ref_name: str):
@@ -157,7 +160,7 @@ class _Cache:
         folder: Path,
         test: str,
         checkpoints: Sequence[Path],
-        decode: DecodeConfig,
+        decode: DecodingOptions,
         sources: list[str],
         setting: str = "fp32",
     ):
@@ -170,10 +173,12 @@ class _Cache:
         stem += "" if setting == "fp32" else f".{setting}"
         self.text = folder / f"{stem}.txt"
         self.meta = folder / f"{stem}.json"
-        decoding = {
-            item.name: getattr(decode, item.name)
-            for item in fields(DecodeConfig)
-            if item.name != "batch_tokens"
+        run = {item.name for item in fields(DecodeConfig)}
+        unset = asdict(DecodingOptions())
+        decoding = {  # a call's own options only where set: older caches stay valid
+            name: value
+            for name, value in asdict(decode).items()
+            if name not in UNCHANGING and (name in run or value != unset[name])
         }
         stat = first.stat()
         self.key = {

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from nmt.config.recipe import DecodeConfig
-from nmt.config.schema import Section, check_type, ranged
+from nmt.config.schema import Section, check_type, policy, ranged, section_of, setting
 from nmt.errors import NmtError, OptionError
 
 
@@ -31,11 +32,26 @@ class _Options(Section):
 class Sampling(_Options):
     """Draw every piece instead of searching (nmt/generation/sampling.py)."""
 
-    temperature: float = ranged(1.0, "(0, 1e6]")  # divides the log-probabilities; -> 0: greedy
-    topk: int = ranged(0, "[0, 1e6]")  # draw among the k most probable pieces; 0: among all
-    topp: float = ranged(1.0, "(0, 1]")  # ... among the fewest whose probabilities reach p
-    nsamples: int = ranged(1, "[1, 1024]")  # samples per input
-    seed: int = ranged(1, "[0, 4294967295]")  # with the line number, seeds each line's draws
+    temperature: float = ranged(  # divides the log-probabilities; -> 0: greedy
+        1.0, "(0, 1e6]", help="Divides the log-probabilities: below 1 sharper, above 1 flatter."
+    )
+    topk: int = ranged(  # draw among the k most probable pieces; 0: among all
+        0, "[0, 1e6]", help="Draw among the K most probable pieces.", shown_default="all"
+    )
+    topp: float = ranged(  # ... among the fewest whose probabilities reach p
+        1.0,
+        "(0, 1]",
+        help="Draw among the fewest most probable pieces whose probability reaches P.",
+    )
+    nsamples: int = ranged(  # samples per input
+        1, "[1, 1024]", help="Samples per input, written as n-best lines best first."
+    )
+    seed: int = ranged(  # with the line number, seeds each line's draws
+        1,
+        "[0, 4294967295]",
+        help="With the line number, seeds each line's draws: the same samples whatever the "
+        "batch, and with --stream.",
+    )
 
 
 SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
@@ -45,10 +61,31 @@ SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
 class DecodingOptions(_Options, DecodeConfig):
     """The run's decode settings with a call's options (see the module docstring)."""
 
-    nbest: int = ranged(1, "[1, 1024]")  # hypotheses kept per input, best first
-    min_len: int = ranged(0, "[0, 1e6]")  # no output shorter (benchmarks)
-    no_repeat_ngram: int = ranged(0, "[0, 1e6]")  # no n-gram of pieces twice; 0: off
-    sampling: Sampling | None = None  # None: search (greedy for beam 1, else beam search)
+    nbest: int = ranged(  # hypotheses kept per input, best first
+        1,
+        "[1, 1024]",
+        evaluated=False,
+        help="Write the N best of every input as N lines `i ||| hypothesis ||| score` (i: "
+        "input line number from 0; score: log-probability / length**alpha). Needs N <= beam; "
+        "with {sample}, N <= {nsamples}.",
+        shown_default="1; with {sample}, every sample",
+    )
+    min_len: int = ranged(  # no output shorter (benchmarks)
+        0, "[0, 1e6]", request=False, help="No output shorter than this many pieces (benchmarks)."
+    )
+    no_repeat_ngram: int = ranged(  # no n-gram of pieces twice; 0: off
+        0,
+        "[0, 1e6]",
+        metavar="N",
+        help="No n-gram of N pieces occurs twice in an output (1: no piece twice).",
+        shown_default="off",
+    )
+    sampling: Sampling | None = setting(  # None: search (greedy for beam 1, else beam search)
+        None,
+        switch="sample",
+        panel="Sampling",
+        help="Draw each piece from the model's distribution instead of searching.",
+    )
 
     def check_together(self) -> None:
         if self.sampling is not None and self.nbest > self.sampling.nsamples:
@@ -74,14 +111,14 @@ class DecodingOptions(_Options, DecodeConfig):
         option not given. `sample=True` turns sampling on, with the sampling options; the
         n-best default is 1, or every sample."""
         given = {name: value for name, value in given.items() if value is not None}
-        hints = typing.get_type_hints(cls) | typing.get_type_hints(Sampling)
-        known = (set(hints) - {"NAME", "sampling"}) | {"sample"}
+        hints = typing.get_type_hints(cls) | typing.get_type_hints(Sampling) | {"sample": bool}
+        known = {option.name for option in CALL_OPTIONS}
         for name, value in given.items():
             if name not in known:
                 listed = ", ".join(sorted(known))
                 raise OptionError(name, f"not a decoding option (known: {listed})")
             try:
-                given[name] = check_type(value, bool if name == "sample" else hints[name])
+                given[name] = check_type(value, hints[name])
             except ValueError as error:
                 raise OptionError(name, str(error)) from None
         sample = given.pop("sample", False)
@@ -97,3 +134,59 @@ class DecodingOptions(_Options, DecodeConfig):
         nbest = 1 if sampling is None else sampling.nsamples
         run = {item.name: getattr(defaults, item.name) for item in dataclasses.fields(DecodeConfig)}
         return cls(**{**run, "nbest": nbest, **given, "sampling": sampling})
+
+
+RUN_DEFAULT = "the run's recipe"  # what help shows as the default of a decode section field
+
+
+@dataclass(frozen=True)
+class CallOption:
+    """A decoding option as every front end offers it (a command-line flag, a field of a
+    server's request, a keyword of nmt.Translator), read from its field's declaration: its
+    help and policies (nmt/config/schema.py, POLICIES)."""
+
+    name: str
+    type: type  # bool (a switch, off by default), int, float, or str (build checks the word)
+    field: dataclasses.Field
+    panel: str | None  # the help section it is listed in
+    shown_default: str | None  # None: a switch
+
+    def policy(self, name: str) -> Any:
+        return policy(self.field, name)
+
+    def help(self, spell: Callable[[str], str], scoring: bool = False) -> str:
+        """What it does (scoring: when scoring given translations), every option it names
+        spelled by `spell`."""
+        return _spelled(self.policy("scoring" if scoring else "help"), spell)
+
+    def default_shown(self, spell: Callable[[str], str]) -> str | None:
+        return None if self.shown_default is None else _spelled(self.shown_default, spell)
+
+
+def _spelled(text: str, spell: Callable[[str], str]) -> str:
+    return text.format_map({option.name: spell(option.name) for option in CALL_OPTIONS})
+
+
+def _call_options(cls: type, panel: str | None = None) -> list[CallOption]:
+    """The options of section `cls` in the order of its fields; a switch's section's
+    options follow it, in its panel."""
+    hints = typing.get_type_hints(cls)
+    run = {item.name for item in dataclasses.fields(DecodeConfig)}
+    found = []
+    for item in dataclasses.fields(cls):
+        section = section_of(hints[item.name])
+        if section is not None:
+            switch = CallOption(item.metadata["switch"], bool, item, item.metadata["panel"], None)
+            found += [switch, *_call_options(section, switch.panel)]
+            continue
+        kind = hints[item.name]
+        kind = str if typing.get_origin(kind) is Literal else kind
+        shown = policy(item, "shown_default")
+        if shown is None:
+            shown = RUN_DEFAULT if item.name in run else f"{item.default:g}"
+        found.append(CallOption(item.name, kind, item, panel or policy(item, "panel"), shown))
+    return found
+
+
+CALL_OPTIONS = tuple(_call_options(DecodingOptions))
+SCORING_OPTIONS = tuple(option.name for option in CALL_OPTIONS if option.policy("scoring"))

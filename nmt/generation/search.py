@@ -42,13 +42,14 @@ from torch import Tensor
 
 from nmt.data.tokenizer import BOS, EOS, PAD
 from nmt.generation.constraints import Constraints
-from nmt.generation.decoding import DecodingOptions, Sampling
+from nmt.generation.decoding import DecodingOptions
 from nmt.generation.sampling import draw, uniforms
 from nmt.models.interface import Model
 
 NEG_INF = float("-inf")
 TINY = torch.finfo(torch.float32).tiny  # log(0) would make a finished score -inf: "none"
 SYNC_EVERY = 8  # steps between reads of the finished flags on an accelerator
+RAW = DecodingOptions(beam=1, length_penalty=0.0)  # greedy's default: raw log-probabilities
 
 
 @dataclass
@@ -209,20 +210,26 @@ def greedy(
     src: Tensor,
     src_lengths: Tensor,
     max_len: Tensor | int,
-    min_len: int = 0,
+    options: DecodingOptions = RAW,
     return_attention: bool = False,
     constraints: Constraints | None = None,
-    length_penalty: float = 0.0,
-    length_norm: str = "power",
 ) -> Hypotheses:
-    """Pick the most probable token at every step; scores / lp (length_penalty 0, the
-    default: raw log-probabilities)."""
+    """Pick the most probable token at every step; scores / lp (the default, RAW: raw
+    log-probabilities)."""
     if src.size(0) == 0:
         return _empty(return_attention)
     tokens, lengths, scores, attention = _one_per_row(
-        model, src, src_lengths, 1, max_len, min_len, return_attention, constraints, _most_probable
+        model,
+        src,
+        src_lengths,
+        1,
+        max_len,
+        options.min_len,
+        return_attention,
+        constraints,
+        _most_probable,
     )
-    normalised = scores / length_divisor(lengths + 1, length_penalty, length_norm)
+    normalised = scores / length_divisor(lengths + 1, options.length_penalty, options.length_norm)
     return _unpack(tokens, lengths, normalised, attention, src_lengths)
 
 
@@ -232,20 +239,16 @@ def sample(
     src: Tensor,
     src_lengths: Tensor,
     max_len: Tensor | int,
-    sampling: Sampling,
+    options: DecodingOptions,
     lines: Sequence[int],
-    length_penalty: float = 1.0,
-    nbest: int = 1,
-    min_len: int = 0,
     return_attention: bool = False,
     constraints: Constraints | None = None,
-    length_norm: str = "power",
 ) -> Hypotheses:
-    """Draw sampling.nsamples outputs per sentence (nmt/generation/sampling.py; `lines` are the
-    sentences' line numbers, which seed their draws) and return the nbest of them best
-    first by score / lp. The scores are the model's, not the tempered and
+    """Draw options.sampling.nsamples outputs per sentence (nmt/generation/sampling.py;
+    `lines` are the sentences' line numbers, which seed their draws) and return the nbest of
+    them best first by score / lp. The scores are the model's, not the tempered and
     truncated distribution's, so they mean what search scores mean."""
-    batch = src.size(0)
+    batch, sampling = src.size(0), options.sampling
     if batch == 0:
         return _empty(return_attention)
     steps = _limits(max_len, batch, src.device)[2] + 1
@@ -261,13 +264,13 @@ def sample(
         src_lengths,
         sampling.nsamples,
         max_len,
-        min_len,
+        options.min_len,
         return_attention,
         constraints,
         choose,
     )
-    divisor = length_divisor(lengths + 1, length_penalty, length_norm)
-    scores, order = (scores / divisor).topk(nbest, dim=1)
+    divisor = length_divisor(lengths + 1, options.length_penalty, options.length_norm)
+    scores, order = (scores / divisor).topk(options.nbest, dim=1)
     tokens, lengths = _gather_beams(tokens, order), lengths.gather(1, order)
     attention = None if attention is None else _gather_beams(attention, order)
     return _unpack(tokens, lengths, scores, attention, src_lengths)
@@ -401,24 +404,21 @@ def beam_search(
     model: Model,
     src: Tensor,
     src_lengths: Tensor,
-    beam: int,
     max_len: Tensor | int,
-    length_penalty: float = 1.0,
-    nbest: int = 1,
-    min_len: int = 0,
+    options: DecodingOptions,
     return_attention: bool = False,
     constraints: Constraints | None = None,
-    length_norm: str = "power",
-    coverage_penalty: float = 0.0,
 ) -> Hypotheses:
-    """Batched beam search; returns the nbest hypotheses per sentence, best first.
+    """Batched beam search of options.beam; returns the options.nbest hypotheses per
+    sentence, best first.
 
-    With length_penalty 0 and beam 1 it returns what greedy returns. The options are the
-    caller's to check (1 <= nbest <= beam, length_penalty >= 0, a coverage penalty only
-    for a model with attention: DecodingOptions and nmt/inference/translations.py do it for what
-    users give).
+    With length_penalty 0 and beam 1 it returns what greedy returns. DecodingOptions checks
+    the options alone and together; a coverage penalty only for a model with attention is
+    nmt/inference/translations.py's to check.
     """
-    batch, device, k = src.size(0), src.device, beam
+    batch, device, k, nbest = src.size(0), src.device, options.beam, options.nbest
+    length_penalty, length_norm = options.length_penalty, options.length_norm
+    min_len, coverage_penalty = options.min_len, options.coverage_penalty
     if batch == 0:
         return _empty(return_attention)
     if constraints is None:
@@ -571,26 +571,10 @@ def search(
     `lines`), greedy for beam 1 and one hypothesis, else beam search; every score
     length-normalised."""
     max_len = length_limits(src_lengths, options.max_len_a, options.max_len_b, model)
-    common = {
-        "min_len": options.min_len,
-        "return_attention": return_attention,
-        "constraints": constraints,
-        "length_penalty": options.length_penalty,
-        "length_norm": options.length_norm,
-    }
     if options.sampling is not None:
         return sample(
-            model, src, src_lengths, max_len, options.sampling, lines, nbest=options.nbest, **common
+            model, src, src_lengths, max_len, options, lines, return_attention, constraints
         )
     if options.beam == 1 and options.nbest == 1:
-        return greedy(model, src, src_lengths, max_len, **common)
-    return beam_search(
-        model,
-        src,
-        src_lengths,
-        options.beam,
-        max_len,
-        nbest=options.nbest,
-        coverage_penalty=options.coverage_penalty,
-        **common,
-    )
+        return greedy(model, src, src_lengths, max_len, options, return_attention, constraints)
+    return beam_search(model, src, src_lengths, max_len, options, return_attention, constraints)

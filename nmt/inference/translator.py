@@ -6,11 +6,10 @@
     tr.score(["Ein Hund läuft."], ["A dog runs."])
 
 A Translator holds a run, or an ensemble of runs, and its decode settings. Every call
-builds its DecodingOptions once (nmt/generation/decoding.py) from the options it is given, by the
-command-line option names with underscores (beam=5, length_penalty=0.6, nbest=3,
-min_len=2, no_repeat_ngram=3, length_norm="gnmt", coverage_penalty=0.2, sample=True,
-temperature=0.8, topk=20, topp=0.95, nsamples=5, seed=1, batch_tokens, max_len_a,
-max_len_b, max_source_len), anything not given keeping the run's setting, and passes them
+builds its DecodingOptions once (nmt/generation/decoding.py, CALL_OPTIONS lists them) from
+the options it is given, by the command-line option names with underscores (beam=5,
+length_penalty=0.6, nbest=3, sample=True, temperature=0.8, ...), anything not given
+keeping the run's setting, and passes them
 down whole; a bad value or a combination that does not apply is an OptionError naming
 the option. Files, streams and heat maps are its methods too, so `nmt translate`,
 `nmt score`, `nmt eval` and `nmt serve` all decode here. `constraints` (a list of phrases
@@ -36,7 +35,7 @@ from nmt.data.tokenizer import Tokenizer
 from nmt.device import decode_precision, resolve_device
 from nmt.errors import NmtError, OptionError
 from nmt.generation.constraint_file import read_constraints
-from nmt.generation.decoding import DecodingOptions
+from nmt.generation.decoding import SCORING_OPTIONS, DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
@@ -48,8 +47,6 @@ from nmt.models.onnx_model import is_export, load_export
 from nmt.run.checkpoint import resolve_checkpoint
 from nmt.run.rundir import RunDir
 from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
-
-SCORE_OPTIONS = ("length_penalty", "batch_tokens", "max_source_len")
 
 
 class Hypothesis(NamedTuple):
@@ -183,9 +180,9 @@ class Translator:
         return self.scores(sources, targets, self.score_options(**options), pieces).scores
 
     def score_options(self, **given: Any) -> DecodingOptions:
-        """options() for scoring, which takes only SCORE_OPTIONS."""
+        """options() for scoring, which takes only SCORING_OPTIONS."""
         for name, value in given.items():
-            if name not in SCORE_OPTIONS and value is not None:
+            if name not in SCORING_OPTIONS and value is not None:
                 raise OptionError(name, "does not apply to scoring given translations")
         return self.options(**given)
 

@@ -7,24 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
+from nmt.generation.decoding import CALL_OPTIONS
 from nmt.serve.limits import Limits
-
-DECODING_OPTIONS = (
-    "beam",
-    "nbest",
-    "length_penalty",
-    "length_norm",
-    "coverage_penalty",
-    "no_repeat_ngram",
-    "sample",
-    "temperature",
-    "topk",
-    "topp",
-    "nsamples",
-    "seed",
-)
 
 
 def _characters(text: str) -> str:
@@ -50,26 +36,29 @@ class RequestBody(BaseModel):
     model: str | None = Field(None, description="A served model's name; default: the first.")
 
 
-class TranslateRequest(RequestBody):
+REQUEST_OPTIONS = [option for option in CALL_OPTIONS if option.policy("request")]
+
+
+def _request_fields(scoring: bool = False) -> dict[str, Any]:
+    """The decoding options a request may set (nmt/generation/decoding.py), each with its
+    field's help (scoring: its help for scoring): a switch false by default, any other
+    None, the run's setting."""
+    found = {}
+    for option in REQUEST_OPTIONS:
+        if scoring and not option.policy("scoring"):
+            continue
+        description = option.help(str, scoring)
+        if option.type is bool:
+            found[option.name] = (bool, Field(False, description=description))
+        else:
+            found[option.name] = (option.type | None, Field(None, description=description))
+    return found
+
+
+class _TranslateBody(RequestBody):
     text: list[Text] = Field(
         min_length=1, description="Sentences to translate (a list, even for one sentence)."
     )
-    beam: int | None = Field(None, description="Beam size; 1 is greedy. Default: the run's.")
-    nbest: int | None = Field(None, description="Hypotheses per sentence, at most the beam.")
-    length_penalty: float | None = Field(None, description="alpha in score / lp.")
-    length_norm: str | None = Field(
-        None, description="lp: power (length**alpha) or gnmt (((5 + length) / 6)**alpha)."
-    )
-    coverage_penalty: float | None = Field(
-        None, description="GNMT's beta: beam search adds beta * sum log min(attention, 1)."
-    )
-    no_repeat_ngram: int | None = Field(None, description="No n-gram of N pieces twice.")
-    sample: bool = Field(False, description="Draw each piece instead of searching.")
-    temperature: float | None = Field(None, description="Sampling: divides log-probabilities.")
-    topk: int | None = Field(None, description="Sampling: among the K most probable pieces.")
-    topp: float | None = Field(None, description="Sampling: nucleus probability.")
-    nsamples: int | None = Field(None, description="Sampling: samples per sentence.")
-    seed: int | None = Field(None, description="Sampling: with the sentence's index, its seed.")
     prefixes: list[Text] | None = Field(
         None, description="One per sentence: the text its translation must start with."
     )
@@ -81,19 +70,26 @@ class TranslateRequest(RequestBody):
     )
 
     def decoding_options(self) -> dict[str, Any]:
-        """The options given, by nmt.Translator's names."""
-        given = self.model_dump(include=set(DECODING_OPTIONS), exclude_none=True)
-        if not given["sample"]:
-            del given["sample"]
-        return given
+        """The options given, by nmt.Translator's names (a switch given when on)."""
+        given = self.model_dump(include={option.name for option in REQUEST_OPTIONS})
+        return {
+            name: value for name, value in given.items() if value is not None and value is not False
+        }
 
 
-class ScoreRequest(RequestBody):
+TranslateRequest = create_model(
+    "TranslateRequest", __base__=_TranslateBody, __module__=__name__, **_request_fields()
+)
+
+
+class _ScoreBody(RequestBody):
     sources: list[Text] = Field(min_length=1, description="Source sentences.")
     targets: list[Text] = Field(min_length=1, description="Their translations, one per source.")
-    length_penalty: float | None = Field(
-        None, description="alpha of normalised = total / (pieces + 1)**alpha."
-    )
+
+
+ScoreRequest = create_model(
+    "ScoreRequest", __base__=_ScoreBody, __module__=__name__, **_request_fields(scoring=True)
+)
 
 
 class ScoredText(BaseModel):
