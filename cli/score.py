@@ -98,6 +98,7 @@ def register(app: typer.Typer) -> None:
         reads = (source, target, *model_files(models))
         scores = None if output is None else output_file(output, "--output", reads)
         from nmt.inference.translator import Translator
+        from nmt_cli.decode_files import score_file
 
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
@@ -105,7 +106,7 @@ def register(app: typer.Typer) -> None:
         options = translator.score_options(
             length_penalty=length_penalty, batch_tokens=batch_tokens, max_source_len=max_source_len
         )
-        report = translator.score_file(source, target, scores, options, per_token, pieces)
+        report = score_file(translator, source, target, scores, options, per_token, pieces)
         rate = report.lines / max(report.seconds, 1e-9)
         took = f"{report.seconds:.1f} s ({rate:.1f} pairs/s)"
         stderr.print(f"scored {report.lines} pairs in {took}", highlight=False)

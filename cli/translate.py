@@ -269,6 +269,7 @@ def register(app: typer.Typer) -> None:
             )
         from nmt.inference.translator import Translator
         from nmt.textio import standard_stream
+        from nmt_cli.decode_files import translate_file, translate_stream
 
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
@@ -294,11 +295,12 @@ def register(app: typer.Typer) -> None:
         )
         if stream:
             source, sink = standard_stream("stdin"), standard_stream("stdout")
-            report = translator.translate_stream(
-                source, sink, options, attention_dir=attention, pieces=pieces
+            report = translate_stream(
+                translator, source, sink, options, attention_dir=attention, pieces=pieces
             )
         else:
-            report = translator.translate_file(
+            report = translate_file(
+                translator,
                 input,
                 target,
                 options,
