@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from nmt.config.recipe import DataConfig
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import file_systems, run_systems
-from nmt.metrics.bleu import compare, render
+from nmt.metrics.bleu import compare
+from nmt.metrics.tables import render
 from nmt.models.model import count_parameters
 from nmt.run.checkpoint import load_for_inference
 from nmt_cli.app import app
