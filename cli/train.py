@@ -71,7 +71,7 @@ def train_command(
         loaded.train.device = device
     if data_dir is not None:
         loaded.data.data_dir = str(data_dir)
-    from nmt.training.train import train
+    from nmt.training.setup import train
 
     result = train(loaded, run_dir, resume=resume, skip_damaged=skip_damaged)
     if result.already_finished:
