@@ -146,7 +146,7 @@ def register(app: typer.Typer) -> None:
         from nmt.config.schema import check_number
         from nmt.evaluation.evaluate import file_systems, run_systems
         from nmt.metrics import bleu, tables
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -247,7 +247,7 @@ def register(app: typer.Typer) -> None:
         """
         from nmt.atomic import output_file
         from nmt.metrics.plot import picture_format
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         picture = output_file(output, "--output", model_files(runs))
         picture_format(picture)  # before --by-length translates

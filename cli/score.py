@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
           nmt score runs/attention -s test.de -t test.en -o scores.tsv --per-token
         """
         from nmt.atomic import output_file
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         reads = (source, target, *model_files(models))
         scores = None if output is None else output_file(output, "--output", reads)

@@ -238,7 +238,7 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file, output_folder
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         if attention is not None:
             attention = output_folder(str(attention), "--attention")

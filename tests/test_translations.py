@@ -29,7 +29,8 @@ from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import search
 from nmt.inference.translator import Translator
 from nmt.models.architectures import build_model
-from nmt.run.checkpoint import FORMAT, load_for_inference, save_checkpoint
+from nmt.run.checkpoint import FORMAT, save_checkpoint
+from nmt.run.loading import load_for_inference
 from nmt.run.train_state import TrainState
 from nmt_cli.app import app
 

@@ -42,7 +42,7 @@ from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
 from nmt.inference.translations import Translations, translate_lines
 from nmt.models.onnx_model import is_export, load_export
-from nmt.run.checkpoint import resolve_checkpoint
+from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir
 
 SCORE_OPTIONS = ("length_penalty", "batch_tokens", "max_source_len")

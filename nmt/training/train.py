@@ -38,7 +38,8 @@ from nmt.data.subword import SubwordSampler
 from nmt.device import amp_dtype, autocast, resolve_device
 from nmt.errors import NmtError
 from nmt.models.architectures import build_model
-from nmt.run.checkpoint import average_run, load_model_state, training_payload
+from nmt.run.averaging import average_run
+from nmt.run.checkpoint import load_model_state, training_payload
 from nmt.run.rundir import Reporter, RunDir
 from nmt.run.train_state import TrainResult, TrainState, stop_reason
 from nmt.training import distributed
