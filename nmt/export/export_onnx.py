@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.data.tokenizer import BOS, EOS, PAD
-from nmt.export.export_source import load_for_export, staged, write_card
+from nmt.export.every_format import load_for_export, staged, write_card
 from nmt.extras import missing
 from nmt.models.decoder import DecoderState, Encoded
 from nmt.models.model import Seq2Seq
