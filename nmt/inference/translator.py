@@ -41,7 +41,8 @@ from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
 from nmt.inference.translations import Translations, translate_lines
-from nmt.models.onnx_model import is_export, load_export
+from nmt.models.export_card import is_export
+from nmt.models.onnx_model import load_export
 from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir
 
