@@ -11,8 +11,8 @@ from typing import BinaryIO
 from nmt.errors import NmtError, OptionError
 from nmt.generation.constraint_file import read_constraints
 from nmt.generation.decoding import DecodingOptions
+from nmt.inference.decode_lines import DecodedLines
 from nmt.inference.report import Report
-from nmt.inference.translations import Translations
 from nmt.inference.translator import Translator
 from nmt.metrics.plot import attention_heatmap, picture_format
 from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
@@ -123,7 +123,7 @@ def _check_attention(translator: Translator, attention_dir: Path | None) -> None
     picture_format(attention_dir / "0.png")
 
 
-def _heat_maps(result: Translations, folder: Path) -> None:
+def _heat_maps(result: DecodedLines, folder: Path) -> None:
     """One picture of the best output's attention per translated line:
     FOLDER/<line number from 0>.png."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -396,7 +396,7 @@ def test_stream_refuses_files_in_one_line(run, option):
 def test_one_translate_checks_its_options_once(run, monkeypatch):
     """Built once where the command reads its flags, passed down whole (they were
     checked five times: the command, translate_file, twice in search_settings and in
-    translate_lines)."""
+    decode_lines)."""
     checked = []
     check = DecodingOptions.check_together
     monkeypatch.setattr(

@@ -415,7 +415,7 @@ def beam_search(
 
     With length_penalty 0 and beam 1 it returns what greedy returns. The options are the
     caller's to check (1 <= nbest <= beam, length_penalty >= 0, a coverage penalty only
-    for a model with attention: DecodingOptions and nmt/inference/translations.py do it for what
+    for a model with attention: DecodingOptions and nmt/inference/decode_lines.py do it for what
     users give).
     """
     batch, device, k = src.size(0), src.device, beam

@@ -37,10 +37,10 @@ from nmt.device import decode_precision, resolve_device
 from nmt.errors import NmtError, OptionError
 from nmt.generation.decoding import DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
+from nmt.inference.decode_lines import DecodedLines, decode_lines
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
-from nmt.inference.translations import Translations, translate_lines
 from nmt.models.export_card import is_export
 from nmt.models.onnx_model import load_export
 from nmt.run.loading import resolve_checkpoint
@@ -199,11 +199,11 @@ class Translator:
         alignments: bool = False,
         pieces: bool = False,
         progress: str | None = None,
-    ) -> Translations:
+    ) -> DecodedLines:
         """Everything `nmt translate` writes: texts and scores per line and rank, the
         alignments when asked for, and a report of blank and truncated lines (see
-        nmt/inference/translations.py for the arguments)."""
-        return translate_lines(
+        nmt/inference/decode_lines.py for the arguments)."""
+        return decode_lines(
             self.model,
             self.tokenizer,
             _texts(lines, "sentences"),
