@@ -1,7 +1,9 @@
-"""File-level translation with a tiny random model and a tiny sentencepiece model.
+"""Translation with a tiny random model and a tiny sentencepiece model: lines through the
+search (nmt/inference/decode_lines.py) and `nmt translate` (its files and streams:
+test_decode_files.py).
 
 `make_run` writes a run directory the way training does (recipe, sentencepiece models,
-checkpoints/best.pt); test_evaluate.py uses it too.
+checkpoints/best.pt); most tests of inference use it too.
 """
 
 from __future__ import annotations
