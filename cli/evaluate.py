@@ -140,8 +140,8 @@ def register(app: typer.Typer) -> None:
         from nmt.atomic import STANDARD_OUTPUT, naming, output_file, write_output
         from nmt.config.schema import check_number
         from nmt.evaluation.evaluate import file_systems, run_systems
-        from nmt.metrics import bleu
-        from nmt.run.checkpoint import model_files
+        from nmt.metrics import bleu, tables
+        from nmt.run.loading import model_files
         from nmt.textio import standard_stream
 
         runs, hyp, test = runs or [], hyp or [], test or []
@@ -195,14 +195,14 @@ def register(app: typer.Typer) -> None:
 
         if table_file is not None:
             fmt = format or {".csv": "csv", ".json": "json"}.get(table_file.suffix, "md")
-            write_output(table_file, bleu.render(table, fmt).encode("utf-8"))
+            write_output(table_file, tables.render(table, fmt).encode("utf-8"))
         with naming(STANDARD_OUTPUT):  # -o writes the table also, not instead
             if format is not None:
-                standard_stream("stdout").write(bleu.render(table, format).encode("utf-8"))
+                standard_stream("stdout").write(tables.render(table, format).encode("utf-8"))
             elif Console().is_terminal:
-                Console().print(bleu.rich_table(table))
+                Console().print(tables.rich_table(table))
             else:
-                standard_stream("stdout").write(bleu.render(table, "md").encode("utf-8"))
+                standard_stream("stdout").write(tables.render(table, "md").encode("utf-8"))
 
     @app.command("plot")
     @user_errors
@@ -241,7 +241,7 @@ def register(app: typer.Typer) -> None:
         """
         from nmt.atomic import output_file
         from nmt.metrics.plot import picture_format
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         picture = output_file(output, "--output", model_files(runs))
         picture_format(picture)  # before --by-length translates

@@ -86,17 +86,18 @@ def register(app: typer.Typer) -> None:
           nmt score runs/attention -s test.de -t test.en -o scores.tsv --per-token
         """
         from nmt.atomic import output_file
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         reads = (source, target, *model_files(models))
         scores = None if output is None else output_file(output, "--output", reads)
         from nmt.inference.translator import Translator
+        from nmt_cli.decode_files import score_file
 
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
         )
         decoding = translator.score_options(**options)
-        report = translator.score_file(source, target, scores, decoding, per_token, pieces)
+        report = score_file(translator, source, target, scores, decoding, per_token, pieces)
         rate = report.lines / max(report.seconds, 1e-9)
         took = f"{report.seconds:.1f} s ({rate:.1f} pairs/s)"
         stderr.print(f"scored {report.lines} pairs in {took}", highlight=False)

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
           nmt shortlist runs/quick --k 30 --frequent 300
         """
         from nmt.inference.shortlist_build import save_run_shortlist
-        from nmt.run.checkpoint import load_for_inference, resolve_checkpoint
+        from nmt.run.loading import load_for_inference, resolve_checkpoint
         from nmt.run.rundir import RunDir
 
         checkpoint = resolve_checkpoint(run)

@@ -71,7 +71,7 @@ def train_command(
         loaded.train.device = device
     if data_dir is not None:
         loaded.data.data_dir = str(data_dir)
-    from nmt.training.train import train
+    from nmt.training.setup import train
 
     result = train(loaded, run_dir, resume=resume, skip_damaged=skip_damaged)
     if result.already_finished:
@@ -93,7 +93,7 @@ def average_command(
     """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints (all
     of them when the run kept fewer than --last)."""
     from nmt.atomic import STANDARD_OUTPUT, naming
-    from nmt.run.checkpoint import average_run
+    from nmt.run.averaging import average_run
 
     written, count = average_run(run, last)
     fewer = f"; the run kept {count} (train.keep_last)" if count < last else ""

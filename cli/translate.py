@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
           nmt translate runs/a runs/b -i test.de --sample --topk 20 --nsamples 5 --seed 1
         """
         from nmt.atomic import output_file, output_folder
-        from nmt.run.checkpoint import model_files
+        from nmt.run.loading import model_files
 
         if attention is not None:
             attention = output_folder(str(attention), "--attention")
@@ -168,6 +168,7 @@ def register(app: typer.Typer) -> None:
             )
         from nmt.inference.translator import Translator
         from nmt.textio import standard_stream
+        from nmt_cli.decode_files import translate_file, translate_stream
 
         translator = Translator.load(
             *models, device=device, precision=precision, shortlist=shortlist
@@ -175,11 +176,12 @@ def register(app: typer.Typer) -> None:
         decoding = translator.options(**options)
         if stream:
             source, sink = standard_stream("stdin"), standard_stream("stdout")
-            report = translator.translate_stream(
-                source, sink, decoding, attention_dir=attention, pieces=pieces
+            report = translate_stream(
+                translator, source, sink, decoding, attention_dir=attention, pieces=pieces
             )
         else:
-            report = translator.translate_file(
+            report = translate_file(
+                translator,
                 input,
                 target,
                 decoding,

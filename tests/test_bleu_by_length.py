@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import file_systems
-from nmt.metrics.bleu import System, render
+from nmt.metrics.bleu import System
 from nmt.metrics.bleu_by_length import bucket_labels, by_length, parse_edges, partition
 from nmt.metrics.plot import length_curves
+from nmt.metrics.tables import render
 from nmt_cli.app import app
 
 WORDS = "the a dog cat runs sits on in park mat big small red house".split()

@@ -11,7 +11,8 @@ from test_train import (
     sentencepiece_models,
 )
 
-from nmt.run.checkpoint import load_checkpoint, load_for_inference
+from nmt.run.checkpoint import load_checkpoint
+from nmt.run.loading import load_for_inference
 from nmt.run.rundir import RunDir
 from nmt.training.ema import EMA
 from nmt.training.validate import validate

@@ -17,7 +17,7 @@ from nmt.data.tokenizer import train_sentencepiece
 from nmt.errors import NmtError
 from nmt.generation.decoding import DecodingOptions
 from nmt.inference.ensemble import Ensemble
-from nmt.run.checkpoint import load_for_inference
+from nmt.run.loading import load_for_inference
 from nmt_cli.app import app
 
 CPU = torch.device("cpu")

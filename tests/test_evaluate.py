@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 from nmt.config.recipe import DataConfig, DecodeConfig
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import file_systems, run_systems
-from nmt.metrics.bleu import compare, render
+from nmt.metrics.bleu import compare
+from nmt.metrics.tables import render
 from nmt.models.model import count_parameters
-from nmt.run.checkpoint import load_for_inference
+from nmt.run.loading import load_for_inference
 from nmt_cli.app import app
 
 REFS = ["the cat sits on the mat .", "a dog runs in the park", "two men play football", "hello"]

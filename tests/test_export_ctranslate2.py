@@ -23,7 +23,8 @@ from nmt.data.batching import ParallelData
 from nmt.data.tokenizer import PAD
 from nmt.errors import NmtError
 from nmt.export.export_ctranslate2 import export_ctranslate2
-from nmt.run.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+from nmt.run.checkpoint import load_checkpoint, save_checkpoint
+from nmt.run.loading import load_for_inference
 from nmt_cli.app import app
 
 ctranslate2 = pytest.importorskip(

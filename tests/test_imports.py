@@ -182,8 +182,8 @@ def test_the_cycle_finder_finds_one():
 
 # The inference road: only these reach search, translation and scoring through anything
 # but nmt.Translator (training validates by greedy search; the server's jobs name the
-# types of what they return).
-BELOW_TRANSLATOR = {"nmt.generation.search", "nmt.inference.translations", "nmt.generation.scoring"}
+# types of what they return, and the commands' files the type of what they write).
+BELOW_TRANSLATOR = {"nmt.generation.search", "nmt.inference.decode_lines", "nmt.generation.scoring"}
 ABOVE_TRANSLATOR = ("nmt_cli", "nmt.serve", "nmt.evaluation.evaluate")
 
 
@@ -196,7 +196,10 @@ def test_inference_has_one_road_through_the_translator():
         for name, targets in edges.items()
         if name.startswith(ABOVE_TRANSLATOR) and targets & BELOW_TRANSLATOR
     }
-    assert around == {"nmt.serve.jobs": ["nmt.generation.scoring"]}
+    assert around == {
+        "nmt.serve.jobs": ["nmt.generation.scoring"],
+        "nmt_cli.decode_files": ["nmt.inference.decode_lines"],
+    }
 
 
 def test_one_class_per_name():

@@ -8,7 +8,8 @@ from nmt.data.prepare import META, open_prepared
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import _Cache
 from nmt.jsonio import parse_json, read_json
-from nmt.models.onnx_model import CARD, load_export
+from nmt.models.export_card import CARD
+from nmt.models.onnx_model import load_export
 from nmt.run.rundir import parse_metrics
 
 NESTED = "[" * 100_000

@@ -11,7 +11,8 @@ import torch
 from nmt.config.recipe import recipe_from_dict
 from nmt.data.batching import ParallelData
 from nmt.generation.search import greedy, length_limits
-from nmt.training.train import Trainer, run_training
+from nmt.training.setup import run_training
+from nmt.training.train import Trainer
 
 SYMBOLS = 10
 VOCAB = 4 + SYMBOLS

@@ -15,7 +15,7 @@ from nmt.run.checkpoint import load_checkpoint, training_payload
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState
 from nmt.training.resume import Checkpointer, changed_fields
-from nmt.training.train import train
+from nmt.training.setup import train
 from nmt_cli.app import app
 
 

@@ -20,10 +20,12 @@ from nmt.config.recipe import load_recipe, recipe_from_dict
 from nmt.data.batching import ParallelData
 from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 from nmt.errors import NmtError
-from nmt.run.checkpoint import load_checkpoint, load_for_inference, save_checkpoint
+from nmt.run.checkpoint import load_checkpoint, save_checkpoint
+from nmt.run.loading import load_for_inference
 from nmt.run.rundir import RunDir, safe_name
 from nmt.run.train_state import TrainResult
-from nmt.training.train import Trainer, run_training
+from nmt.training.setup import run_training
+from nmt.training.train import Trainer
 from nmt_cli.app import app
 
 VOCAB = 14

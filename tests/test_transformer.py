@@ -17,7 +17,7 @@ from nmt.errors import NmtError
 from nmt.models.architectures import build_model
 from nmt.models.model import count_parameters
 from nmt.models.transformer import MultiHeadAttention, sinusoids
-from nmt.run.checkpoint import average_checkpoints
+from nmt.run.averaging import average_checkpoints
 from nmt.run.rundir import RunDir
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"

@@ -41,7 +41,7 @@ from nmt.data.batching import ParallelData
 from nmt.data.prepare import prepare
 from nmt.inference.translator import Translator
 from nmt.models.architectures import build_model
-from nmt.run.checkpoint import load_for_inference
+from nmt.run.loading import load_for_inference
 from nmt.training.train import Trainer
 
 RECIPES = ROOT / "recipes/multi30k-de-en"

@@ -19,7 +19,7 @@ import torch
 from nmt.data.batching import ParallelData
 from nmt.data.prepare import prepare
 from nmt.models.decoder import DecoderState
-from nmt.run.checkpoint import load_for_inference
+from nmt.run.loading import load_for_inference
 from nmt.training.validate import validate
 
 CPU = torch.device("cpu")

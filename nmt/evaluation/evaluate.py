@@ -28,7 +28,8 @@ from nmt.jsonio import read_json
 from nmt.metrics.bleu import System
 from nmt.models.architectures import family
 from nmt.models.model import count_parameters
-from nmt.run.checkpoint import resolve_checkpoint, training_record
+from nmt.run.checkpoint import training_record
+from nmt.run.loading import resolve_checkpoint
 from nmt.textio import read_lines
 
 stderr = Console(stderr=True)

@@ -42,9 +42,9 @@ from torch import Tensor, nn
 from nmt.config.recipe import ModelConfig
 from nmt.data.tokenizer import BOS, EOS, UNK, Tokenizer
 from nmt.errors import NmtError
-from nmt.export.export_source import load_for_export, staged, write_card
+from nmt.export.every_format import load_for_export, staged, write_card
 from nmt.extras import missing
-from nmt.models.onnx_model import CARD, CT2_CARD_FORMAT
+from nmt.models.export_card import CARD, CT2_CARD_FORMAT
 from nmt.models.transformer import DecoderLayer, EncoderLayer, Transformer, sinusoids
 
 CARD_VERSION = 1

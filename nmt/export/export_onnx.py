@@ -31,11 +31,11 @@ import torch
 from torch import Tensor, nn
 
 from nmt.data.tokenizer import BOS, EOS, PAD
-from nmt.export.export_source import load_for_export, staged, write_card
+from nmt.export.every_format import load_for_export, staged, write_card
 from nmt.extras import missing
 from nmt.models.decoder import DecoderState, Encoded
+from nmt.models.export_card import CARD, CARD_FORMAT, CARD_VERSION, layout
 from nmt.models.model import Seq2Seq
-from nmt.models.onnx_model import CARD, CARD_FORMAT, CARD_VERSION, layout
 
 OPSET = 17
 

@@ -414,7 +414,7 @@ def beam_search(
 
     With length_penalty 0 and beam 1 it returns what greedy returns. DecodingOptions checks
     the options alone and together; a coverage penalty only for a model with attention is
-    nmt/inference/translations.py's to check.
+    nmt/inference/decode_lines.py's to check.
     """
     batch, device, k, nbest = src.size(0), src.device, options.beam, options.nbest
     length_penalty, length_norm = options.length_penalty, options.length_norm

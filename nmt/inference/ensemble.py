@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from nmt.config.recipe import Recipe
 from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
-from nmt.run.checkpoint import load_for_inference, resolve_checkpoint, tokenizer_fingerprint
+from nmt.run.checkpoint import tokenizer_fingerprint
+from nmt.run.loading import load_for_inference, resolve_checkpoint
 from nmt.run.rundir import RunDir
 
 

@@ -11,8 +11,8 @@ the options it is given, by the command-line option names with underscores (beam
 length_penalty=0.6, nbest=3, sample=True, temperature=0.8, ...), anything not given
 keeping the run's setting, and passes them
 down whole; a bad value or a combination that does not apply is an OptionError naming
-the option. Files, streams and heat maps are its methods too, so `nmt translate`,
-`nmt score`, `nmt eval` and `nmt serve` all decode here. `constraints` (a list of phrases
+the option. `nmt translate`, `nmt score`, `nmt eval` and `nmt serve` all decode here
+(the commands' files and streams: cli/decode_files.py). `constraints` (a list of phrases
 per sentence) makes every phrase appear in its sentence's translation.
 
 Precision (fp32, bf16, int8; auto is fp32: nmt/device.py) and the vocabulary
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -34,19 +34,16 @@ from nmt.config.schema import shown
 from nmt.data.tokenizer import Tokenizer
 from nmt.device import decode_precision, resolve_device
 from nmt.errors import NmtError, OptionError
-from nmt.generation.constraint_file import read_constraints
 from nmt.generation.decoding import SCORING_OPTIONS, DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
+from nmt.inference.decode_lines import DecodedLines, decode_lines
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
-from nmt.inference.report import Report
 from nmt.inference.shortlist import load_run_shortlist
-from nmt.inference.translations import Translations, translate_lines
-from nmt.metrics.plot import attention_heatmap, picture_format
-from nmt.models.onnx_model import is_export, load_export
-from nmt.run.checkpoint import resolve_checkpoint
+from nmt.models.export_card import is_export
+from nmt.models.onnx_model import load_export
+from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir
-from nmt.textio import read_input, read_lines, stream_lines, write_lines, write_now
 
 
 class Hypothesis(NamedTuple):
@@ -199,11 +196,11 @@ class Translator:
         alignments: bool = False,
         pieces: bool = False,
         progress: str | None = None,
-    ) -> Translations:
+    ) -> DecodedLines:
         """Everything `nmt translate` writes: texts and scores per line and rank, the
         alignments when asked for, and a report of blank and truncated lines (see
-        nmt/inference/translations.py for the arguments)."""
-        return translate_lines(
+        nmt/inference/decode_lines.py for the arguments)."""
+        return decode_lines(
             self.model,
             self.tokenizer,
             _texts(lines, "sentences"),
@@ -229,122 +226,6 @@ class Translator:
         return score_lines(
             self.model, self.tokenizer, sources, targets, options, self.device, pieces
         )
-
-    # Files and streams.
-
-    def translate_file(
-        self,
-        source: Path | None,
-        output: Path | None,
-        options: DecodingOptions,
-        *,
-        prefix_file: Path | None = None,
-        constraint_file: Path | None = None,
-        alignments: Path | None = None,
-        alignments_json: Path | None = None,
-        attention_dir: Path | None = None,
-        pieces: bool = False,
-    ) -> Report:
-        """Translate a file (None: stdin) to `output` (None: stdout), each written whole;
-        the alignment files and one heat map per line when named."""
-        self._check_attention(attention_dir)
-        lines, invalid = read_input(source)
-        prefixes = None if prefix_file is None else read_lines(prefix_file)
-        constraints = None
-        if constraint_file is not None:
-            constraints = read_constraints(constraint_file, len(lines))
-        result = self.translations(
-            lines,
-            options,
-            prefixes,
-            constraints=constraints,
-            alignments=alignments is not None or alignments_json is not None or bool(attention_dir),
-            pieces=pieces,
-            progress=None if source is None else "translating",
-        )
-        result.report.invalid_utf8 = invalid
-        write_lines(result.output_lines(), output)
-        if alignments is not None:
-            write_lines(result.alignment_lines(), alignments)
-        if alignments_json is not None:
-            write_lines(result.alignment_json_lines(), alignments_json)
-        if attention_dir is not None:
-            _heat_maps(result, attention_dir)
-        return result.report
-
-    def translate_stream(
-        self,
-        source: BinaryIO,
-        output: BinaryIO,
-        options: DecodingOptions,
-        *,
-        attention_dir: Path | None = None,
-        pieces: bool = False,
-    ) -> Report:
-        """Translate each line of `source` as soon as it is read, and write and flush its
-        output lines at once: the lines translate_file writes (batched translation equals
-        one by one, and sampling seeds by line number)."""
-        self._check_attention(attention_dir)
-        report = Report(max_source_len=options.max_source_len)
-        for number, (line, invalid) in enumerate(stream_lines(source)):
-            result = self.translations(
-                [line], options, first_line=number, alignments=bool(attention_dir), pieces=pieces
-            )
-            result.report.invalid_utf8 = int(invalid)
-            report.add(result.report)
-            write_now(result.output_lines(), output)
-            if attention_dir is not None:
-                _heat_maps(result, attention_dir)
-        return report
-
-    def score_file(
-        self,
-        source: Path,
-        target: Path,
-        output: Path | None,
-        options: DecodingOptions,
-        per_token: bool = False,
-        pieces: bool = False,
-    ) -> Report:
-        """Score the pairs of two parallel files (their line counts must match), one line
-        per pair (Score.line) to `output` in one atomic step, or to stdout."""
-        sources, bad_sources = read_lines(source, errors="replace")
-        targets, bad_targets = read_lines(target, errors="replace")
-        if len(sources) != len(targets):
-            raise NmtError(
-                f"not parallel: {source} has {len(sources)} lines but {target} has {len(targets)}"
-            )
-        scored = self.scores(sources, targets, options, pieces)
-        write_lines([score.line(per_token) for score in scored.scores], output)
-        return Report(
-            lines=len(sources),
-            translated=len(sources),
-            truncated=scored.truncated,
-            invalid_utf8=bad_sources + bad_targets,
-            max_source_len=options.max_source_len,
-            seconds=scored.seconds,
-        )
-
-    def _check_attention(self, attention_dir: Path | None) -> None:
-        """Before any work: heat maps need attention, and the plot extra to draw them."""
-        if attention_dir is None:
-            return
-        if not self.model.has_attention:
-            raise OptionError(
-                "attention_dir", "this model has no attention (model.attention: none)"
-            )
-        picture_format(attention_dir / "0.png")
-
-
-def _heat_maps(result: Translations, folder: Path) -> None:
-    """One picture of the best output's attention per translated line:
-    FOLDER/<line number from 0>.png."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for line, ranked in enumerate(result.alignments or []):
-        best = ranked[0]
-        if best.target:
-            path = folder / f"{result.first_line + line:06d}.png"
-            attention_heatmap(best.weights, best.source, best.target, path)
 
 
 def _phrase_lists(constraints: Sequence[Sequence[str]] | None) -> list[list[str]] | None:

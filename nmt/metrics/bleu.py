@@ -4,18 +4,15 @@ A system is hypotheses and references of one test set (nmt/evaluation/evaluate.p
 runs and files). Systems on the same test set are compared with sacrebleu's paired
 bootstrap resampling against the first of them (or each against the one before it),
 which also gives each metric a 95% confidence interval. A table shows BLEU and chrF
-unless `metrics` (`nmt eval --metrics`) names others: TER is the third.
+unless `metrics` (`nmt eval --metrics`) names others: TER is the third. Its rows are
+written as text, Markdown, CSV or JSON by nmt/metrics/tables.py.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.table import Table as RichTable
 from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.significance import PairedTest
 
@@ -25,8 +22,6 @@ from nmt.errors import NmtError
 # Resamples of the paired bootstrap: sacrebleu holds a row per resample and sentence, so
 # a billion of them asked for 745 GiB; 10,000 already gives p-values to 1e-4.
 BOOTSTRAP = Range("[0, 10000]")
-FORMATS = ("md", "csv", "json")
-TEXT_COLUMNS = ("system", "architecture", "test", "source words")  # left-justified
 # What `--metrics` may name: the column each is shown under and its sacrebleu metric. TER
 # is an edit rate, lower is better; COMET would need model weights (see the README).
 METRICS = {"bleu": ("BLEU", BLEU), "chrf": ("chrF", CHRF), "ter": ("TER", TER)}
@@ -219,50 +214,5 @@ def _row(system: System) -> Row:
     )
 
 
-# ---- rendering: the same rows as a terminal table, markdown, CSV or JSON ----
-
-
 def with_ci(value: float, ci: float | None) -> str:
     return f"{value:.2f}" if ci is None else f"{value:.2f} ± {ci:.2f}"
-
-
-def to_markdown(table: Table) -> str:
-    headers = table.headers
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(table.cells(row)) + " |" for row in table.rows]
-    return "\n".join(lines + [""] + table.notes()) + "\n"
-
-
-def to_csv(table: Table) -> str:
-    out = io.StringIO()
-    fields = list(table.fields(table.rows[0])) if table.rows else []
-    signatures = {
-        f"{metric}_signature": table.signatures.get(METRICS[metric][0], "")
-        for metric in table.metrics
-    }
-    writer = csv.DictWriter(out, fieldnames=fields + list(signatures))
-    writer.writeheader()
-    for row in table.rows:
-        writer.writerow({**table.fields(row), **signatures})
-    return out.getvalue()
-
-
-def to_json(table: Table) -> str:
-    tree = {"rows": [table.fields(row) for row in table.rows], "signatures": table.signatures}
-    return json.dumps(tree, indent=2) + "\n"
-
-
-def render(table: Table, fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise NmtError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    return {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](table)
-
-
-def rich_table(table: Table):
-    """The terminal view: a rich Table, with the signatures as its caption."""
-    view = RichTable(caption="\n".join(table.notes()), caption_justify="left")
-    for header in table.headers:
-        view.add_column(header, justify="left" if header in TEXT_COLUMNS else "right")
-    for row in table.rows:
-        view.add_row(*table.cells(row))
-    return view

@@ -37,7 +37,7 @@ class LengthTable:
     signatures: dict[str, str]
 
     headers = ["system", "architecture", "test", "source words", "sentences", "BLEU", "chrF"]
-    metrics = ("bleu", "chrf")  # what nmt/metrics/bleu.py's CSV gives a signature column
+    metrics = ("bleu", "chrf")  # what nmt/metrics/tables.py's CSV gives a signature column
 
     def fields(self, row: LengthRow) -> dict:
         return asdict(row)

@@ -17,47 +17,20 @@ import torch
 from torch import Tensor, nn
 
 from nmt.config.recipe import Recipe, recipe_from_dict
-from nmt.config.schema import shown
 from nmt.data.tokenizer import BOS, EOS, Tokenizer
 from nmt.errors import NmtError
 from nmt.extras import missing
 from nmt.jsonio import read_json
 from nmt.models.decoder import DecoderState, Encoded
-
-CARD = "card.json"
-CARD_FORMAT = "nmt-onnx"
-CARD_VERSION = 1
-CT2_CARD_FORMAT = (
-    "nmt-ctranslate2"  # nmt/export/export_ctranslate2.py's folders, which we do not load
+from nmt.models.export_card import (
+    CARD,
+    CARD_FORMAT,
+    CT2_CARD_FORMAT,
+    GRAPHS,
+    card_problem,
+    layout,
+    layout_problem,
 )
-EXPORT_PRECISIONS = ("fp32", "int8")  # what every format exports in
-GRAPHS = {"encoder": "encoder", "decoder_step": "step"}  # card part -> its layout's name
-
-
-def is_export(path: Path) -> bool:
-    """Whether `path` is a folder `nmt export --format onnx` wrote."""
-    return (Path(path) / CARD).is_file()
-
-
-def layout(recipe: Recipe) -> dict[str, list[str]]:
-    """The tensors of the two graphs, in order, for a recurrent model of `recipe`."""
-    cfg = recipe.model
-    state = ["h"] + (["c"] if cfg.cell == "lstm" else [])
-    if cfg.attention != "none" and cfg.attention_order == "luong":
-        state.append("feed")
-    source = {"none": [], "dot": ["memory", "mask"]}.get(cfg.attention, ["memory", "keys", "mask"])
-    return {
-        "state": state,
-        "encoder_inputs": ["src", "lengths"],
-        "encoder_outputs": ["memory", "mask", *(["keys"] if "keys" in source else []), *state],
-        "step_inputs": ["prev", *state, *source],
-        # ONNX names each value once: the state a step gives is next_h, next_c, ...
-        "step_outputs": [
-            "logits",
-            *[f"next_{name}" for name in state],
-            *(["attention"] if source else []),
-        ],
-    }
 
 
 def _session(folder: Path, part: dict[str, Any]) -> Any:
@@ -151,11 +124,11 @@ def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
         )
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise NmtError(f"{path}: not a card of `nmt export --format onnx`")
-    problem = _card_problem(card)
+    problem = card_problem(card)
     if problem is not None:
         raise NmtError(f"{path}: {problem}")
     recipe = recipe_from_dict(card["recipe"], str(path))
-    problem = _layout_problem(card, layout(recipe))
+    problem = layout_problem(card, layout(recipe))
     if problem is not None:
         raise NmtError(f"{path}: {problem} (card and recipe disagree)")
     pieces = card["sentencepiece"]
@@ -169,64 +142,6 @@ def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
     model = OnnxModel(folder, card)
     _try_one_step(model, card["tgt_vocab"], folder)
     return model, recipe, tokenizer
-
-
-FILES = ("encoder.file", "decoder_step.file", "sentencepiece.src", "sentencepiece.tgt")
-REQUIRED = (
-    ("version", int),
-    ("precision", str),
-    ("src_vocab", int),
-    ("tgt_vocab", int),
-    ("state", list),
-    ("recipe", dict),
-    *((name, str) for name in FILES),
-    *((f"{part}.{ends}", list) for part in GRAPHS for ends in ("inputs", "outputs")),
-)
-
-
-def _field(card: dict[str, Any], dotted: str) -> Any:
-    """card["a"]["b"] for "a.b"; KeyError when a part is missing or not a mapping."""
-    value: Any = card
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise KeyError(dotted)
-        value = value[part]
-    return value
-
-
-def _card_problem(card: dict[str, Any]) -> str | None:
-    """What is wrong with a card's fields on their own, or None."""
-    for dotted, kind in REQUIRED:
-        try:
-            value = _field(card, dotted)
-        except KeyError:
-            return f"{dotted}: missing"
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return f"{dotted}: expected {kind.__name__}, got {shown(value)}"
-    if card["version"] != CARD_VERSION:
-        return f"version: {card['version']}; this nmt reads version {CARD_VERSION}"
-    if card["precision"] not in EXPORT_PRECISIONS:
-        return f"precision: {shown(card['precision'])} is not one of {', '.join(EXPORT_PRECISIONS)}"
-    for name in ("src_vocab", "tgt_vocab"):
-        if card[name] < 1:
-            return f"{name}: {card[name]} is not a vocabulary size"
-    for dotted in FILES:
-        name = _field(card, dotted)
-        if name in ("", ".", "..") or any(mark in name for mark in "/\\\0"):
-            return f"{dotted}: {shown(name)} is not the name of a file in the folder"
-    return None
-
-
-def _layout_problem(card: dict[str, Any], expected: dict[str, list[str]]) -> str | None:
-    """Which of the card's tensor lists is not what a model of its recipe has, or None."""
-    wanted = {"state": expected["state"]}
-    for part, kind in GRAPHS.items():
-        for ends in ("inputs", "outputs"):
-            wanted[f"{part}.{ends}"] = expected[f"{kind}_{ends}"]
-    for dotted, names in wanted.items():
-        if _field(card, dotted) != names:
-            return f"{dotted}: {shown(_field(card, dotted))}, where the model has {names}"
-    return None
 
 
 def _try_one_step(model: OnnxModel, tgt_vocab: int, folder: Path) -> None:

@@ -1,9 +1,10 @@
-"""Checkpoints: atomic saves, safe loads, averaging, and loading a run for translation.
+"""Checkpoint files: what a training checkpoint holds, atomic saves, safe loads.
 
 A checkpoint is a plain dict of tensors, numbers, strings and lists (the recipe as a dict),
 so `torch.load(weights_only=True)` reads it without running any code. Every write is
 atomic (nmt/atomic.py): a run killed in the middle of a save still has its previous
-checkpoint intact.
+checkpoint intact. Averaging checkpoints: nmt/run/averaging.py; a run's model loaded for
+translation: nmt/run/loading.py.
 """
 
 from __future__ import annotations
@@ -22,10 +23,8 @@ from typing import Any
 import torch
 
 from nmt.atomic import write_atomic
-from nmt.config.recipe import Recipe, recipe_from_dict
-from nmt.data.tokenizer import Tokenizer
+from nmt.config.recipe import Recipe
 from nmt.errors import NmtError
-from nmt.models.architectures import build_model
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState
 
@@ -164,43 +163,6 @@ def load_training_weights(
         load_model_state(average, payload, path)
 
 
-def average_checkpoints(paths: Sequence[Path]) -> dict[str, Any]:
-    """The last checkpoint's payload with its weights replaced by the mean over `paths`."""
-    if not paths:
-        raise NmtError("average: no checkpoints to average")
-    payload = load_checkpoint(paths[0])
-    first = payload["model"]
-    sums = {name: tensor.double() for name, tensor in first.items()}
-    for path in paths[1:]:
-        payload = load_checkpoint(path)
-        weights = payload["model"]
-        if weights.keys() != sums.keys() or any(
-            weights[name].shape != sums[name].shape for name in sums
-        ):
-            raise NmtError(f"{path}: its parameters do not match those of {paths[0]}")
-        for name, tensor in weights.items():
-            sums[name] += tensor.double()
-    payload["model"] = {
-        name: (sums[name] / len(paths)).to(tensor.dtype) for name, tensor in first.items()
-    }
-    payload["averaged"] = [Path(path).name for path in paths]
-    return payload
-
-
-def average_run(run_dir: Path, last: int) -> tuple[Path, int]:
-    """Write RUN/checkpoints/avg.pt, the average of the newest `last` step checkpoints, or
-    of all there are when the run kept fewer (train.keep_last); return it and how many."""
-    run = RunDir(Path(run_dir))
-    steps = run.step_checkpoints()
-    if last < 1 or not steps:
-        raise NmtError(
-            f"{run.checkpoints}: asked to average {last} checkpoints, found {len(steps)}"
-        )
-    chosen = steps[-last:]
-    save_checkpoint(run.average, average_checkpoints(chosen))
-    return run.average, len(chosen)
-
-
 def tokenizer_fingerprint(run: RunDir) -> dict[str, str]:
     """sha256 of the run's two sentencepiece models: the ids a checkpoint's weights mean."""
     return {
@@ -209,75 +171,7 @@ def tokenizer_fingerprint(run: RunDir) -> dict[str, str]:
     }
 
 
-def check_tokenizer(payload: dict[str, Any], path: Path, run: RunDir, tokenizer: Tokenizer) -> None:
-    """Refuse sentencepiece models other than those the checkpoint was trained with: the
-    same ids would mean other pieces (or none), and the output would be noise."""
-    sides = (
-        ("src", run.src_model, tokenizer.src_vocab_size),
-        ("tgt", run.tgt_model, tokenizer.tgt_vocab_size),
-    )
-    saved = payload.get("sentencepiece")
-    found = tokenizer_fingerprint(run) if saved is not None else None
-    for side, model, size in sides:
-        trained = payload[f"{side}_vocab"]
-        if size != trained:
-            raise NmtError(
-                f"{model}: {size} pieces, but {path.name} was trained with {trained}: not "
-                "the sentencepiece model of this checkpoint"
-            )
-        if found is not None and found[side] != saved[side]:
-            raise NmtError(
-                f"{model}: not the sentencepiece model {path.name} was trained with "
-                "(its sha256 differs)"
-            )
-
-
 def training_record(path: Path) -> dict[str, Any]:
     """Where training stood when `path` was saved (nmt/run/train_state.py's TrainState as a dict:
     step, tokens, seconds, ...); empty for a checkpoint without it (an average)."""
     return load_checkpoint(path).get("state", {})
-
-
-def resolve_checkpoint(run_or_checkpoint: Path) -> Path:
-    """A .pt file as given; a run directory -> its best.pt, else its last.pt."""
-    path = Path(run_or_checkpoint)
-    if path.is_file():
-        return path
-    run = RunDir(path)
-    for candidate in (run.best, run.last):
-        if candidate.is_file():
-            return candidate
-    raise NmtError(f"{path}: neither a checkpoint file nor a run directory with checkpoints")
-
-
-def model_files(runs: Sequence[Path | str]) -> list[Path]:
-    """The files a command that loads `runs` (run directories, checkpoints in them, export
-    folders) reads: every file directly in a folder (recipe, sentencepiece models,
-    metrics; an export's card and graphs), its checkpoints, and a checkpoint's run's; what
-    an output of the same command must not replace."""
-    files = []
-    for given in map(Path, runs):
-        folder = given.parent.parent if given.is_file() else given
-        files.append(given)
-        for place in (folder, folder / "checkpoints"):
-            if place.is_dir():
-                files += [path for path in place.iterdir() if path.is_file()]
-    return files
-
-
-def load_for_inference(
-    run_or_checkpoint: Path, device: str | torch.device
-) -> tuple[torch.nn.Module, Recipe, Any]:
-    """(model in eval mode on `device`, its recipe, its tokenizer) from a run or a .pt file."""
-    path = resolve_checkpoint(run_or_checkpoint)
-    payload = load_checkpoint(path)
-    recipe = recipe_from_dict(payload["recipe"], str(path))
-    run = RunDir(path.parent.parent)
-    for spm in (run.src_model, run.tgt_model):
-        if not spm.is_file():
-            raise NmtError(f"{spm}: sentencepiece model missing from the run directory")
-    tokenizer = Tokenizer(run.src_model, run.tgt_model)
-    check_tokenizer(payload, path, run, tokenizer)
-    model = build_model(recipe.model, payload["src_vocab"], payload["tgt_vocab"])
-    load_model_state(model, payload, path)
-    return model.to(device).eval(), recipe, tokenizer

@@ -12,9 +12,9 @@ from nmt.device import resolve_device
 from nmt.errors import NmtError
 from nmt.inference.translator import Translator
 from nmt.models.architectures import family
+from nmt.models.export_card import is_export
 from nmt.models.model import count_parameters
-from nmt.models.onnx_model import is_export
-from nmt.run.checkpoint import resolve_checkpoint
+from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir, parse_metrics
 from nmt.serve.schemas import ModelInfo
 

@@ -21,7 +21,8 @@ from typing import Any
 from nmt.config.recipe import Recipe, fields_where, recipe_from_dict
 from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
-from nmt.run.checkpoint import check_tokenizer, load_checkpoint, resolve_checkpoint
+from nmt.run.checkpoint import load_checkpoint
+from nmt.run.loading import check_tokenizer, resolve_checkpoint
 from nmt.run.rundir import RunDir
 
 

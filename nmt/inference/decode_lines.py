@@ -31,7 +31,7 @@ NBEST_SEPARATOR = " ||| "
 
 
 @dataclass
-class Translations:
+class DecodedLines:
     """Per input line, its hypotheses best first (nbest of them; blank lines give "")."""
 
     texts: list[list[str]]
@@ -78,7 +78,7 @@ class Translations:
         return self.alignments
 
 
-def translate_lines(
+def decode_lines(
     model: Model,
     tokenizer: Tokenizer,
     lines: Sequence[str],
@@ -91,14 +91,14 @@ def translate_lines(
     alignments: bool = False,
     pieces: bool = False,
     progress: str | None = None,
-) -> Translations:
+) -> DecodedLines:
     """Translate raw lines (see the module docstring).
 
     prefixes: one per line, detokenised; each output starts with its line's prefix.
     constraints: one list of phrases per line (text); each output contains every phrase of
     its line (lexically constrained decoding, nmt/generation/constraints.py).
     first_line: the number of lines[0] in its input (sampling seeds each line by number).
-    alignments: keep every output's attention (Translations.alignments).
+    alignments: keep every output's attention (DecodedLines.alignments).
     pieces: each output as its target pieces, space-separated, instead of its text.
     progress: the label of a progress bar, shown on a terminal.
 
@@ -177,7 +177,7 @@ def translate_lines(
                     ]
             bar.advance(task, len(members))
     report.seconds = time.perf_counter() - start
-    return Translations(texts, scores, report, nbest, first_line, aligned)
+    return DecodedLines(texts, scores, report, nbest, first_line, aligned)
 
 
 def _check_room(

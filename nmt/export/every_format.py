@@ -18,9 +18,9 @@ from torch import nn
 from nmt.config.recipe import Recipe
 from nmt.data.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
 from nmt.errors import NmtError
+from nmt.models.export_card import CARD, EXPORT_PRECISIONS
 from nmt.models.model import count_parameters
-from nmt.models.onnx_model import CARD, EXPORT_PRECISIONS
-from nmt.run.checkpoint import load_for_inference, resolve_checkpoint
+from nmt.run.loading import load_for_inference, resolve_checkpoint
 from nmt.run.rundir import RunDir
 
 

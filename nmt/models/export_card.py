@@ -1,0 +1,105 @@
+"""The card of an exported folder (card.json): what `nmt export` writes beside the graphs
+(nmt/export/) and what loading an ONNX export checks field by field before it runs a graph
+(nmt/models/onnx_model.py). Both formats' cards are named here: the ONNX one, which nmt
+decodes, and the CTranslate2 one, which it recognises to refuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nmt.config.recipe import Recipe
+from nmt.config.schema import shown
+
+CARD = "card.json"
+CARD_FORMAT = "nmt-onnx"
+CARD_VERSION = 1
+CT2_CARD_FORMAT = (
+    "nmt-ctranslate2"  # nmt/export/export_ctranslate2.py's folders, which we do not load
+)
+EXPORT_PRECISIONS = ("fp32", "int8")  # what every format exports in
+GRAPHS = {"encoder": "encoder", "decoder_step": "step"}  # card part -> its layout's name
+
+
+def is_export(path: Path) -> bool:
+    """Whether `path` is a folder `nmt export --format onnx` wrote."""
+    return (Path(path) / CARD).is_file()
+
+
+def layout(recipe: Recipe) -> dict[str, list[str]]:
+    """The tensors of the two graphs, in order, for a recurrent model of `recipe`."""
+    cfg = recipe.model
+    state = ["h"] + (["c"] if cfg.cell == "lstm" else [])
+    if cfg.attention != "none" and cfg.attention_order == "luong":
+        state.append("feed")
+    source = {"none": [], "dot": ["memory", "mask"]}.get(cfg.attention, ["memory", "keys", "mask"])
+    return {
+        "state": state,
+        "encoder_inputs": ["src", "lengths"],
+        "encoder_outputs": ["memory", "mask", *(["keys"] if "keys" in source else []), *state],
+        "step_inputs": ["prev", *state, *source],
+        # ONNX names each value once: the state a step gives is next_h, next_c, ...
+        "step_outputs": [
+            "logits",
+            *[f"next_{name}" for name in state],
+            *(["attention"] if source else []),
+        ],
+    }
+
+
+FILES = ("encoder.file", "decoder_step.file", "sentencepiece.src", "sentencepiece.tgt")
+REQUIRED = (
+    ("version", int),
+    ("precision", str),
+    ("src_vocab", int),
+    ("tgt_vocab", int),
+    ("state", list),
+    ("recipe", dict),
+    *((name, str) for name in FILES),
+    *((f"{part}.{ends}", list) for part in GRAPHS for ends in ("inputs", "outputs")),
+)
+
+
+def _field(card: dict[str, Any], dotted: str) -> Any:
+    """card["a"]["b"] for "a.b"; KeyError when a part is missing or not a mapping."""
+    value: Any = card
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise KeyError(dotted)
+        value = value[part]
+    return value
+
+
+def card_problem(card: dict[str, Any]) -> str | None:
+    """What is wrong with a card's fields on their own, or None."""
+    for dotted, kind in REQUIRED:
+        try:
+            value = _field(card, dotted)
+        except KeyError:
+            return f"{dotted}: missing"
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{dotted}: expected {kind.__name__}, got {shown(value)}"
+    if card["version"] != CARD_VERSION:
+        return f"version: {card['version']}; this nmt reads version {CARD_VERSION}"
+    if card["precision"] not in EXPORT_PRECISIONS:
+        return f"precision: {shown(card['precision'])} is not one of {', '.join(EXPORT_PRECISIONS)}"
+    for name in ("src_vocab", "tgt_vocab"):
+        if card[name] < 1:
+            return f"{name}: {card[name]} is not a vocabulary size"
+    for dotted in FILES:
+        name = _field(card, dotted)
+        if name in ("", ".", "..") or any(mark in name for mark in "/\\\0"):
+            return f"{dotted}: {shown(name)} is not the name of a file in the folder"
+    return None
+
+
+def layout_problem(card: dict[str, Any], expected: dict[str, list[str]]) -> str | None:
+    """Which of the card's tensor lists is not what a model of its recipe has, or None."""
+    wanted = {"state": expected["state"]}
+    for part, kind in GRAPHS.items():
+        for ends in ("inputs", "outputs"):
+            wanted[f"{part}.{ends}"] = expected[f"{kind}_{ends}"]
+    for dotted, names in wanted.items():
+        if _field(card, dotted) != names:
+            return f"{dotted}: {shown(_field(card, dotted))}, where the model has {names}"
+    return None
