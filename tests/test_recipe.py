@@ -146,7 +146,7 @@ def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path):
 def test_bad_yaml_in_a_set_value_is_one_line(tmp_path):
     with pytest.raises(RecipeError) as error:
         load_recipe(write(tmp_path, "name: r\n"), ["train.lr=[1"])
-    assert str(error.value).startswith("--set train.lr=[1: the value is not YAML (line 1")
+    assert str(error.value).startswith("overrides train.lr=[1: the value is not YAML (line 1")
     assert "\n" not in str(error.value)
 
 
@@ -157,7 +157,7 @@ def test_out_of_range_names_file_field_value_and_range(tmp_path):
     assert str(error.value) == f"{path}: recipe.train.update_freq: 0 is not in [1, 4096]"
     with pytest.raises(RecipeError) as error:
         load_recipe(write(tmp_path, "name: r\n"), ["decode.beam=0"])
-    message = "with --set decode.beam=0: recipe.decode.beam: 0 is not in [1, 1024]"
+    message = "with overrides decode.beam=0: recipe.decode.beam: 0 is not in [1, 1024]"
     assert str(error.value).endswith(message)
 
 
@@ -204,7 +204,7 @@ def test_shared_embeddings_need_a_joint_vocabulary(tmp_path):
     with pytest.raises(RecipeError) as error:
         load_recipe(path, ["data.joint_vocab=false"])
     assert str(error.value).startswith(
-        f"{path} with --set data.joint_vocab=false: recipe.model.share_embeddings: needs "
+        f"{path} with overrides data.joint_vocab=false: recipe.model.share_embeddings: needs "
         "data.joint_vocab: true"
     )
     assert "\n" not in str(error.value)
@@ -265,7 +265,7 @@ def test_fields_that_must_agree_change_together_by_set(tmp_path):
     both = ["model.encoder_layers=2", "model.decoder_layers=2"]
     recipe = load_recipe(path, both)
     assert (recipe.model.encoder_layers, recipe.model.decoder_layers) == (2, 2)
-    with pytest.raises(RecipeError, match=r"with --set model\.encoder_layers=3: .*must equal"):
+    with pytest.raises(RecipeError, match=r"with overrides model\.encoder_layers=3: .*must equal"):
         load_recipe(path, ["train.lr=0.01", "model.encoder_layers=3"])
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from nmt.config.schema import RecipeError, Section, build, policy, ranged, setting, shown
 from nmt.config.yamlio import parse_yaml, read_yaml, yaml_problem
+from nmt.errors import SpelledError, literal
 
 DEFAULT_CORPUS = "multi30k"
 FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
@@ -425,18 +426,26 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+class OverrideError(SpelledError, RecipeError):
+    """A recipe error that names the override that caused it: in the `overrides` of
+    load_recipe, `--set` on the command line."""
+
+
+def _override(text: str) -> str:
+    """An override as an OverrideError's message names it."""
+    return "{overrides} " + literal(f"{text:.200}")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split 'train.lr=3e-4' into ('train.lr', 0.0003), typing the value as YAML does."""
     if "=" not in text:
-        raise RecipeError(f"--set {text:.200}: expected key=value, e.g. train.lr=0.0003")
+        raise OverrideError(f"{_override(text)}: expected key=value, e.g. train.lr=0.0003")
     key, raw = text.split("=", 1)
     try:
         return key.strip(), (parse_yaml(raw) if raw else "")
     except yaml.YAMLError as problem:
-        problem_text = yaml_problem(problem)
-        raise RecipeError(
-            f"--set {text:.200}: the value is not YAML ({problem_text[:200]})"
-        ) from None
+        problem_text = literal(yaml_problem(problem)[:200])
+        raise OverrideError(f"{_override(text)}: the value is not YAML ({problem_text})") from None
 
 
 def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
@@ -457,13 +466,15 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
         try:
             _set_dotted(tree, key, value)
         except RecipeError as error:
-            raise RecipeError(f"{source} with --set {text:.200}: {error}") from None
+            message = f"{literal(source)} with {_override(text)}: {literal(str(error))}"
+            raise OverrideError(message) from None
     try:
         return build(Recipe, tree, "recipe")
     except RecipeError as error:
         named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
-        causes = ", ".join(f"--set {text:.200}" for text in named or overrides)
-        raise RecipeError(f"{source} with {causes}: {error}") from None
+        causes = ", ".join(_override(text) for text in named or overrides)
+        message = f"{literal(source)} with {causes}: {literal(str(error))}"
+        raise OverrideError(message) from None
 
 
 def _build_from(tree: dict, source: str) -> Recipe:
