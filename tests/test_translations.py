@@ -234,6 +234,8 @@ def test_attention_heat_maps(tmp_path, run):
     pngs = sorted(path.name for path in (tmp_path / "maps").iterdir())
     assert pngs == ["000000.png", "000002.png"]
     assert (tmp_path / "maps" / "000000.png").read_bytes().startswith(b"\x89PNG")
+    described = CliRunner().invoke(app, ["translate", "--help"], env={"COLUMNS": "300"})
+    assert "DIR/000000.png for the first input line" in described.stdout
 
 
 def test_attention_needs_an_attention_model(tmp_path):

@@ -341,7 +341,8 @@ class Translator:
 
 def _heat_maps(result: Translations, folder: Path) -> None:
     """One picture of the best output's attention per translated line:
-    FOLDER/<line number from 0>.png."""
+    FOLDER/000000.png for the first input line (its number from 0, six digits, so that the
+    names sort in the input's order)."""
     folder.mkdir(parents=True, exist_ok=True)
     for line, ranked in enumerate(result.alignments or []):
         best = ranked[0]
