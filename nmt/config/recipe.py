@@ -497,14 +497,53 @@ def _files_beside(tree: dict, folder: Path) -> None:
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Read a recipe YAML, apply key=value overrides, validate."""
+    """Read a recipe YAML (onto its base's, when it names one), apply key=value overrides,
+    validate. A recipe without a name is named after its own file, never its base's."""
     path = Path(path)
+    own = _read_recipe(path)
+    tree = _onto_base(own, path, (path.resolve(),)) if isinstance(own, dict) else own
+    recipe = recipe_from_dict(tree, str(path), overrides)
+    if "name" not in own:
+        recipe.name = path.stem
+    return recipe
+
+
+def _read_recipe(path: Path) -> Any:
+    """The YAML tree of one recipe file, its data.files made absolute."""
     tree = read_yaml(path, "recipe file", RecipeError)
     if tree is None:
         raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
     if isinstance(tree, dict):
         _files_beside(tree, path.parent)
-    recipe = recipe_from_dict(tree, str(path), overrides)
-    if "name" not in tree:
-        recipe.name = path.stem
-    return recipe
+    return tree
+
+
+def _onto_base(tree: dict, path: Path, chain: tuple[Path, ...]) -> dict:
+    """`tree` merged onto the tree of the recipe its `base:` names (a recipe file, relative
+    to `path`'s folder, itself a whole recipe and read the same way), section by section;
+    `chain` holds the files read so far, so that a cycle is an error, not a hang."""
+    if "base" not in tree:
+        return tree
+    tree = dict(tree)
+    base = tree.pop("base")
+    if not isinstance(base, str) or Path(base).suffix not in (".yaml", ".yml"):
+        raise RecipeError(f"{path}: recipe.base: expected a recipe file (.yaml), got {shown(base)}")
+    base_path = path.parent / base
+    if base_path.resolve() in chain:
+        raise RecipeError(f"{path}: recipe.base: {base} makes a cycle of bases")
+    if not base_path.is_file():
+        raise RecipeError(f"{path}: recipe.base: {base_path} is not a file")
+    base_tree = _read_recipe(base_path)
+    if isinstance(base_tree, dict):
+        base_tree = _onto_base(base_tree, base_path, (*chain, base_path.resolve()))
+    recipe_from_dict(base_tree, str(base_path))  # a base's own errors name its file
+    return _merged(base_tree, tree)
+
+
+def _merged(base: dict, own: dict) -> dict:
+    """`own`'s fields over `base`'s, a mapping in both merged the same way."""
+    merged = dict(base)
+    for key, value in own.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merged(base[key], value) if both else value
+    return merged
