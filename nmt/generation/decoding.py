@@ -16,7 +16,7 @@ from typing import Any
 
 from nmt.config.recipe import DecodeConfig
 from nmt.config.schema import Section, check_type, ranged
-from nmt.errors import NmtError, OptionError
+from nmt.errors import NmtError, OptionError, literal
 
 
 class _Options(Section):
@@ -83,7 +83,7 @@ class DecodingOptions(_Options, DecodeConfig):
             try:
                 given[name] = check_type(value, bool if name == "sample" else hints[name])
             except ValueError as error:
-                raise OptionError(name, str(error)) from None
+                raise OptionError(name, literal(str(error))) from None
         sample = given.pop("sample", False)
         drawn = {name: given.pop(name) for name in SAMPLING_OPTIONS if name in given}
         if sample and given.get("beam", 1) != 1:
