@@ -15,17 +15,23 @@ from rich.console import Console
 from rich.markup import escape
 
 from nmt.atomic import STANDARD_OUTPUT, naming
-from nmt.errors import NmtError, OptionError
+from nmt.errors import NmtError, SpelledError
 from nmt.generation.decoding import CallOption
 from nmt.run.rundir import Display
 
 stderr = Console(stderr=True)
-# The options whose flag is not their Python name with dashes.
-FLAGS = {"prefixes": "--prefix", "attention_dir": "--attention"}
+# The arguments whose flag is not their Python name with dashes.
+FLAGS = {
+    "prefixes": "--prefix",
+    "attention_dir": "--attention",
+    "overrides": "--set",
+    "src_file": "--src",
+    "ref_file": "--ref",
+}
 
 
 def flag(option: str) -> str:
-    """The command-line spelling of a decoding option: no_repeat_ngram -> --no-repeat-ngram."""
+    """The command-line spelling of an argument: no_repeat_ngram -> --no-repeat-ngram."""
     return FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
@@ -75,7 +81,7 @@ def _flag_parameter(option: CallOption, scoring: bool) -> inspect.Parameter:
 
 
 def user_errors(command: Callable) -> Callable:
-    """Print an NmtError (exit 2; an option named by its flag) or an OSError (exit 1) as one
+    """Print an NmtError (exit 2; an argument named by its flag) or an OSError (exit 1) as one
     `error: ...` line on stderr, without a traceback. Standard output is flushed before the
     command returns, so that one which cannot be written fails here, not in Python's exit."""
 
@@ -87,7 +93,7 @@ def user_errors(command: Callable) -> Callable:
                 if sys.stdout is not None:
                     sys.stdout.flush()
             return result
-        except OptionError as error:
+        except SpelledError as error:
             _fail(error.spelled(flag), 2)
         except NmtError as error:
             _fail(str(error), 2)

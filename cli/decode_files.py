@@ -125,7 +125,8 @@ def _check_attention(translator: Translator, attention_dir: Path | None) -> None
 
 def _heat_maps(result: DecodedLines, folder: Path) -> None:
     """One picture of the best output's attention per translated line:
-    FOLDER/<line number from 0>.png."""
+    FOLDER/000000.png for the first input line (its number from 0, six digits, so that the
+    names sort in the input's order)."""
     folder.mkdir(parents=True, exist_ok=True)
     for line, ranked in enumerate(result.alignments or []):
         best = ranked[0]

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nmt.errors import NmtError
-from nmt_cli.common import note, stderr, user_errors
+from nmt_cli.common import flag, note, stderr, user_errors
 
 
 def train_command(
@@ -75,7 +75,7 @@ def train_command(
 
     result = train(loaded, run_dir, resume=resume, skip_damaged=skip_damaged)
     if result.already_finished:
-        stderr.print(result.finished_message(), highlight=False, soft_wrap=True)
+        stderr.print(result.finished_message(flag), highlight=False, soft_wrap=True)
     elif result.stop_reason == "interrupted":
         sets = "".join(f" --set {text}" for text in overrides or [])
         sets += f" --init-from {init_from}" if init_from is not None else ""

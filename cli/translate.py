@@ -91,8 +91,8 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 metavar="DIR",
-                help="Also write an attention heat map per sentence: DIR/<input line from 0>.png "
-                "(attention models only).",
+                help="Also write an attention heat map per sentence: DIR/000000.png for the first "
+                "input line, DIR/000001.png for the second... (attention models only).",
                 rich_help_panel=WHERE,
             ),
         ] = None,

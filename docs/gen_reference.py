@@ -359,6 +359,13 @@ def recipe_markdown() -> str:
         "`(` and `)` exclude it). The run directory keeps the resolved recipe as "
         "`recipe.yaml`.",
         "",
+        "A recipe may start from another: `base: ../multi30k-de-en/attention.yaml` (a recipe "
+        "file, relative to this one, itself checked as a whole recipe) gives every field of "
+        "that recipe, and this file's fields replace them, a section's fields one by one "
+        "(`data: {src: en, tgt: de}` keeps the base's other `data` fields). Its name is not "
+        "taken: a recipe without one takes its own file's. A base may have a base; a cycle, "
+        "or a base that is not a `.yaml` file, is an error naming the file.",
+        "",
     ]
     top = schema_fields(nmt.config.recipe.Recipe, "")
     if top:

@@ -7,20 +7,27 @@ from pathlib import Path
 
 import torch
 
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 
 
-def resolve_device(name: str, option: str = "--device") -> torch.device:
-    """auto (CUDA when there is one) or any torch device name; errors name `option`."""
+def resolve_device(name: str, field: str | None = None) -> torch.device:
+    """auto (CUDA when there is one) or any torch device name; errors name the recipe's
+    `field`, or else the `device` argument."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise NmtError(f"{option} {name!r}: not a device (auto, cpu, cuda, cuda:1)") from None
+        raise _device_error(name, "not a device (auto, cpu, cuda, cuda:1)", field) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise NmtError(f"{option} {name!r}: torch sees no CUDA device here")
+        raise _device_error(name, "torch sees no CUDA device here", field)
     return device
+
+
+def _device_error(name: str, reason: str, field: str | None) -> NmtError:
+    if field is None:
+        return OptionError("device", reason, repr(name))
+    return NmtError(f"{field} {name!r}: {reason}")
 
 
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -86,17 +93,20 @@ def decode_precision(requested: str, device: torch.device) -> str:
     batch too; it is asked for as well (CPU only: fbgemm's kernels, nmt/inference/quantize.py).
     """
     if requested not in DECODE_PRECISIONS:
-        raise NmtError(f"--precision {requested!r}: use one of {', '.join(DECODE_PRECISIONS)}")
+        reason = f"use one of {', '.join(DECODE_PRECISIONS)}"
+        raise OptionError("precision", reason, repr(requested))
     if requested == "auto":
         return "fp32"
     if requested == "bf16" and device.type == "cpu" and not cpu_has_bf16():
-        raise NmtError(
-            "--precision bf16: needs a CPU with bf16 instructions (AVX512-BF16 or AMX); this "
-            "one has none (use int8, fp32 or auto)"
+        raise OptionError(
+            "precision",
+            "needs a CPU with bf16 instructions (AVX512-BF16 or AMX); this one has none "
+            "(use int8, fp32 or auto)",
+            "bf16",
         )
     if requested == "int8" and device.type != "cpu":
-        raise NmtError(
-            f"--precision int8: runs on the CPU (fbgemm's int8 kernels), not on {device.type}"
+        raise OptionError(
+            "precision", f"runs on the CPU (fbgemm's int8 kernels), not on {device.type}", "int8"
         )
     return requested
 

@@ -7,20 +7,35 @@ class NmtError(Exception):
     """Bad input a user can fix (file, field, corpus); the message names what and where."""
 
 
-class OptionError(NmtError):
-    """A decoding option a call may not take. Each front end names options its own way
-    (`--no-repeat-ngram` on the command line, `no_repeat_ngram` in Python and JSON), so the
-    error keeps the option's name apart, and `reason` writes the other options it mentions
-    as `{name}` fields."""
+class SpelledError(NmtError):
+    """An error that names arguments, which each front end names its own way
+    (`--no-repeat-ngram` on the command line, `no_repeat_ngram` in Python and JSON): the
+    message is a template that writes each as a `{name}` field (its Python name), and the
+    user's text in it goes through `literal`. str() is the Python spelling."""
 
-    def __init__(self, option: str, reason: str) -> None:
-        self.option, self.reason = option, reason
+    def __init__(self, template: str) -> None:
+        self.template = template
         super().__init__(self.spelled(str))
 
     def spelled(self, spell: Callable[[str], str]) -> str:
-        """The message with every option named by `spell` (the Python name -> the front
+        """The message with every argument named by `spell` (the Python name -> the front
         end's name)."""
-        return f"{spell(self.option)}: {self.reason.format_map(_Spelling(spell))}"
+        return self.template.format_map(_Spelling(spell))
+
+
+class OptionError(SpelledError):
+    """An argument, or the `value` it was given, that a call may not take: `option 'x':
+    reason`. `reason` writes the other arguments it mentions as `{name}` fields."""
+
+    def __init__(self, option: str, reason: str, value: str | None = None) -> None:
+        self.option, self.reason = option, reason
+        shown = "" if value is None else f" {literal(value)}"
+        super().__init__(f"{{{option}}}{shown}: {reason}")
+
+
+def literal(text: str) -> str:
+    """`text` as it reads in a SpelledError's template (its braces are no fields)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 class _Spelling(dict):

@@ -66,7 +66,7 @@ def test_each_bucket_scores_as_sacrebleu_on_its_lines():
 
 @pytest.mark.parametrize("text", ["", "a", "0,5", "10,10", "20,10"])
 def test_bad_bucket_edges_are_one_line_errors(text):
-    with pytest.raises(NmtError, match="--buckets"):
+    with pytest.raises(NmtError, match=f"^buckets {text!r}: expected"):
         parse_edges(text)
 
 
@@ -86,7 +86,15 @@ def test_cli_by_length_table_and_plot(tmp_path):
     assert markdown.startswith("| system | architecture | test | source words | sentences |")
 
     without_src = CliRunner().invoke(app, [*args[:5], "--by-length"])
-    assert without_src.exit_code == 2 and "needs the source sentences" in without_src.output
+    assert without_src.exit_code == 2
+    assert "error: hyp.en: --by-length needs the source sentences (--src)" in without_src.output
+    with pytest.raises(
+        NmtError, match=r"^hyp\.en: by_length needs the source sentences \(src_file\)$"
+    ):
+        by_length(file_systems([hyp], ref), (10, 20))
+    bad_buckets = CliRunner().invoke(app, [*args, "--buckets", "9,x"])
+    assert bad_buckets.exit_code == 2
+    assert "error: --buckets '9,x': expected word counts like" in bad_buckets.output
 
     out = tmp_path / "lengths.png"
     length_curves(by_length(file_systems([hyp, ref], ref, src), (10, 20), bootstrap=50), out)

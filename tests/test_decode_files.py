@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from test_translations import make_run, sentences
+from typer.testing import CliRunner
 
 from nmt.errors import NmtError
 from nmt.inference.report import Report
 from nmt.inference.translator import Translator
+from nmt_cli.app import app
 from nmt_cli.decode_files import translate_file, translate_stream
 
 
@@ -99,6 +101,8 @@ def test_attention_heat_maps(tmp_path, run):
     pngs = sorted(path.name for path in (tmp_path / "maps").iterdir())
     assert pngs == ["000000.png", "000002.png"]
     assert (tmp_path / "maps" / "000000.png").read_bytes().startswith(b"\x89PNG")
+    described = CliRunner().invoke(app, ["translate", "--help"], env={"COLUMNS": "300"})
+    assert "DIR/000000.png for the first input line" in described.stdout
 
 
 def test_attention_needs_an_attention_model(tmp_path):

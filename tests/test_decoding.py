@@ -32,6 +32,8 @@ def test_options_are_checked_against_the_runs_settings():
         DecodingOptions.build(RUN, length_penalty=math.nan)
     with pytest.raises(OptionError, match=r"^beam: expected int, got 'x'$"):
         DecodingOptions.build(RUN, beam="x")
+    with pytest.raises(OptionError, match=r"^beam: expected int, got '\{x'$"):
+        DecodingOptions.build(RUN, beam="{x")  # the value's brace is text, not a field
 
 
 @pytest.mark.parametrize(

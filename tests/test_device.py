@@ -61,9 +61,9 @@ def test_the_decoding_precision_by_the_machine(monkeypatch, requested, device, b
 @pytest.mark.parametrize(
     ("requested", "device", "message"),
     [
-        ("bf16", "cpu", r"^--precision bf16: needs a CPU with bf16 instructions"),
-        ("int8", "cuda", r"^--precision int8: runs on the CPU"),
-        ("fp16", "cpu", r"^--precision 'fp16': use one of auto, fp32, bf16, int8"),
+        ("bf16", "cpu", r"^precision bf16: needs a CPU with bf16 instructions"),
+        ("int8", "cuda", r"^precision int8: runs on the CPU"),
+        ("fp16", "cpu", r"^precision 'fp16': use one of auto, fp32, bf16, int8"),
     ],
 )
 def test_a_precision_the_machine_cannot_run_is_one_line(monkeypatch, requested, device, message):

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from nmt.config.recipe import DataConfig, DecodeConfig
 from nmt.errors import NmtError
 from nmt.evaluation.evaluate import file_systems, run_systems
-from nmt.metrics.bleu import compare
+from nmt.metrics.bleu import compare, parse_metrics
 from nmt.metrics.tables import render
 from nmt.models.model import count_parameters
 from nmt.run.loading import load_for_inference
@@ -258,7 +258,15 @@ def test_cli_metrics_option(tmp_path):
     assert tree["rows"][0]["ter"] == pytest.approx(sacrebleu.corpus_ter(HYP_A, [REFS]).score)
     for bad, why in (("bleu,comet", "'comet' is not one of bleu, chrf, ter"), ("ter,ter", "twice")):
         refused = CliRunner().invoke(app, [*base, "--metrics", bad])
-        assert refused.exit_code == 2 and why in refused.output, refused.output
+        assert refused.exit_code == 2, refused.output
+        assert f"error: --metrics {bad!r}: " in refused.output and why in refused.output
+        with pytest.raises(NmtError, match=f"^metrics {bad!r}: .*{why}"):
+            parse_metrics(bad)
+
+
+def test_a_table_format_is_refused_by_its_argument_name():
+    with pytest.raises(NmtError, match=r"^format 'txt': use one of md, csv, json$"):
+        render(compare([], bootstrap=0), "txt")
 
 
 def test_eval_reads_the_test_splits_a_recipe_names_as_files(tmp_path, runs):

@@ -55,7 +55,8 @@ def test_the_command_line_decodes_in_bf16_where_the_cpu_has_it(tmp_path, run, cp
     command = ["translate", str(run), "-i", str(source), "-o", str(target), "--precision", "bf16"]
     result = CliRunner().invoke(app, command)
     if cpu_kind == "avx2":
-        assert result.exit_code != 0 and "needs a CPU with bf16 instructions" in result.output
+        assert result.exit_code == 2
+        assert "error: --precision bf16: needs a CPU with bf16 instructions" in result.output
         assert not target.exists()
         return
     assert result.exit_code == 0, result.output
@@ -63,8 +64,29 @@ def test_the_command_line_decodes_in_bf16_where_the_cpu_has_it(tmp_path, run, cp
     assert len(written) == 8 and written[0] == written[6] == "" and all(written[1:6])
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("precision", "x", "precision 'x': use one of auto, fp32, bf16, int8"),
+        ("device", "gpu0", "device 'gpu0': not a device (auto, cpu, cuda, cuda:1)"),
+    ],
+)
+def test_a_refusal_names_the_argument_in_python_and_the_flag_on_the_command_line(
+    tmp_path, run, option, value, message
+):
+    with pytest.raises(NmtError) as error:
+        Translator.load(run, **{option: value})
+    assert str(error.value) == message
+    source = tmp_path / "in.de"
+    source.write_text("ein Haus\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["translate", str(run), "-i", str(source), f"--{option}", value]
+    )
+    assert result.exit_code == 2 and f"error: --{message}" in result.output
+
+
 def test_a_python_caller_gets_the_refusal_in_one_line(run, monkeypatch):
     monkeypatch.setenv("NMT_CPU_BF16", "0")
-    with pytest.raises(NmtError, match="^--precision bf16: needs a CPU") as error:
+    with pytest.raises(NmtError, match="^precision bf16: needs a CPU") as error:
         Translator.load(run, device="cpu", precision="bf16")
     assert "\n" not in str(error.value)

@@ -146,7 +146,7 @@ def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path):
 def test_bad_yaml_in_a_set_value_is_one_line(tmp_path):
     with pytest.raises(RecipeError) as error:
         load_recipe(write(tmp_path, "name: r\n"), ["train.lr=[1"])
-    assert str(error.value).startswith("--set train.lr=[1: the value is not YAML (line 1")
+    assert str(error.value).startswith("overrides train.lr=[1: the value is not YAML (line 1")
     assert "\n" not in str(error.value)
 
 
@@ -157,7 +157,7 @@ def test_out_of_range_names_file_field_value_and_range(tmp_path):
     assert str(error.value) == f"{path}: recipe.train.update_freq: 0 is not in [1, 4096]"
     with pytest.raises(RecipeError) as error:
         load_recipe(write(tmp_path, "name: r\n"), ["decode.beam=0"])
-    message = "with --set decode.beam=0: recipe.decode.beam: 0 is not in [1, 1024]"
+    message = "with overrides decode.beam=0: recipe.decode.beam: 0 is not in [1, 1024]"
     assert str(error.value).endswith(message)
 
 
@@ -204,7 +204,7 @@ def test_shared_embeddings_need_a_joint_vocabulary(tmp_path):
     with pytest.raises(RecipeError) as error:
         load_recipe(path, ["data.joint_vocab=false"])
     assert str(error.value).startswith(
-        f"{path} with --set data.joint_vocab=false: recipe.model.share_embeddings: needs "
+        f"{path} with overrides data.joint_vocab=false: recipe.model.share_embeddings: needs "
         "data.joint_vocab: true"
     )
     assert "\n" not in str(error.value)
@@ -265,7 +265,7 @@ def test_fields_that_must_agree_change_together_by_set(tmp_path):
     both = ["model.encoder_layers=2", "model.decoder_layers=2"]
     recipe = load_recipe(path, both)
     assert (recipe.model.encoder_layers, recipe.model.decoder_layers) == (2, 2)
-    with pytest.raises(RecipeError, match=r"with --set model\.encoder_layers=3: .*must equal"):
+    with pytest.raises(RecipeError, match=r"with overrides model\.encoder_layers=3: .*must equal"):
         load_recipe(path, ["train.lr=0.01", "model.encoder_layers=3"])
 
 
@@ -344,3 +344,69 @@ def test_a_field_carries_its_policies():
 def test_an_unknown_policy_is_refused_where_the_field_is_declared():
     with pytest.raises(TypeError, match="no field policy 'resumeable'"):
         setting(1, resumeable=True)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_recipe_takes_its_bases_fields_and_overrides_them_section_by_section(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "kids").mkdir()
+    pair = "{src: data/t.de, tgt: data/t.en}"
+    base = f"name: parent\ndata:\n  files: {{train: {pair}, valid: {pair}}}\n"
+    base += "  vocab_size: 300\ntrain:\n  lr: 0.01\n"
+    (tmp_path / "parent.yaml").write_text(base, encoding="utf-8")
+    child = tmp_path / "kids" / "child.yaml"
+    child.write_text("base: ../parent.yaml\ndata:\n  src: en\n  tgt: de\n", encoding="utf-8")
+    recipe = load_recipe(child)
+    assert (recipe.name, recipe.data.src, recipe.data.tgt) == ("child", "en", "de")
+    assert (recipe.data.vocab_size, recipe.train.lr) == (300, 0.01)
+    assert Path(recipe.data.files["train"]["src"]).resolve() == tmp_path / "data" / "t.de"
+
+
+@pytest.mark.parametrize(
+    ("files", "problem"),
+    [
+        ({"a": "base: a.yaml\n"}, r"a\.yaml: recipe\.base: a\.yaml makes a cycle of bases$"),
+        (
+            {"a": "base: b.yaml\n", "b": "base: a.yaml\n"},
+            r"b\.yaml: recipe\.base: a\.yaml makes a cycle of bases$",
+        ),
+        ({"a": "base: gone.yaml\n"}, r"a\.yaml: recipe\.base: .*gone\.yaml is not a file$"),
+        ({"a": "base: run.py\n"}, r"a\.yaml: recipe\.base: expected a recipe file \(\.yaml\)"),
+        ({"a": "base: [b.yaml]\n"}, r"a\.yaml: recipe\.base: expected a recipe file"),
+        ({"a": "base: b.yaml\n", "b": "train:\n  lr: -1\n"}, r"b\.yaml: recipe\.train\.lr: -1"),
+    ],
+)
+def test_a_base_that_cannot_be_read_is_one_line_naming_the_file(tmp_path, files, problem):
+    for name, text in files.items():
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(RecipeError, match=problem) as error:
+        load_recipe(tmp_path / "a.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_each_en_de_recipe_is_its_de_en_twin_the_other_way():
+    twins = sorted(ROOT.glob("recipes/multi30k-en-de*/*.yaml"))
+    assert len(twins) == 8
+    for path in twins:
+        twin = load_recipe(Path(str(path).replace("en-de", "de-en")))
+        recipe = load_recipe(path)
+        assert (recipe.name, recipe.data.src, recipe.data.tgt) == (
+            path.parent.name + "-" + path.stem,
+            "en",
+            "de",
+        )
+        recipe.name, recipe.data.src, recipe.data.tgt = twin.name, "de", "en"
+        assert recipe == twin
+        assert len(path.read_text(encoding="utf-8").splitlines()) <= 6
+
+
+def test_a_recipe_on_a_base_trains(tiny_recipe, tmp_path):
+    derived = tmp_path / "en-de.yaml"
+    derived.write_text(f"base: {tiny_recipe}\ndata:\n  src: en\n  tgt: de\n", encoding="utf-8")
+    run = tmp_path / "run"
+    arguments = ["train", str(derived), "--set", "train.max_updates=2", "--run-dir", str(run)]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    assert "src: en" in (run / "recipe.yaml").read_text(encoding="utf-8")

@@ -74,8 +74,8 @@ def test_a_model_is_served_in_the_precision_asked_for(tmp_path, cpu_kind):
         (bf16,) = load_models([run], "cpu", "bf16")
         assert bf16.info.precision == "bf16"
     else:
-        with pytest.raises(NmtError, match=r"^--precision bf16: needs a CPU with bf16"):
+        with pytest.raises(NmtError, match=r"^precision bf16: needs a CPU with bf16"):
             load_models([run], "cpu", "bf16")
     assert fast.info.parameters == plain.info.parameters
-    with pytest.raises(NmtError, match=r"^--precision 'fp16': use one of"):
+    with pytest.raises(NmtError, match=r"^precision 'fp16': use one of"):
         load_models([run], "cpu", "fp16")

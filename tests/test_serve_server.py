@@ -166,13 +166,13 @@ def test_a_port_or_host_that_cannot_be_served_is_one_line_naming_it():
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         refusals = {
-            ("127.0.0.1", port): f"--port {port}: in use on 127.0.0.1 by another program; "
+            ("127.0.0.1", port): f"port {port}: in use on 127.0.0.1 by another program; "
             "choose another port (0 picks a free one)",
-            ("127.0.0.1", 70000): "--port 70000: not a port (0 to 65535; 0 picks a free one)",
-            ("127.0.0.1", -1): "--port -1: not a port (0 to 65535; 0 picks a free one)",
+            ("127.0.0.1", 70000): "port 70000: not a port (0 to 65535; 0 picks a free one)",
+            ("127.0.0.1", -1): "port -1: not a port (0 to 65535; 0 picks a free one)",
             # the reason is Python's idna codec's, worded otherwise from 3.12 on
-            ("a..b", 0): "--host a..b: not an address or a host name (",
-            ("192.0.2.1", 0): "--host 192.0.2.1: cannot listen there (Cannot assign requested",
+            ("a..b", 0): "host a..b: not an address or a host name (",
+            ("192.0.2.1", 0): "host 192.0.2.1: cannot listen there (Cannot assign requested",
         }
         for (host, number), message in refusals.items():
             with pytest.raises(NmtError) as error:
@@ -185,7 +185,7 @@ def test_a_port_or_host_that_cannot_be_served_is_one_line_naming_it():
             timeout=WAIT,
         )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: {refusals['127.0.0.1', port]}"]
+    assert result.stderr.strip().splitlines() == [f"error: --{refusals['127.0.0.1', port]}"]
 
 
 def start_command(*arguments: str) -> tuple[subprocess.Popen, str]:

@@ -2,6 +2,7 @@
 
 from nmt.config.recipe import TrainConfig
 from nmt.run.train_state import TrainResult, TrainState, stop_reason
+from nmt_cli.common import flag
 
 
 def test_each_limit_and_none_before_them():
@@ -46,5 +47,6 @@ def test_finished_message_says_which_limit_to_raise(tmp_path):
     result = TrainResult.of(tmp_path, TrainState(step=7), "max_epochs", already_finished=True)
     assert result.finished_message() == (
         f"{tmp_path}: already finished (max_epochs) at step 7; raise train.max_epochs with "
-        "--set to train on"
+        "overrides to train on"
     )
+    assert result.finished_message(flag).endswith("raise train.max_epochs with --set to train on")

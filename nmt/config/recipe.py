@@ -19,6 +19,7 @@ import yaml
 
 from nmt.config.schema import RecipeError, Section, build, policy, ranged, setting, shown
 from nmt.config.yamlio import parse_yaml, read_yaml, yaml_problem
+from nmt.errors import SpelledError, literal
 
 DEFAULT_CORPUS = "multi30k"
 FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
@@ -460,18 +461,26 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+class OverrideError(SpelledError, RecipeError):
+    """A recipe error that names the override that caused it: in the `overrides` of
+    load_recipe, `--set` on the command line."""
+
+
+def _override(text: str) -> str:
+    """An override as an OverrideError's message names it."""
+    return "{overrides} " + literal(f"{text:.200}")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Split 'train.lr=3e-4' into ('train.lr', 0.0003), typing the value as YAML does."""
     if "=" not in text:
-        raise RecipeError(f"--set {text:.200}: expected key=value, e.g. train.lr=0.0003")
+        raise OverrideError(f"{_override(text)}: expected key=value, e.g. train.lr=0.0003")
     key, raw = text.split("=", 1)
     try:
         return key.strip(), (parse_yaml(raw) if raw else "")
     except yaml.YAMLError as problem:
-        problem_text = yaml_problem(problem)
-        raise RecipeError(
-            f"--set {text:.200}: the value is not YAML ({problem_text[:200]})"
-        ) from None
+        problem_text = literal(yaml_problem(problem)[:200])
+        raise OverrideError(f"{_override(text)}: the value is not YAML ({problem_text})") from None
 
 
 def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> Recipe:
@@ -492,13 +501,15 @@ def recipe_from_dict(tree: Any, source: str, overrides: Sequence[str] = ()) -> R
         try:
             _set_dotted(tree, key, value)
         except RecipeError as error:
-            raise RecipeError(f"{source} with --set {text:.200}: {error}") from None
+            message = f"{literal(source)} with {_override(text)}: {literal(str(error))}"
+            raise OverrideError(message) from None
     try:
         return build(Recipe, tree, "recipe")
     except RecipeError as error:
         named = [text for text in overrides if f"{text.split('=', 1)[0].strip()}" in str(error)]
-        causes = ", ".join(f"--set {text:.200}" for text in named or overrides)
-        raise RecipeError(f"{source} with {causes}: {error}") from None
+        causes = ", ".join(_override(text) for text in named or overrides)
+        message = f"{literal(source)} with {causes}: {literal(str(error))}"
+        raise OverrideError(message) from None
 
 
 def _build_from(tree: dict, source: str) -> Recipe:
@@ -521,14 +532,53 @@ def _files_beside(tree: dict, folder: Path) -> None:
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Read a recipe YAML, apply key=value overrides, validate."""
+    """Read a recipe YAML (onto its base's, when it names one), apply key=value overrides,
+    validate. A recipe without a name is named after its own file, never its base's."""
     path = Path(path)
+    own = _read_recipe(path)
+    tree = _onto_base(own, path, (path.resolve(),)) if isinstance(own, dict) else own
+    recipe = recipe_from_dict(tree, str(path), overrides)
+    if "name" not in own:
+        recipe.name = path.stem
+    return recipe
+
+
+def _read_recipe(path: Path) -> Any:
+    """The YAML tree of one recipe file, its data.files made absolute."""
     tree = read_yaml(path, "recipe file", RecipeError)
     if tree is None:
         raise RecipeError(f"{path}: the recipe is empty (give at least its name or a section)")
     if isinstance(tree, dict):
         _files_beside(tree, path.parent)
-    recipe = recipe_from_dict(tree, str(path), overrides)
-    if "name" not in tree:
-        recipe.name = path.stem
-    return recipe
+    return tree
+
+
+def _onto_base(tree: dict, path: Path, chain: tuple[Path, ...]) -> dict:
+    """`tree` merged onto the tree of the recipe its `base:` names (a recipe file, relative
+    to `path`'s folder, itself a whole recipe and read the same way), section by section;
+    `chain` holds the files read so far, so that a cycle is an error, not a hang."""
+    if "base" not in tree:
+        return tree
+    tree = dict(tree)
+    base = tree.pop("base")
+    if not isinstance(base, str) or Path(base).suffix not in (".yaml", ".yml"):
+        raise RecipeError(f"{path}: recipe.base: expected a recipe file (.yaml), got {shown(base)}")
+    base_path = path.parent / base
+    if base_path.resolve() in chain:
+        raise RecipeError(f"{path}: recipe.base: {base} makes a cycle of bases")
+    if not base_path.is_file():
+        raise RecipeError(f"{path}: recipe.base: {base_path} is not a file")
+    base_tree = _read_recipe(base_path)
+    if isinstance(base_tree, dict):
+        base_tree = _onto_base(base_tree, base_path, (*chain, base_path.resolve()))
+    recipe_from_dict(base_tree, str(base_path))  # a base's own errors name its file
+    return _merged(base_tree, tree)
+
+
+def _merged(base: dict, own: dict) -> dict:
+    """`own`'s fields over `base`'s, a mapping in both merged the same way."""
+    merged = dict(base)
+    for key, value in own.items():
+        both = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = _merged(base[key], value) if both else value
+    return merged

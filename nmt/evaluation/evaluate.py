@@ -21,7 +21,7 @@ from rich.console import Console
 from nmt.config.recipe import DecodeConfig, Recipe, check_split_name
 from nmt.data.corpus import data_card
 from nmt.data.prepare import raw_splits
-from nmt.errors import NmtError
+from nmt.errors import NmtError, SpelledError, literal
 from nmt.generation.decoding import DecodingOptions
 from nmt.inference.translator import Translator
 from nmt.jsonio import read_json
@@ -142,7 +142,9 @@ def _test_splits(
         card = data_card(recipe.data)
         tests = [name for name in card.split_names if name not in ("train", "valid")]
         if not tests:
-            raise NmtError(f"corpus {card.name} names no test split; use --src and --ref")
+            corpus = literal(card.name)
+            use = "use {src_file} and {ref_file}"
+            raise SpelledError(f"corpus {corpus} names no test split; {use}")
     splits = raw_splits(recipe.data, tests)
     where = f"{recipe.data.corpus} {recipe.data.src}-{recipe.data.tgt}"
     return [

@@ -17,7 +17,7 @@ from torch import nn
 
 from nmt.config.recipe import Recipe
 from nmt.data.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError
 from nmt.models.export_card import CARD, EXPORT_PRECISIONS
 from nmt.models.model import count_parameters
 from nmt.run.loading import load_for_inference, resolve_checkpoint
@@ -31,7 +31,8 @@ def load_for_export(
     file is written, for another precision, a model that is not a `model_class` (`refusal`
     says which format takes it) or an `out` that holds files already."""
     if precision not in EXPORT_PRECISIONS:
-        raise NmtError(f"--precision {precision!r}: export in {' or '.join(EXPORT_PRECISIONS)}")
+        reason = f"export in {' or '.join(EXPORT_PRECISIONS)}"
+        raise OptionError("precision", reason, repr(precision))
     checkpoint = resolve_checkpoint(run)
     model, recipe, tokenizer = load_for_inference(checkpoint, "cpu")
     if not isinstance(model, model_class):

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from nmt.config.recipe import DecodeConfig
 from nmt.config.schema import Section, check_type, policy, ranged, section_of, setting
-from nmt.errors import NmtError, OptionError
+from nmt.errors import NmtError, OptionError, literal
 
 
 class _Options(Section):
@@ -120,7 +120,7 @@ class DecodingOptions(_Options, DecodeConfig):
             try:
                 given[name] = check_type(value, hints[name])
             except ValueError as error:
-                raise OptionError(name, str(error)) from None
+                raise OptionError(name, literal(str(error))) from None
         sample = given.pop("sample", False)
         drawn = {name: given.pop(name) for name in SAMPLING_OPTIONS if name in given}
         if sample and given.get("beam", 1) != 1:

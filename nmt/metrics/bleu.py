@@ -17,7 +17,7 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.significance import PairedTest
 
 from nmt.config.schema import Range
-from nmt.errors import NmtError
+from nmt.errors import OptionError, literal
 
 # Resamples of the paired bootstrap: sacrebleu holds a row per resample and sentence, so
 # a billion of them asked for 745 GiB; 10,000 already gives p-values to 1e-4.
@@ -33,9 +33,10 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     names = tuple(part.strip().lower() for part in text.split(","))
     for name in names:
         if name not in METRICS:
-            raise NmtError(f"--metrics {text!r}: {name!r} is not one of {', '.join(METRICS)}")
+            reason = f"{name!r} is not one of {', '.join(METRICS)}"
+            raise OptionError("metrics", literal(reason), repr(text))
     if len(set(names)) != len(names):
-        raise NmtError(f"--metrics {text!r}: names a metric twice")
+        raise OptionError("metrics", "names a metric twice", repr(text))
     return names
 
 

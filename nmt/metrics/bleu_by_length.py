@@ -14,7 +14,7 @@ from itertools import pairwise
 
 from sacrebleu.metrics import BLEU, CHRF
 
-from nmt.errors import NmtError
+from nmt.errors import OptionError, SpelledError, literal
 from nmt.metrics.bleu import System, with_ci
 
 
@@ -65,9 +65,10 @@ def parse_edges(text: str) -> tuple[int, ...]:
     try:
         edges = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise NmtError(f"--buckets {text!r}: expected word counts like 10,15,20,25") from None
+        reason = "expected word counts like 10,15,20,25"
+        raise OptionError("buckets", reason, repr(text)) from None
     if not edges or edges[0] < 1 or any(b <= a for a, b in pairwise(edges)):
-        raise NmtError(f"--buckets {text!r}: expected increasing positive word counts")
+        raise OptionError("buckets", "expected increasing positive word counts", repr(text))
     return edges
 
 
@@ -96,7 +97,9 @@ def by_length(systems: list[System], edges: tuple[int, ...], bootstrap: int = 10
     rows = []
     for system in systems:
         if system.sources is None:
-            raise NmtError(f"{system.name}: --by-length needs the source sentences (--src)")
+            raise SpelledError(
+                f"{literal(system.name)}: {{by_length}} needs the source sentences ({{src_file}})"
+            )
         buckets = zip(bucket_labels(edges), partition(system.sources, edges), strict=True)
         for label, indices in buckets:
             if not indices:

@@ -11,7 +11,7 @@ import json
 
 from rich.table import Table as RichTable
 
-from nmt.errors import NmtError
+from nmt.errors import OptionError
 from nmt.metrics.bleu import METRICS, Table
 
 FORMATS = ("md", "csv", "json")
@@ -46,7 +46,7 @@ def to_json(table: Table) -> str:
 
 def render(table: Table, fmt: str) -> str:
     if fmt not in FORMATS:
-        raise NmtError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        raise OptionError("format", f"use one of {', '.join(FORMATS)}", repr(fmt))
     return {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](table)
 
 

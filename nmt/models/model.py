@@ -1,4 +1,5 @@
-"""The one encoder-decoder behind all three recipes (seq2seq, bilstm, attention).
+"""The recurrent encoder-decoder behind the three recurrent recipes (seq2seq, bilstm,
+attention); the Transformer recipe's model is nmt/models/transformer.py.
 
     encoder (embeddings, (bi)directional RNN stack, optional source reversal)
       -> bridge (encoder final states -> decoder initial states, layer by layer)

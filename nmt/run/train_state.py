@@ -2,11 +2,12 @@
 
 The rule reads the run's state against the recipe's limits. The same call ends a run
 after an update or a validation, and tells a resumed run that it has nothing left to do,
-or that a limit raised with --set leaves it more.
+or that a raised limit (an override) leaves it more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +83,10 @@ class TrainResult:
     def of(cls, run_dir: Path, state: TrainState, reason: str, **extra) -> TrainResult:
         return cls(run_dir, state.step, state.epoch, state.best_bleu, reason, **extra)
 
-    def finished_message(self) -> str:
-        """What to tell a user who resumed a finished run."""
+    def finished_message(self, spell: Callable[[str], str] = str) -> str:
+        """What to tell a user who resumed a finished run; `spell` names load_recipe's
+        `overrides` as the front end does (SpelledError.spelled)."""
         return (
             f"{self.run_dir}: already finished ({self.stop_reason}) at step {self.step}; "
-            f"raise {LIMITS[self.stop_reason]} with --set to train on"
+            f"raise {LIMITS[self.stop_reason]} with {spell('overrides')} to train on"
         )

@@ -28,7 +28,7 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from nmt.errors import NmtError
+from nmt.errors import OptionError, literal
 
 GRACE_SECONDS = 60  # the longest a graceful stop waits for requests in flight
 HEAD_SECONDS = 10  # for a request's headers, from a connection's opening or last answer
@@ -147,15 +147,16 @@ def make_server(
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free port, for tests); a host that is
     not a loopback address is served to the network, which is said in the log. A port out
-    of range or in use, or a host that is not one of this machine's, is an NmtError naming
-    the option."""
+    of range or in use, or a host that is not one of this machine's, is an OptionError naming
+    the argument."""
     if not 0 <= port <= 65535:
-        raise NmtError(f"--port {port}: not a port (0 to 65535; 0 picks a free one)")
+        raise OptionError("port", "not a port (0 to 65535; 0 picks a free one)", str(port))
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (OSError, UnicodeError) as error:  # gaierror is an OSError
-        reason = getattr(error, "strerror", None) or error
-        raise NmtError(f"--host {host}: not an address or a host name ({reason})") from None
+        cause = getattr(error, "strerror", None) or error
+        reason = f"not an address or a host name ({cause})"
+        raise OptionError("host", literal(reason), host) from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -164,11 +165,11 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise NmtError(
-                f"--port {port}: in use on {host} by another program; choose another port "
-                "(0 picks a free one)"
-            ) from None
-        raise NmtError(f"--host {host}: cannot listen there ({error.strerror})") from None
+            reason = f"in use on {host} by another program; choose another port "
+            reason += "(0 picks a free one)"
+            raise OptionError("port", literal(reason), str(port)) from None
+        reason = f"cannot listen there ({error.strerror})"
+        raise OptionError("host", literal(reason), host) from None
     if not _loopback(host):
         log.warning("listening on %s: anyone who can reach this machine can use the models", host)
     return sock
