@@ -2,7 +2,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nmt.errors import NmtError
-from nmt.export.export_source import load_for_export
+from nmt.export.every_format import load_for_export
 from nmt_cli.app import app
 
 
