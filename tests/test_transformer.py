@@ -110,6 +110,20 @@ def test_select_reorders_every_cache():
     torch.testing.assert_close(sel_weights, weights[index])
 
 
+def test_a_reorder_copies_no_cache_and_composes_with_the_next():
+    """select only records rows; two selects before a step read the rows of both, and the
+    step's cache holds exactly the gathered rows then its own position."""
+    model = make(CASES["1-3 layers"])
+    first, then = torch.tensor([2, 2, 0, 1]), torch.tensor([3, 0])
+    with torch.no_grad():
+        enc = model.encode(SRC, SRC_LENGTHS)
+        _, state, _ = model.step(TGT_IN[:, 0], model.initial_state(enc), enc)
+        chosen = state.select(first).select(then)
+        _, stepped, _ = model.step(TGT_IN[first[then], 1], chosen, enc.select(first[then]))
+    assert all(kept.k is cache.k for kept, cache in zip(chosen.layers, state.layers, strict=True))
+    assert torch.equal(stepped.layers[0].k[:, :, :1], state.layers[0].k[first[then]])
+
+
 def test_a_step_costs_one_position():
     """The prefix is never computed again: the 24th step does about the work of the 1st
     (its attention reads 24 cached keys), where recomputing the prefix would do 24 times

@@ -11,7 +11,9 @@ bench/PROTOCOL.md decodes):
   decoding in sentences/s (target: scoring no slower); and of the (source, greedy output)
   pairs, the same number of positions as greedy decoding ran;
 - an ensemble of two at beam 5 against the run alone at beam 5 (target: at most 2.2 times
-  the time). The ensemble is RUN loaded twice: the work of two different runs.
+  the time). The ensemble is RUN loaded twice: the work of two different runs;
+- limit_fraction: how close the run alone at beam 5 comes to the machine, its matrix-product
+  FLOPs per second over one large torch.mm's in this process (bench/speed/limit.py).
 
 The ratios depend on the run: scoring works through the reference's pieces, decoding
 through the output's, and an undertrained model's outputs can be much shorter or longer
@@ -31,6 +33,7 @@ from typing import Any
 import torch
 
 from bench import ROOT
+from bench.speed.limit import Counted, limit_fraction, mm_rate, search_flops
 from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.textio import read_lines
@@ -63,6 +66,8 @@ def main() -> None:
     references = read_lines(f"{TEST}.en.gz")[: args.lines]
     single = Translator.load(args.run, device=args.device)
     pair = Translator.load(args.run, args.run, device=args.device)
+    counted = Counted(single.model)  # records what beam 5 computes, for limit_fraction
+    recorded = Translator(counted, single.tokenizer, single.recipe, single.device)
     batch = {"batch_tokens": args.batch_tokens}
     modes: dict[str, Callable[[int], Any]] = {  # the first n lines
         "decode_greedy_sent_per_s": lambda n: single.translate(sources[:n], beam=1, **batch),
@@ -70,14 +75,20 @@ def main() -> None:
         "score_greedy_outputs_pairs_per_s": lambda n: single.score(
             sources[:n], outputs["decode_greedy_sent_per_s"][:n], **batch
         ),
-        "decode_beam5_sent_per_s": lambda n: single.translate(sources[:n], beam=5, **batch),
+        "decode_beam5_sent_per_s": lambda n: recorded.translate(sources[:n], beam=5, **batch),
         "ensemble2_beam5_sent_per_s": lambda n: pair.translate(sources[:n], beam=5, **batch),
     }
     row: dict = {"system": "nmt", "arch": str(args.run), "precision": "fp32"}
     outputs: dict[str, Any] = {}
+    records = {}  # mode -> what its timed run computed (only beam 5's is recorded)
     for key, work in modes.items():
         work(64)  # warm-up
+        counted.clear()
         row[key], outputs[key] = timed(work, len(sources), single.device)
+        records[key] = (counted.batches, counted.steps)
+    flops = search_flops(counted.model, *records["decode_beam5_sent_per_s"])
+    seconds = len(sources) / row["decode_beam5_sent_per_s"]
+    row["limit_fraction"] = limit_fraction(flops, seconds, mm_rate(single.device))
     row["score_vs_greedy"] = round(row["score_pairs_per_s"] / row["decode_greedy_sent_per_s"], 2)
     row["ensemble2_time_vs_single_beam5"] = round(
         row["decode_beam5_sent_per_s"] / row["ensemble2_beam5_sent_per_s"], 2

@@ -42,7 +42,9 @@ class Attention(nn.Module):
         Returns the context sum_j a_j h_j [N, M] and the weights a [N, S].
         """
         if self.kind == "bahdanau":
-            scores = self.v(torch.tanh(keys + self.query_proj(query)[:, None])).squeeze(-1)
+            # [N, S, A], the largest tensor of a decoder step: tanh in place, one buffer
+            energy = (keys + self.query_proj(query)[:, None]).tanh_()
+            scores = self.v(energy).squeeze(-1)
         else:
             scores = torch.bmm(keys, query[:, :, None]).squeeze(-1)
         # the softmax in fp32 also under bf16 autocast (the weights of long sources are small)

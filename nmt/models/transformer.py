@@ -12,9 +12,9 @@ F.scaled_dot_product_attention.
 
 Incremental decoding: `encode` projects the memory to every decoder layer's cross-attention
 keys and values once per batch; the decoder state carries each layer's self-attention keys
-and values of the target positions so far, so `step` computes one position, and `select`
-reorders every cache for beam search. `forward` runs the same layers over all positions at
-once under a causal mask.
+and values of the target positions so far, so `step` computes one position; `select`
+records the rows beam search keeps and the next step gathers them as it appends. `forward`
+runs the same layers over all positions at once under a causal mask.
 
 The attention a step returns (alignments, heat maps, the serve page) is the cross-attention
 of the LAST decoder layer averaged over its heads: one row over the source per output piece,
@@ -47,9 +47,22 @@ class KeysValues:
     def select(self, index: Tensor) -> KeysValues:
         return KeysValues(self.k.index_select(0, index), self.v.index_select(0, index))
 
-    def extend(self, new: KeysValues) -> KeysValues:
-        """These positions followed by `new`'s."""
-        return KeysValues(torch.cat([self.k, new.k], dim=2), torch.cat([self.v, new.v], dim=2))
+    def extend(self, new: KeysValues, rows: Tensor | None) -> KeysValues:
+        """Rows `rows` of these positions (None: every row as it is) followed by `new`'s,
+        written into the new cache in one pass: the reorder beam search asks for costs
+        no copy of its own."""
+        return KeysValues(_extend(self.k, new.k, rows), _extend(self.v, new.v, rows))
+
+
+def _extend(past: Tensor, new: Tensor, rows: Tensor | None) -> Tensor:
+    """[N, heads, T, d] of `past` (rows `rows`) then `new` [N, heads, 1, d] along T."""
+    if rows is None:
+        return torch.cat([past, new], dim=2)
+    n, heads, positions, head_dim = new.shape
+    out = new.new_empty(n, heads, past.size(2) + positions, head_dim)
+    torch.index_select(past, 0, rows, out=out[:, :, : past.size(2)])
+    out[:, :, past.size(2) :] = new
+    return out
 
 
 @dataclass
@@ -69,9 +82,15 @@ class TransformerEncoded:
 @dataclass
 class TransformerState:
     """The decoder's cache: per layer, the self-attention keys and values of every target
-    position so far (the positions themselves are never computed again)."""
+    position so far (the positions themselves are never computed again).
+
+    `select` copies nothing: it records which rows of the caches the next step reads
+    (`rows`, None: all as they are), and that step gathers them as it appends its
+    position (KeysValues.extend), so a beam's reorder and the cache's growth are one copy.
+    """
 
     layers: list[KeysValues]
+    rows: Tensor | None = None
 
     @property
     def length(self) -> int:
@@ -80,7 +99,7 @@ class TransformerState:
 
     def select(self, index: Tensor) -> TransformerState:
         """Rows `index` of every cache (beam search reorders and expands rows)."""
-        return TransformerState([kv.select(index) for kv in self.layers])
+        return TransformerState(self.layers, index if self.rows is None else self.rows[index])
 
 
 def sinusoids(positions: Tensor, dim: int) -> Tensor:
@@ -208,15 +227,22 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: Tensor, past: KeysValues | None, cross: KeysValues, mask: Tensor, weights: bool
+        self,
+        x: Tensor,
+        past: KeysValues | None,
+        cross: KeysValues,
+        mask: Tensor,
+        weights: bool,
+        rows: Tensor | None = None,
     ) -> tuple[Tensor, KeysValues, Tensor | None]:
         """x [N, T, d_model]: every target position (past None: causal), or the one
-        position after those whose keys and values are `past`. Returns the output, the keys
-        and values of all positions so far, and the cross-attention weights if asked."""
+        position after those whose keys and values are rows `rows` of `past`. Returns the
+        output, the keys and values of all positions so far, and the cross-attention
+        weights if asked."""
         h = self.self_norm(x)
         kv = self.self_attention.keys_values(h)
         if past is not None:
-            kv = past.extend(kv)
+            kv = past.extend(kv, rows)
         x = x + self.dropout(self.self_attention(h, kv, causal=past is None)[0])
         attended, average = self.cross_attention(self.cross_norm(x), cross, mask, weights=weights)
         x = x + self.dropout(attended)
@@ -279,7 +305,12 @@ class Transformer(nn.Module):
             past = None if state is None else state.layers[index]
             last = index == len(self.decoder) - 1
             x, kv, weights = layer(
-                x, past, enc.cross[index], mask, weights=last and state is not None
+                x,
+                past,
+                enc.cross[index],
+                mask,
+                weights=last and state is not None,
+                rows=None if state is None else state.rows,
             )
             layers.append(kv)
         return self.decoder_norm(x), TransformerState(layers), weights
