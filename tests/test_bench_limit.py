@@ -4,6 +4,7 @@ import torch
 
 from bench.speed.limit import Batch, Counted, Step, limit_fraction, search_flops
 from nmt.config.recipe import ModelConfig
+from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import beam_search
 from nmt.models.architectures import build_model
 
@@ -49,7 +50,8 @@ def test_counted_records_every_row_a_beam_search_steps():
     torch.manual_seed(0)
     counted = Counted(model(ATTENTION))
     src = torch.tensor([[5, 6, 7, 2], [8, 2, 0, 0]])
-    beam_search(counted, src, torch.tensor([4, 2]), beam=3, max_len=4, length_penalty=0.0)
+    options = DecodingOptions(beam=3, length_penalty=0.0)
+    beam_search(counted, src, torch.tensor([4, 2]), 4, options)
     assert [(b.sentences, b.source, b.tokens) for b in counted.batches] == [(2, 4, 6)]
     assert counted.steps[0] == Step(rows=6, source=4, position=0)
     assert [s.position for s in counted.steps] == list(range(len(counted.steps)))
