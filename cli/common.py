@@ -20,13 +20,19 @@ from nmt.generation.decoding import CallOption
 from nmt.run.rundir import Display
 
 stderr = Console(stderr=True)
-# The arguments whose flag is not their Python name with dashes.
+# The arguments whose flag is not their Python name with dashes, and the exporters, which
+# `nmt export` picks by its --format.
 FLAGS = {
     "prefixes": "--prefix",
     "attention_dir": "--attention",
     "overrides": "--set",
     "src_file": "--src",
     "ref_file": "--ref",
+    "tests": "--test",
+    "window_ms": "--batch-wait-ms",
+    "hosts": "--allow-host",
+    "export_onnx": "--format onnx",
+    "export_ctranslate2": "--format ctranslate2",
 }
 
 

@@ -159,7 +159,7 @@ def register(app: typer.Typer) -> None:
             raise NmtError("use either --test splits or --src/--ref files, not both")
         if hyp and runs and src is None:
             raise NmtError("--hyp with runs needs --src/--ref so that all share one test set")
-        check_number(bootstrap, bleu.BOOTSTRAP, "--bootstrap")
+        check_number(bootstrap, bleu.BOOTSTRAP, "bootstrap")
         chosen = bleu.parse_metrics(metrics)
         if by_length and chosen != bleu.DEFAULT_METRICS:
             raise NmtError("--metrics: --by-length scores bleu and chrf only")

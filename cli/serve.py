@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from nmt.extras import missing
-from nmt_cli.common import Device, Precision, Shortlist, user_errors
+from nmt_cli.common import Device, Precision, Shortlist, flag, user_errors
 
 LIMITS = "Limits per request"
 SERVE_EXTRA = ("fastapi", "starlette", "pydantic", "uvicorn", "h11")  # pip install 'nmt[serve]'
@@ -111,7 +111,8 @@ def register(app: typer.Typer) -> None:
         sock = bind(host, port)  # a port in use fails before the models load
         served = load_models(models, device, precision, shortlist)
         limits = Limits(max_sentences=max_sentences, max_chars=max_chars, max_beam=max_beam)
-        app = create_app(served, limits, batching, hosts=[host, *(allow_host or [])])
+        hosts = [host, *(allow_host or [])]
+        app = create_app(served, limits, batching, hosts, spell=flag)
         try:
             run_server(app, sock)
         except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has stopped gracefully

@@ -128,7 +128,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Translate raw text with a trained run (sentencepiece in, detokenised text out).
 
-        Blank input lines give blank output lines. Examples:
+        Blank input lines give blank output lines. With --nbest N, every input gives N lines
+        `i ||| hypothesis ||| score` (i: its line number from 0). Examples:
 
           nmt translate runs/attention -i test.de -o test.en --beam 5
 

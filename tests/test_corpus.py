@@ -23,6 +23,7 @@ from nmt.data.corpus import (
     resolve_mirror,
 )
 from nmt.errors import NmtError
+from nmt_cli.common import flag
 
 TOY = {
     "name": "toy",
@@ -189,8 +190,12 @@ def test_resolve_mirror_prefers_argument_then_environment(tmp_path, monkeypatch)
     assert resolve_mirror(None) == tmp_path.resolve()
     (tmp_path / "other").mkdir()
     assert resolve_mirror(tmp_path / "other") == (tmp_path / "other").resolve()
-    with pytest.raises(NmtError, match="data dir .*missing does not exist"):
+    with pytest.raises(NmtError) as error:
         resolve_mirror(tmp_path / "missing")
+    missing = (tmp_path / "missing").resolve()
+    where = "does not exist (from data.data_dir, {} or NMT_DATA)"
+    assert str(error.value) == f"data dir {missing} " + where.format("data_dir")
+    assert error.value.spelled(flag) == f"data dir {missing} " + where.format("--data-dir")
 
 
 def pool_card(tmp_path, sizes):

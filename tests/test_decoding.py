@@ -5,10 +5,12 @@ import dataclasses
 import math
 
 import pytest
+from typer.testing import CliRunner
 
 from nmt.config.recipe import DecodeConfig
 from nmt.errors import OptionError
 from nmt.generation.decoding import CALL_OPTIONS, SCORING_OPTIONS, DecodingOptions, Sampling
+from nmt_cli.app import app
 from nmt_cli.common import flag
 
 RUN = DecodeConfig(beam=2, max_len_b=10)
@@ -103,3 +105,14 @@ def test_every_option_is_declared_once_with_its_help_and_policies():
     nbest = next(option for option in CALL_OPTIONS if option.name == "nbest")
     assert "with --sample, N <= --nsamples" in nbest.help(flag)
     assert nbest.default_shown(str) == "1; with sample, every sample"
+
+
+def test_option_help_reads_right_in_every_front_end():
+    """The help is also the server's API description and the Python reference: no flag, no
+    output line; what only the command line has is in its command's help."""
+    for option in CALL_OPTIONS:
+        for scoring in (False, True) if option.policy("scoring") else (False,):
+            described = option.help(str, scoring)
+            assert "--" not in described and "line" not in described, option.name
+    help_text = " ".join(CliRunner().invoke(app, ["translate", "--help"]).output.split())
+    assert "With --nbest N, every input gives N lines `i ||| hypothesis ||| score`" in help_text

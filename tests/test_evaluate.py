@@ -312,13 +312,14 @@ def test_a_precision_and_a_shortlist_make_systems_of_their_own(tmp_path, cpu_kin
 
 
 def test_a_test_split_is_a_name_never_a_path(runs):
+    why = "is not a name (letters, digits, and _ . - after the first; no '..' or '/')"
     for name in ("/some/dir", "../../x"):
         result = CliRunner().invoke(app, ["eval", str(runs["attention"]), "--test", name])
         assert result.exit_code == 2
-        assert result.output.strip().splitlines() == [
-            f"error: --test: split name '{name}' is not a name (letters, digits, and _ . - "
-            "after the first; no '..' or '/')"
-        ]
+        assert result.output.strip().splitlines() == [f"error: --test: split name '{name}' {why}"]
+        with pytest.raises(NmtError) as error:
+            run_systems(runs["attention"], [name], None, None, {}, "cpu")
+        assert str(error.value) == f"tests: split name '{name}' {why}"
 
 
 def test_a_cached_translation_is_reused_under_the_same_options_only(tmp_path, runs):

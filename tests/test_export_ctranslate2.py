@@ -177,7 +177,14 @@ def test_a_recurrent_run_is_refused(tmp_path):
     run = make_run(tmp_path / "rnn")
     command = ["export", str(run), "-o", str(tmp_path / "out"), "--format", "ctranslate2"]
     result = CliRunner().invoke(app, command)
-    assert result.exit_code == 2 and "takes the Transformer" in result.output
+    refusal = "{} takes the Transformer (model.arch: transformer); CTranslate2 has no recurrent "
+    refusal += "encoder-decoder ({} has)"
+    said = refusal.format("--format ctranslate2", "--format onnx")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {run}: {said}"]
+    with pytest.raises(NmtError) as error:
+        export_ctranslate2(run, tmp_path / "out")
+    assert str(error.value) == f"{run}: " + refusal.format("export_ctranslate2", "export_onnx")
     assert not (tmp_path / "out").exists()
     unknown = CliRunner().invoke(app, [*command[:4], "--format", "marian"])
     assert unknown.exit_code == 2 and "export as onnx or ctranslate2" in unknown.output

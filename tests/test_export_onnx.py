@@ -130,8 +130,14 @@ def test_what_an_exported_model_cannot_do_is_one_line(tmp_path, run, options, me
 
 def test_a_transformer_is_not_exported_yet(tmp_path):
     run = make_run(tmp_path / "run", arch="transformer")
-    with pytest.raises(NmtError, match="export --format onnx takes the recurrent models"):
+    with pytest.raises(NmtError) as error:
         export_onnx(run, tmp_path / "onnx")
+    refusal = "{} takes the recurrent models (model.arch: rnn); export a Transformer with {}"
+    assert str(error.value) == f"{run}: " + refusal.format("export_onnx", "export_ctranslate2")
+    result = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "onnx")])
+    assert result.exit_code == 2
+    said = refusal.format("--format onnx", "--format ctranslate2")
+    assert result.output.strip().splitlines() == [f"error: {run}: {said}"]
 
 
 def test_a_failed_export_leaves_nothing_and_a_retry_works(tmp_path, run, monkeypatch):

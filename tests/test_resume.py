@@ -17,6 +17,7 @@ from nmt.run.train_state import TrainState
 from nmt.training.resume import Checkpointer, changed_fields
 from nmt.training.setup import train
 from nmt_cli.app import app
+from nmt_cli.common import flag
 
 
 def snapshot(root) -> dict:
@@ -29,8 +30,9 @@ def test_a_second_run_on_the_same_directory_is_refused_naming_the_pid(tmp_path):
     child = start_child(run, updates=2000)
     in_use = rf"{run}: in use by another nmt train \(pid {child.pid}\)"
     try:
-        with pytest.raises(NmtError, match=in_use):
+        with pytest.raises(NmtError, match=in_use) as error:
             fit(make_trainer(run, max_updates=5), resume=True)
+        assert str(error.value).endswith("wait for it to end or train in another run_dir")
         recipe = tmp_path / "r.yaml"
         recipe.write_text(yaml.safe_dump({"data": {"data_dir": str(tmp_path / "nowhere")}}))
         second = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(run)])
@@ -59,6 +61,13 @@ def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
         f"error: {folder}: not empty and not a run directory; train in a new or empty --run-dir "
         "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
     ]
+    assert snapshot(folder) == before
+    with pytest.raises(NmtError) as error:
+        train(load_recipe(recipe), folder)
+    assert str(error.value) == (
+        f"{folder}: not empty and not a run directory; train in a new or empty run_dir "
+        "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
+    )
     assert snapshot(folder) == before
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -89,7 +98,7 @@ def test_resume_continues_from_the_newest_checkpoint_when_last_is_missing(tmp_pa
     run = RunDir(tmp_path)
     fit(make_trainer(tmp_path, max_updates=10))
     run.last.unlink()  # a first save cut short, or a last.pt lost
-    with pytest.raises(NmtError, match="already has checkpoints; use --resume"):
+    with pytest.raises(NmtError, match="already has checkpoints; use resume to continue it"):
         fit(make_trainer(tmp_path, max_updates=15))
     result = fit(make_trainer(tmp_path, max_updates=15), resume=True)
     assert result.step == 15
@@ -111,8 +120,9 @@ def test_unresumable_checkpoints_send_both_commands_elsewhere(tmp_path, left):
         with pytest.raises(NmtError) as error:
             fit(make_trainer(tmp_path, max_updates=15), resume=resume)
         assert "none of its checkpoints can be resumed" in str(error.value)
-        assert "train in another --run-dir" in str(error.value)
-        assert "--resume" not in str(error.value)
+        shown = error.value.spelled(lambda name: f"<{name}>")
+        assert shown.endswith(f"move {run.checkpoints} away or train in another <run_dir>")
+        assert "<resume>" not in shown
 
 
 def test_a_damaged_newer_checkpoint_stops_a_resume_until_it_is_set_aside(tmp_path):
@@ -128,9 +138,12 @@ def test_a_damaged_newer_checkpoint_stops_a_resume_until_it_is_set_aside(tmp_pat
     assert message.startswith(f"{run.last}: not a readable checkpoint, truncated or damaged")
     assert (
         "resuming from step-00000005.pt would lose the updates after step 5 (metrics.jsonl "
-        "logged up to step 8): to do so, add --skip-damaged, which keeps last.pt, "
+        "logged up to step 8): to do so, add skip_damaged, which keeps last.pt, "
         "step-00000008.pt aside as NAME.damaged"
     ) in message
+    assert error.value.spelled(flag).endswith(
+        "to do so, add --skip-damaged, which keeps last.pt, step-00000008.pt aside as NAME.damaged"
+    )
     assert snapshot(tmp_path) == before
     skipping = make_trainer(tmp_path, max_updates=10)
     skipping.checkpointer.skip_damaged = True

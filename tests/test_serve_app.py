@@ -21,6 +21,7 @@ from nmt.generation.decoding import DecodingOptions
 from nmt.serve.app import Batching, create_app
 from nmt.serve.limits import Limits
 from nmt.serve.models import ServedModel, load_models
+from nmt_cli.common import flag
 
 LINES = sentences(16, seed=150)
 LIMITS = Limits(max_sentences=8, max_chars=400, max_beam=6)
@@ -332,16 +333,23 @@ def test_only_requests_that_name_the_server_are_answered(models, host, hosts, st
     assert reply.status_code == status, reply.text
     if status == 400:
         assert reply.json() == {
-            "error": f"Host {host!r}: not a name of this server; start it with --allow-host "
+            "error": f"Host {host!r}: not a name of this server; start it with hosts "
             f"{host.split(':')[0]} to answer to it"
         }
+        with TestClient(create_app(models, hosts=hosts, spell=flag)) as served:
+            reply = served.get("/health", headers={"host": host})
+        said = f"start it with --allow-host {host.split(':')[0]} to answer to it"
+        assert reply.json()["error"].endswith(said)
 
 
 def test_a_batch_window_is_finite_and_bounded():
     assert Batching(window_ms=1000).window_ms == 1000
     for window in (math.inf, math.nan, -1, 1001):
-        with pytest.raises(NmtError, match=rf"--batch-wait-ms: {window} is not in \[0, 1000\]"):
+        with pytest.raises(
+            NmtError, match=rf"^window_ms: {window} is not in \[0, 1000\]$"
+        ) as error:
             Batching(window_ms=window)
+        assert error.value.spelled(flag) == f"--batch-wait-ms: {window} is not in [0, 1000]"
 
 
 def test_unknown_paths_and_methods_answer_in_one_line(client):

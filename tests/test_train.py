@@ -27,6 +27,7 @@ from nmt.run.train_state import TrainResult
 from nmt.training.setup import run_training
 from nmt.training.train import Trainer
 from nmt_cli.app import app
+from nmt_cli.common import flag
 
 VOCAB = 14
 TESTS = Path(__file__).resolve().parent
@@ -365,18 +366,22 @@ def test_early_stopping_when_dev_bleu_stops_improving(tmp_path):
 
 
 def test_refuses_to_overwrite_and_to_resume_nothing(tmp_path):
-    with pytest.raises(NmtError, match="nothing to resume"):
+    with pytest.raises(NmtError, match="nothing to resume from; train without resume$") as error:
         fit(make_trainer(tmp_path, max_updates=2), resume=True)
+    assert error.value.spelled(flag).endswith("nothing to resume from; train without --resume")
     fit(make_trainer(tmp_path, max_updates=5))
-    with pytest.raises(NmtError, match="use --resume to continue it or --run-dir"):
+    with pytest.raises(NmtError, match="use resume to continue it or run_dir to train in"):
         fit(make_trainer(tmp_path, max_updates=5))
 
 
 def test_resume_with_other_model_sizes_names_the_file_and_field(tmp_path):
     fit(make_trainer(tmp_path, max_updates=5))
     wrong = make_trainer(tmp_path, sizes={"attention_dim": 24}, max_updates=10)
-    with pytest.raises(NmtError, match=r"last\.pt: --resume cannot change model\.attention_dim"):
+    refusal = r"last\.pt: resume cannot change model\.attention_dim"
+    with pytest.raises(NmtError, match=refusal) as error:
         fit(wrong, resume=True)
+    assert "last.pt: --resume cannot change model.attention_dim" in error.value.spelled(flag)
+    assert error.value.spelled(flag).endswith("or train in another --run-dir")
 
 
 def sentencepiece_models(run: RunDir, words: str = "ein zwei drei hund katze haus") -> int:

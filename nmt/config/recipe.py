@@ -134,16 +134,25 @@ SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 def check_split_name(name: Any, where: str) -> str:
-    """A split name is a name, never a path: it names the prepared cache's folder and the
-    cached translations' files, so `/some/dir` or `../x` would write outside them."""
-    if not isinstance(name, str):
-        raise RecipeError(f"{where}: a split name is text, got {shown(name)}")
-    if not SPLIT_NAME.fullmatch(name) or ".." in name:
-        raise RecipeError(
-            f"{where}: split name {shown(name)} is not a name (letters, digits, and _ . - "
-            "after the first; no '..' or '/')"
-        )
+    """A RecipeError naming `where` unless `name` is a split name (split_name_problem)."""
+    problem = split_name_problem(name)
+    if problem is not None:
+        raise RecipeError(f"{where}: {problem}")
     return name
+
+
+def split_name_problem(name: Any) -> str | None:
+    """Why `name` is no split name, or None. A split name is a name, never a path: it names
+    the prepared cache's folder and the cached translations' files, so `/some/dir` or `../x`
+    would write outside them."""
+    if not isinstance(name, str):
+        return f"a split name is text, got {shown(name)}"
+    if not SPLIT_NAME.fullmatch(name) or ".." in name:
+        return (
+            f"split name {shown(name)} is not a name (letters, digits, and _ . - after the "
+            "first; no '..' or '/')"
+        )
+    return None
 
 
 def check_files(files: Any) -> None:

@@ -25,7 +25,7 @@ import typing
 from dataclasses import field
 from typing import Any, ClassVar, Literal
 
-from nmt.errors import NmtError
+from nmt.errors import NmtError, OptionError, literal
 
 
 class RecipeError(NmtError):
@@ -126,10 +126,10 @@ _SHOWN = reprlib.Repr()
 _SHOWN.maxstring = _SHOWN.maxother = 60
 
 
-def check_number(value: Any, allowed: Range, where: str) -> None:
-    """NmtError naming `where`, the value and the range, unless value is in range."""
+def check_number(value: Any, allowed: Range, option: str) -> None:
+    """An OptionError naming `option`, the value and the range, unless value is in range."""
     if value not in allowed:
-        raise NmtError(f"{where}: {value!r} is not in {allowed}")
+        raise OptionError(option, literal(f"{value!r} is not in {allowed}"))
 
 
 class Section:

@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from nmt.config.recipe import FILES, DataConfig, check_split_name
 from nmt.config.yamlio import read_yaml
 from nmt.data.joining import LONG_GROUP_SIZES, LONG_SUFFIX, join_groups, long_base
-from nmt.errors import NmtError
+from nmt.errors import NmtError, SpelledError, literal
 from nmt.textio import decode_lines, read_parallel
 
 
@@ -285,8 +285,9 @@ def resolve_mirror(data_dir: str | Path | None) -> Path | None:
         return DEFAULT_MIRROR.resolve() if DEFAULT_MIRROR.is_dir() else None
     path = Path(chosen).expanduser().resolve()
     if not path.is_dir():
-        raise NmtError(
-            f"data dir {path} does not exist (from data.data_dir, --data-dir or NMT_DATA)"
+        raise SpelledError(
+            f"data dir {literal(str(path))} does not exist (from data.data_dir, {{data_dir}} "
+            "or NMT_DATA)"
         )
     return path
 

@@ -18,10 +18,10 @@ from typing import Any
 
 from rich.console import Console
 
-from nmt.config.recipe import DecodeConfig, Recipe, check_split_name
+from nmt.config.recipe import DecodeConfig, Recipe, split_name_problem
 from nmt.data.corpus import data_card
 from nmt.data.prepare import raw_splits
-from nmt.errors import NmtError, SpelledError, literal
+from nmt.errors import NmtError, OptionError, SpelledError, literal
 from nmt.generation.decoding import DecodingOptions
 from nmt.inference.translator import Translator
 from nmt.jsonio import read_json
@@ -137,7 +137,9 @@ def _test_splits(
 ) -> list[tuple[str, list[str], list[str], str]]:
     """(name, sources, references, description) of the run's corpus test splits."""
     for name in tests or ():
-        check_split_name(name, "--test")
+        problem = split_name_problem(name)
+        if problem is not None:
+            raise OptionError("tests", literal(problem))
     if not tests:
         card = data_card(recipe.data)
         tests = [name for name in card.split_names if name not in ("train", "valid")]

@@ -17,7 +17,7 @@ from torch import nn
 
 from nmt.config.recipe import Recipe
 from nmt.data.tokenizer import BOS, EOS, PAD, UNK, Tokenizer
-from nmt.errors import NmtError, OptionError
+from nmt.errors import NmtError, OptionError, SpelledError, literal
 from nmt.models.export_card import CARD, EXPORT_PRECISIONS
 from nmt.models.model import count_parameters
 from nmt.run.loading import load_for_inference, resolve_checkpoint
@@ -28,15 +28,16 @@ def load_for_export(
     run: Path, out: Path, precision: str, model_class: type[nn.Module], refusal: str
 ) -> tuple[Path, nn.Module, Recipe, Tokenizer]:
     """(checkpoint, model on the CPU, recipe, tokenizer) of `run`; an NmtError, before any
-    file is written, for another precision, a model that is not a `model_class` (`refusal`
-    says which format takes it) or an `out` that holds files already."""
+    file is written, for another precision, a model that is not a `model_class` (`refusal`,
+    a SpelledError's template naming the exporters, says which format takes it) or an
+    `out` that holds files already."""
     if precision not in EXPORT_PRECISIONS:
         reason = f"export in {' or '.join(EXPORT_PRECISIONS)}"
         raise OptionError("precision", reason, repr(precision))
     checkpoint = resolve_checkpoint(run)
     model, recipe, tokenizer = load_for_inference(checkpoint, "cpu")
     if not isinstance(model, model_class):
-        raise NmtError(f"{run}: {refusal}")
+        raise SpelledError(f"{literal(str(run))}: {refusal}")
     if out.exists() and not out.is_dir():
         raise NmtError(f"{out}: not a folder; export writes into a new or empty folder")
     if out.exists() and any(out.iterdir()):

@@ -157,8 +157,8 @@ def export_ctranslate2(run: Path, out: Path, precision: str = "fp32") -> Path:
     """Write the folder described in the module docstring; returns its card."""
     _specs()  # before any work: without the extra, say so first
     refusal = (
-        "export --format ctranslate2 takes the Transformer (model.arch: transformer); "
-        "CTranslate2 has no recurrent encoder-decoder (--format onnx has)"
+        "{export_ctranslate2} takes the Transformer (model.arch: transformer); "
+        "CTranslate2 has no recurrent encoder-decoder ({export_onnx} has)"
     )
     checkpoint, model, recipe, tokenizer = load_for_export(
         run, out, precision, Transformer, refusal

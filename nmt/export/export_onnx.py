@@ -99,8 +99,8 @@ def export_onnx(run: Path, out: Path, precision: str = "fp32") -> Path:
     except ModuleNotFoundError as error:
         raise missing("onnx", error) from None
     refusal = (
-        "export --format onnx takes the recurrent models (model.arch: rnn); "
-        "export a Transformer with --format ctranslate2"
+        "{export_onnx} takes the recurrent models (model.arch: rnn); export a Transformer "
+        "with {export_ctranslate2}"
     )
     checkpoint, model, recipe, _ = load_for_export(run, out, precision, Seq2Seq, refusal)
     parts = layout(recipe)

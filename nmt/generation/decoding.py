@@ -44,13 +44,13 @@ class Sampling(_Options):
         help="Draw among the fewest most probable pieces whose probability reaches P.",
     )
     nsamples: int = ranged(  # samples per input
-        1, "[1, 1024]", help="Samples per input, written as n-best lines best first."
+        1, "[1, 1024]", help="Samples per input, kept as its n-best list, best first."
     )
     seed: int = ranged(  # with the line number, seeds each line's draws
         1,
         "[0, 4294967295]",
-        help="With the line number, seeds each line's draws: the same samples whatever the "
-        "batch, and with --stream.",
+        help="With each input's number (from 0), seeds its draws: an input gets the same "
+        "samples whatever the batch.",
     )
 
 
@@ -65,9 +65,8 @@ class DecodingOptions(_Options, DecodeConfig):
         1,
         "[1, 1024]",
         evaluated=False,
-        help="Write the N best of every input as N lines `i ||| hypothesis ||| score` (i: "
-        "input line number from 0; score: log-probability / length**alpha). Needs N <= beam; "
-        "with {sample}, N <= {nsamples}.",
+        help="Keep the N best hypotheses of every input, best first, each with its score "
+        "(log-probability / length**alpha). Needs N <= {beam}; with {sample}, N <= {nsamples}.",
         shown_default="1; with {sample}, every sample",
     )
     min_len: int = ranged(  # no output shorter (benchmarks)

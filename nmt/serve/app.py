@@ -7,7 +7,7 @@ with {"error": "<one line>"} and the server goes on serving.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -60,7 +60,7 @@ class Batching:
     tokens: int = 4096
 
     def __post_init__(self) -> None:
-        check_number(self.window_ms, WINDOW_MS, "--batch-wait-ms")
+        check_number(self.window_ms, WINDOW_MS, "window_ms")
 
 
 def create_app(
@@ -68,9 +68,11 @@ def create_app(
     limits: Limits | None = None,
     batching: Batching | None = None,
     hosts: Collection[str] = (),
+    spell: Callable[[str], str] = str,
 ) -> FastAPI:
     """The app serving `models` (the first is the default) within `limits`, to requests
-    that name it by an IP address, localhost or one of `hosts` (middleware.HostCheck)."""
+    that name it by an IP address, localhost or one of `hosts` (middleware.HostCheck; its
+    refusal names `hosts` as `spell` does, SpelledError.spelled)."""
     limits, batching = limits or Limits(), batching or Batching()
     served = {model.name: model for model in models}
     batchers: dict[str, Batcher] = {}
@@ -105,7 +107,7 @@ def create_app(
 
     app.state.abandon = abandon
     app.add_middleware(BodyLimit, max_bytes=limits.body_bytes())
-    app.add_middleware(HostCheck, names=hosts)
+    app.add_middleware(HostCheck, names=hosts, spell=spell)
     app.add_middleware(AccessLog)  # the outermost: it logs the refusals of the others too
     _add_error_replies(app)
 

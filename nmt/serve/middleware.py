@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from urllib.parse import urlsplit
 
 from fastapi import HTTPException
@@ -23,13 +23,16 @@ access_log = logging.getLogger("nmt.serve.access")
 
 
 class HostCheck:
-    """Answers 400 to a request whose Host header is a name not in `names` (`*`: any name).
-    With DNS rebinding, a page on another site reaches a server on this machine under that
-    site's own name; a browser sends an IP address or localhost only when the user typed
-    it, so those always pass."""
+    """Answers 400 to a request whose Host header is a name not in `names` (`*`: any name),
+    naming create_app's `hosts` as `spell` does. With DNS rebinding, a page on another site
+    reaches a server on this machine under that site's own name; a browser sends an IP
+    address or localhost only when the user typed it, so those always pass."""
 
-    def __init__(self, app: ASGIApp, names: Collection[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, names: Collection[str], spell: Callable[[str], str] = str
+    ) -> None:
         self.app, self.names = app, {name.lower().rstrip(".") for name in names}
+        self.spell = spell
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and "*" not in self.names:
@@ -38,7 +41,7 @@ class HostCheck:
             if not (name in self.names or name == "localhost" or _address(name) or not header):
                 reason = (
                     f"Host {header[:100]!r}: not a name of this server; start it with "
-                    f"--allow-host {name[:100]} to answer to it"
+                    f"{self.spell('hosts')} {name[:100]} to answer to it"
                 )
                 await JSONResponse({"error": reason}, 400)(scope, receive, send)
                 return

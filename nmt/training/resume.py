@@ -29,7 +29,7 @@ import torch
 
 from nmt.atomic import remove_temporaries
 from nmt.config.recipe import Recipe, fields_where, recipe_from_dict
-from nmt.errors import NmtError
+from nmt.errors import NmtError, SpelledError, literal
 from nmt.lock import FileLock
 from nmt.run.checkpoint import (
     load_checkpoint,
@@ -42,7 +42,9 @@ from nmt.run.rundir import RunDir, parse_metrics
 from nmt.run.train_state import TrainState, stop_reason
 from nmt.training.optim import Schedule
 
-NOTHING_TO_RESUME = "{root}: nothing to resume from; train without --resume"
+
+def _nothing_to_resume(root: Path) -> SpelledError:
+    return SpelledError(f"{literal(str(root))}: nothing to resume from; train without {{resume}}")
 
 
 @dataclass
@@ -102,18 +104,19 @@ class Checkpointer:
         if root.exists() and not root.is_dir():
             raise NmtError(f"{root}: exists and is not a directory")
         if resume and not root.exists():
-            raise NmtError(NOTHING_TO_RESUME.format(root=root))
+            raise _nothing_to_resume(root)
         if root.is_dir() and not self.run.is_run() and not self.run.only_leftovers():
-            raise NmtError(
-                f"{root}: not empty and not a run directory; train in a new or empty --run-dir "
-                "(a run writes recipe.yaml, src.model, tgt.model, checkpoints/ and more there)"
+            raise SpelledError(
+                f"{literal(str(root))}: not empty and not a run directory; train in a new or "
+                "empty {run_dir} (a run writes recipe.yaml, src.model, tgt.model, checkpoints/ "
+                "and more there)"
             )
         created = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
         if self.main and not self.lock.acquire():
-            raise NmtError(
-                f"{root}: in use by another nmt train (pid {self.lock.holder()}); wait for "
-                "it to end or train in another --run-dir"
+            raise SpelledError(
+                f"{literal(str(root))}: in use by another nmt train (pid {self.lock.holder()}); "
+                "wait for it to end or train in another {run_dir}"
             )
         try:
             self.start = self._find_start(recipe, resume)
@@ -158,31 +161,33 @@ class Checkpointer:
         else:
             if any(run.checkpoints.glob("*.pt")):  # unreadable, old, or avg.pt alone
                 why = next(iter(problems.values()), "no last, step or best checkpoint")
-                raise NmtError(
-                    f"{run.root}: none of its checkpoints can be resumed ({why}); "
-                    f"move {run.checkpoints} away or train in another --run-dir"
+                refusal = f"{run.root}: none of its checkpoints can be resumed ({why})"
+                raise SpelledError(
+                    f"{literal(refusal)}; move {literal(str(run.checkpoints))} away or train "
+                    "in another {run_dir}"
                 )
             if resume:
-                raise NmtError(NOTHING_TO_RESUME.format(root=run.root))
+                raise _nothing_to_resume(run.root)
             return Start()
         if not resume:
-            raise NmtError(
-                f"{run.root}: this run directory already has checkpoints; use --resume to "
-                "continue it or --run-dir to train in another one"
+            raise SpelledError(
+                f"{literal(str(run.root))}: this run directory already has checkpoints; use "
+                "{resume} to continue it or {run_dir} to train in another one"
             )
         changes = changed_fields(payload["recipe"], recipe, str(path))
         if changes:
-            raise NmtError(
-                f"{path}: --resume cannot change {', '.join(changes)}; resume with the "
-                f"run's own settings ({run.recipe_file}) or train in another --run-dir"
+            changed, own = literal(", ".join(changes)), literal(str(run.recipe_file))
+            raise SpelledError(
+                f"{literal(str(path))}: {{resume}} cannot change {changed}; resume with the "
+                f"run's own settings ({own}) or train in another {{run_dir}}"
             )
         state = TrainState(**payload["state"])
         if problems and not self.skip_damaged:
-            raise NmtError(self._damaged(problems, path, state.step))
+            raise self._damaged(problems, path, state.step)
         damaged = {newer: _aside(newer) for newer in problems}
         return Start(path, payload, state, stop_reason(state, recipe.train), damaged)
 
-    def _damaged(self, problems: dict[Path, str], path: Path, step: int) -> str:
+    def _damaged(self, problems: dict[Path, str], path: Path, step: int) -> SpelledError:
         """Why newer checkpoints stop a resume, and what resuming from `path` would lose."""
         logged = None
         with contextlib.suppress(NmtError, OSError):
@@ -191,9 +196,12 @@ class Checkpointer:
         if logged is not None and logged > step:
             lost += f" (metrics.jsonl logged up to step {logged})"
         names = ", ".join(newer.name for newer in problems)
-        return (
-            f"{next(iter(problems.values()))}; resuming from {path.name} would lose {lost}: "
-            f"to do so, add --skip-damaged, which keeps {names} aside as NAME.damaged"
+        why = literal(
+            f"{next(iter(problems.values()))}; resuming from {path.name} would lose {lost}"
+        )
+        return SpelledError(
+            f"{why}: to do so, add {{skip_damaged}}, which keeps {literal(names)} aside as "
+            "NAME.damaged"
         )
 
     def clear_leftovers(self) -> None:
