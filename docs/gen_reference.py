@@ -7,7 +7,8 @@ docs/hooks.py adds the pages to the site (reference/commands.md, reference/recip
 tests/test_docs.py checks that every command and field is in them. Neither needs the
 network, torch or MkDocs: `python docs/gen_reference.py commands|recipe` prints a page.
 
-A field's meaning is the comment beside it in the source. A comment block just above a
+A field's meaning is its help where it has one (a decoding option: the text every front
+end shows), else the comment beside it in the source. A comment block just above a
 field describes that field when the field has no comment of its own; otherwise (or when it
 is a word or two, like "# sentencepiece") it heads the group of fields that starts there,
 and the page shows it above them, as the source does.
@@ -241,9 +242,21 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
+class _Plain(dict):
+    """Spells the options a help text names (`{beam}`) as the field names they are here."""
+
+    def __missing__(self, name: str) -> str:
+        return f"`{name}`"
+
+
+def _option_help(item: dataclasses.Field) -> str:
+    """A decoding option's help (the field's `help=`, which every front end shows), else ""."""
+    return (item.metadata.get("help") or "").format_map(_Plain())
+
+
 def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldDoc]:
-    """The fields of a schema section, in source order, with their comments; `own_only`
-    leaves out those it inherits."""
+    """The fields of a schema section, in source order, with their help or else their
+    comments; `own_only` leaves out those it inherits."""
     from nmt.config.schema import section_of
 
     hints = typing.get_type_hints(cls)
@@ -270,7 +283,8 @@ def schema_fields(cls: type, prefix: str, own_only: bool = False) -> list[FieldD
                 type="mapping or null" if optional else _type_text(hints[item.name]),
                 default=_value_text(default),
                 range=str(item.metadata.get("range", "")),
-                meaning=beside if heads else " ".join(p for p in (block, beside) if p),
+                meaning=_option_help(item)
+                or (beside if heads else " ".join(p for p in (block, beside) if p)),
                 heading=block if heads else "",
             )
         )

@@ -360,23 +360,19 @@ class TrainConfig(Section):
 @dataclass(frozen=True)
 class DecodeConfig(Section):
     NAME: ClassVar[str] = "decode"
-    beam: int = ranged(  # hypotheses kept per sentence; 1: greedy
-        5, "[1, 1024]", resumable=True, help="Beam size; 1 is greedy search."
-    )
-    length_penalty: float = ranged(  # alpha in score / lp; 0: off
+    beam: int = ranged(5, "[1, 1024]", resumable=True, help="Beam size; 1 is greedy search.")
+    length_penalty: float = ranged(
         1.0,
         "[0, 100]",
         resumable=True,
         help="alpha in score / lp; 0 turns it off.",
         scoring="alpha of the normalised score, total / (pieces + 1)**alpha (1: per piece).",
     )
-    # lp: power = len**alpha; gnmt = ((5 + len) / 6)**alpha (Wu et al. 2016)
     length_norm: Literal["power", "gnmt"] = setting(
         "power",
         resumable=True,
         help="lp: power (length**alpha) or gnmt (((5 + length) / 6)**alpha, Wu et al. 2016).",
     )
-    # GNMT's beta: beam search adds beta * sum log min(attention mass, 1) (attention models)
     coverage_penalty: float = ranged(
         0.0,
         "[0, 100]",
@@ -385,13 +381,11 @@ class DecodeConfig(Section):
         help="Beam search adds BETA * sum over source words of log(min(attention received, "
         "1)) to each finished hypothesis (GNMT; attention models).",
     )
-    max_len_a: float = ranged(  # output is at most a * source_length + b pieces
+    max_len_a: float = ranged(
         1.5, "[0, 1000]", request=False, help="Output length limit a * source pieces + b: a."
     )
-    max_len_b: int = ranged(  # ... the b of that limit
-        10, "[0, 1e6]", request=False, help="Output length limit: b."
-    )
-    batch_tokens: int = ranged(  # source tokens per decoding batch
+    max_len_b: int = ranged(10, "[0, 1e6]", request=False, help="Output length limit: b.")
+    batch_tokens: int = ranged(
         4096,
         "[1, 1e8]",
         resumable=True,
@@ -399,7 +393,7 @@ class DecodeConfig(Section):
         help="Source tokens per decoding batch.",
         scoring="Tokens of the longer side per batch.",
     )
-    max_source_len: int = ranged(  # longer inputs are truncated (and counted)
+    max_source_len: int = ranged(
         256,
         "[1, 1e6]",
         resumable=True,

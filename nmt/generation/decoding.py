@@ -32,21 +32,21 @@ class _Options(Section):
 class Sampling(_Options):
     """Draw every piece instead of searching (nmt/generation/sampling.py)."""
 
-    temperature: float = ranged(  # divides the log-probabilities; -> 0: greedy
+    temperature: float = ranged(
         1.0, "(0, 1e6]", help="Divides the log-probabilities: below 1 sharper, above 1 flatter."
     )
-    topk: int = ranged(  # draw among the k most probable pieces; 0: among all
+    topk: int = ranged(
         0, "[0, 1e6]", help="Draw among the K most probable pieces.", shown_default="all"
     )
-    topp: float = ranged(  # ... among the fewest whose probabilities reach p
+    topp: float = ranged(
         1.0,
         "(0, 1]",
         help="Draw among the fewest most probable pieces whose probability reaches P.",
     )
-    nsamples: int = ranged(  # samples per input
+    nsamples: int = ranged(
         1, "[1, 1024]", help="Samples per input, kept as its n-best list, best first."
     )
-    seed: int = ranged(  # with the line number, seeds each line's draws
+    seed: int = ranged(
         1,
         "[0, 4294967295]",
         help="With each input's number (from 0), seeds its draws: an input gets the same "
@@ -61,7 +61,7 @@ SAMPLING_OPTIONS = tuple(item.name for item in dataclasses.fields(Sampling))
 class DecodingOptions(_Options, DecodeConfig):
     """The run's decode settings with a call's options (see the module docstring)."""
 
-    nbest: int = ranged(  # hypotheses kept per input, best first
+    nbest: int = ranged(
         1,
         "[1, 1024]",
         evaluated=False,
@@ -69,17 +69,17 @@ class DecodingOptions(_Options, DecodeConfig):
         "(log-probability / length**alpha). Needs N <= {beam}; with {sample}, N <= {nsamples}.",
         shown_default="1; with {sample}, every sample",
     )
-    min_len: int = ranged(  # no output shorter (benchmarks)
+    min_len: int = ranged(
         0, "[0, 1e6]", request=False, help="No output shorter than this many pieces (benchmarks)."
     )
-    no_repeat_ngram: int = ranged(  # no n-gram of pieces twice; 0: off
+    no_repeat_ngram: int = ranged(
         0,
         "[0, 1e6]",
         metavar="N",
         help="No n-gram of N pieces occurs twice in an output (1: no piece twice).",
         shown_default="off",
     )
-    sampling: Sampling | None = setting(  # None: search (greedy for beam 1, else beam search)
+    sampling: Sampling | None = setting(
         None,
         switch="sample",
         panel="Sampling",
