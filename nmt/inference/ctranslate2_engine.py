@@ -1,5 +1,5 @@
 """A folder of `nmt export --format ctranslate2` decoded by ctranslate2's own search, so that
-`nmt translate`, `nmt eval` and `nmt serve` get its speed.
+`nmt translate` and `nmt serve` get its speed.
 
 nmt.Translator holds a CTranslate2Engine where it holds a model for other folders, and
 nmt/inference/decode_lines.py hands it the source ids of each length-sorted batch instead
