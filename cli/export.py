@@ -54,8 +54,9 @@ def register(app: typer.Typer) -> None:
 
         --format ctranslate2 (the ctranslate2 extra): the model as CTranslate2 writes it
         (model.bin, config.json, the vocabulary), the sentencepiece models and card.json.
-        ctranslate2.Translator decodes it with its own search; nmt does not load it (the
-        how-to page on decoding shows the few lines). Examples:
+        `nmt translate DIR`, `nmt serve DIR` and nmt.Translator.load(DIR) then decode with
+        ctranslate2's own search, refusing the options it does not honour as nmt's search
+        does (sampling, prefixes, constraints, attention, scoring). Examples:
 
           nmt export runs/quick -o exported/quick-int8 --precision int8
           nmt export runs/transformer -o exported/transformer-ct2 --format ctranslate2

@@ -20,12 +20,12 @@ The output layer keeps its bias, tied or not (ctranslate2 stores a shared tensor
 Sources end in EOS (add_source_eos), the decoder starts from BOS, and the vocabulary is the
 sentencepiece pieces, <unk>, <s> and </s> being UNK, BOS and EOS.
 
-Decoding such a folder is ctranslate2's own beam search, not nmt's, so nmt.Translator does
-not load it: ctranslate2 has no step that returns a distribution for
-nmt/generation/search.py to read, and its search differs from ours in what the options mean
-(one length limit per batch, not a * source + b per sentence; one random stream per process,
-not per line; no ensembles, shortlists or head-averaged attention). docs/how-to/decoding.md
-shows the few lines that decode it; bench/speed/ct2_decoding.py measures it against ours.
+Decoding such a folder is ctranslate2's own beam search, not nmt's: ctranslate2 has no step
+that returns a distribution for nmt/generation/search.py to read, and its search differs
+from ours in what the options mean (one length limit per batch, not a * source + b per
+sentence; one random stream per process, not per line; no ensembles, shortlists or
+head-averaged attention). nmt.Translator decodes it so, refusing what it cannot honour
+(nmt/inference/ctranslate2_engine.py); bench/speed/ct2_decoding.py measures it against ours.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Translating lines: raw text in, detokenised text out, always one output for one input.
 
 Lines are encoded with the run's sentencepiece model, grouped into length-sorted batches
-of about `batch_tokens` source tokens, searched (nmt/generation/search.py) and put back in input
+of about `batch_tokens` source tokens, searched (nmt/generation/search.py, or ctranslate2's
+search for a CTranslate2 export: nmt/inference/ctranslate2_engine.py) and put back in input
 order. Blank lines never reach the model and come out blank, scored 0; over-long lines
 are truncated and counted. A line's translation does not depend on its batch, so one line
-at a time (a stream) gives what a whole file gives.
+at a time (a stream) gives what a whole file gives (with ctranslate2, unless the length
+limit, one per batch there, cuts it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nmt.generation.constraints import Constraints
 from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import length_limits, search
 from nmt.inference.alignment import END, Alignment
+from nmt.inference.ctranslate2_engine import CTranslate2Engine
 from nmt.inference.report import Report
 from nmt.models.interface import Model
 
@@ -79,7 +82,7 @@ class DecodedLines:
 
 
 def decode_lines(
-    model: Model,
+    model: Model | CTranslate2Engine,
     tokenizer: Tokenizer,
     lines: Sequence[str],
     options: DecodingOptions,
@@ -135,30 +138,36 @@ def decode_lines(
     with _progress(progress) as bar:
         task = bar.add_task(progress or "", total=len(rows))
         for members in batches:
-            batch = collate([rows[j][1] for j in members], None, members).to(device)
-            rules = Constraints.build(
-                None if forced is None else [forced.ids[j] for j in members],
-                options.no_repeat_ngram,
-                len(members),
-                device,
-                None if phrases is None else [phrases.ids[j] for j in members],
-                length_limits(batch.src_lengths, options.max_len_a, options.max_len_b),
-            )
-            found = search(
-                model,
-                batch.src,
-                batch.src_lengths,
-                options,
-                [first_line + rows[j][0] for j in members],
-                alignments,
-                rules,
-            )
-            flat = [tokens for ranked in found.tokens for tokens in ranked]
+            if isinstance(model, CTranslate2Engine):
+                found_tokens, found_scores = model.translate_ids(
+                    [rows[j][1] for j in members], options
+                )
+            else:
+                batch = collate([rows[j][1] for j in members], None, members).to(device)
+                rules = Constraints.build(
+                    None if forced is None else [forced.ids[j] for j in members],
+                    options.no_repeat_ngram,
+                    len(members),
+                    device,
+                    None if phrases is None else [phrases.ids[j] for j in members],
+                    length_limits(batch.src_lengths, options.max_len_a, options.max_len_b),
+                )
+                found = search(
+                    model,
+                    batch.src,
+                    batch.src_lengths,
+                    options,
+                    [first_line + rows[j][0] for j in members],
+                    alignments,
+                    rules,
+                )
+                found_tokens, found_scores = found.tokens, found.scores
+            flat = [tokens for ranked in found_tokens for tokens in ranked]
             if pieces:
                 decoded = iter(" ".join(tokenizer.tgt_pieces_from_ids(ids)) for ids in flat)
             else:
                 decoded = iter(tokenizer.decode_tgt(flat))
-            for j, ranked, ranked_scores in zip(members, found.tokens, found.scores, strict=True):
+            for j, ranked, ranked_scores in zip(members, found_tokens, found_scores, strict=True):
                 line = rows[j][0]
                 found_texts = [next(decoded) for _ in ranked]
                 if forced is not None and not pieces:

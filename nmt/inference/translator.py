@@ -18,7 +18,9 @@ per sentence) makes every phrase appear in its sentence's translation.
 Precision (fp32, bf16, int8; auto is fp32: nmt/device.py) and the vocabulary
 shortlist are chosen when a Translator is loaded, not per call: int8 packs the weights
 and a shortlist reads a file, once, and a server would otherwise hold a model per setting.
-A folder of `nmt export --format onnx` loads too, and decodes through onnxruntime.
+A folder of `nmt export --format onnx` loads too, and decodes through onnxruntime; one of
+`nmt export --format ctranslate2` decodes with ctranslate2's own search, which refuses the
+options it does not honour as nmt's search does (nmt/inference/ctranslate2_engine.py).
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from nmt.device import decode_precision, resolve_device
 from nmt.errors import NmtError, OptionError
 from nmt.generation.decoding import SCORING_OPTIONS, DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
+from nmt.inference.ctranslate2_engine import CTranslate2Engine, load_ctranslate2
 from nmt.inference.decode_lines import DecodedLines, decode_lines
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
-from nmt.models.export_card import is_export
+from nmt.models.export_card import is_ctranslate2_export, is_export
 from nmt.models.onnx_model import load_export
 from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir
@@ -57,7 +60,7 @@ class Translator:
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | CTranslate2Engine,
         tokenizer: Tokenizer,
         recipe: Recipe,
         device: torch.device,
@@ -65,7 +68,8 @@ class Translator:
         shortlist: bool = False,
     ) -> None:
         self.model, self.tokenizer, self.recipe, self.device = model, tokenizer, recipe, device
-        self.precision = precision  # what it decodes in: fp32, bf16, int8 (onnx-...: exported)
+        # what it decodes in: fp32, bf16, int8 (onnx-... or ctranslate2-...: exported)
+        self.precision = precision
         self.shortlist = shortlist  # whether the output layer covers shortlists only
 
     @property
@@ -93,8 +97,9 @@ class Translator:
         precision: auto (fp32, on every machine: nmt/device.py says why), fp32, bf16 or
         int8 (CPU). shortlist: compute the output layer over the first run's vocabulary
         shortlist only (RUN/shortlist.pt, which `nmt shortlist RUN` builds).
-        One folder written by `nmt export --format onnx` decodes through onnxruntime in the
-        precision it was exported in."""
+        One folder written by `nmt export` decodes in the precision it was exported in:
+        through onnxruntime (--format onnx) or ctranslate2 (--format ctranslate2, on
+        device auto, cpu or cuda)."""
         paths = [Path(run) for run in runs]
         if paths and any(is_export(path) for path in paths):
             return cls._load_export(paths, device, precision, shortlist)
@@ -114,7 +119,7 @@ class Translator:
     def _load_export(
         cls, paths: list[Path], device: str, precision: str, shortlist: bool
     ) -> Translator:
-        """An exported folder, alone, on the CPU; its precision is the export's."""
+        """An exported folder, alone, in the precision it was exported in; ONNX on the CPU."""
         if len(paths) > 1:
             raise NmtError(f"{paths[0]}: an exported model decodes alone, not in an ensemble")
         if shortlist:
@@ -123,6 +128,10 @@ class Translator:
             raise OptionError(
                 "precision", "an exported model runs in the precision it was exported in"
             )
+        if is_ctranslate2_export(paths[0]):
+            engine, recipe, tokenizer = load_ctranslate2(paths[0], device)
+            where = torch.device("cuda" if engine.translator.device == "cuda" else "cpu")
+            return cls(engine, tokenizer, recipe, where, f"ctranslate2-{engine.precision}")
         if device not in ("auto", "cpu"):
             raise OptionError("device", "an exported model runs on the CPU (onnxruntime)")
         model, recipe, tokenizer = load_export(paths[0])
@@ -130,7 +139,10 @@ class Translator:
 
     def options(self, **given: Any) -> DecodingOptions:
         """The run's decode settings with the options `given` (None: not given), checked."""
-        return DecodingOptions.build(self.decode, **given)
+        options = DecodingOptions.build(self.decode, **given)
+        if isinstance(self.model, CTranslate2Engine):
+            self.model.check(options)
+        return options
 
     # Python's calls: lists in, lists out.
 
@@ -178,6 +190,7 @@ class Translator:
 
     def score_options(self, **given: Any) -> DecodingOptions:
         """options() for scoring, which takes only SCORING_OPTIONS."""
+        self._scoring_possible()
         for name, value in given.items():
             if name not in SCORING_OPTIONS and value is not None:
                 raise OptionError(name, "does not apply to scoring given translations")
@@ -200,6 +213,9 @@ class Translator:
         """Everything `nmt translate` writes: texts and scores per line and rank, the
         alignments when asked for, and a report of blank and truncated lines (see
         nmt/inference/decode_lines.py for the arguments)."""
+        if isinstance(self.model, CTranslate2Engine):
+            self.model.check(options)
+            self.model.check_call(prefixes, constraints, alignments)
         return decode_lines(
             self.model,
             self.tokenizer,
@@ -222,10 +238,19 @@ class Translator:
         pieces: bool = False,
     ) -> Scored:
         """Everything `nmt score` writes: a Score per pair, and the time it took."""
+        self._scoring_possible()
         sources, targets = _texts(sources, "sources"), _texts(targets, "targets")
         return score_lines(
             self.model, self.tokenizer, sources, targets, options, self.device, pieces
         )
+
+    def _scoring_possible(self) -> None:
+        """Forced decoding needs nmt's model interface, which a CTranslate2 export lacks."""
+        if isinstance(self.model, CTranslate2Engine):
+            raise NmtError(
+                "scoring given translations (nmt score) is not offered for a CTranslate2 "
+                "export; score with the run directory or an ONNX export"
+            )
 
 
 def _phrase_lists(constraints: Sequence[Sequence[str]] | None) -> list[list[str]] | None:

@@ -1,7 +1,8 @@
 """The card of an exported folder (card.json): what `nmt export` writes beside the graphs
 (nmt/export/) and what loading an ONNX export checks field by field before it runs a graph
-(nmt/models/onnx_model.py). Both formats' cards are named here: the ONNX one, which nmt
-decodes, and the CTranslate2 one, which it recognises to refuse."""
+(nmt/models/onnx_model.py). Both formats' cards are named here: the ONNX one, decoded by
+nmt's search through onnxruntime, and the CTranslate2 one, decoded by ctranslate2's search
+(nmt/inference/ctranslate2_engine.py)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,25 @@ from typing import Any
 
 from nmt.config.recipe import Recipe
 from nmt.config.schema import shown
+from nmt.jsonio import read_json
 
 CARD = "card.json"
 CARD_FORMAT = "nmt-onnx"
 CARD_VERSION = 1
-CT2_CARD_FORMAT = (
-    "nmt-ctranslate2"  # nmt/export/export_ctranslate2.py's folders, which we do not load
-)
+CT2_CARD_FORMAT = "nmt-ctranslate2"  # nmt/export/export_ctranslate2.py's folders
 EXPORT_PRECISIONS = ("fp32", "int8")  # what every format exports in
 GRAPHS = {"encoder": "encoder", "decoder_step": "step"}  # card part -> its layout's name
 
 
 def is_export(path: Path) -> bool:
-    """Whether `path` is a folder `nmt export --format onnx` wrote."""
+    """Whether `path` is a folder `nmt export` wrote."""
     return (Path(path) / CARD).is_file()
+
+
+def is_ctranslate2_export(path: Path) -> bool:
+    """Whether the exported folder `path` is a CTranslate2 one (its card says so)."""
+    card = read_json(Path(path) / CARD)
+    return isinstance(card, dict) and card.get("format") == CT2_CARD_FORMAT
 
 
 def layout(recipe: Recipe) -> dict[str, list[str]]:

@@ -25,7 +25,6 @@ from nmt.models.decoder import DecoderState, Encoded
 from nmt.models.export_card import (
     CARD,
     CARD_FORMAT,
-    CT2_CARD_FORMAT,
     GRAPHS,
     card_problem,
     layout,
@@ -117,11 +116,6 @@ def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
     folder = Path(folder)
     path = folder / CARD
     card = read_json(path)
-    if isinstance(card, dict) and card.get("format") == CT2_CARD_FORMAT:
-        raise NmtError(
-            f"{folder}: a CTranslate2 export, which ctranslate2.Translator decodes with its own "
-            "search, not nmt (docs/how-to/decoding.md shows how)"
-        )
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise NmtError(f"{path}: not a card of `nmt export --format onnx`")
     problem = card_problem(card)
