@@ -22,6 +22,7 @@ from nmt import Translator
 from nmt.config.recipe import ModelConfig
 from nmt.data.batching import ParallelData
 from nmt.data.tokenizer import PAD
+from nmt.errors import NmtError
 from nmt.export.export_ctranslate2 import export_ctranslate2
 from nmt.run.checkpoint import load_checkpoint, save_checkpoint
 from nmt.run.loading import load_for_inference
