@@ -469,7 +469,8 @@ def beam_search(
         vocab = logits.size(-1)
         logp = _log_probs(logits, t, beams.row_limits, min_len, min_limit, never)
         logp = beams.constraints.apply(logp, t, beams.history.view(active * k, steps)[:, :t])
-        candidates = (beams.scores.unsqueeze(2) + logp.view(active, k, vocab)).view(active, -1)
+        # in place: the step's log-probabilities are not read again, and [N, V] is large
+        candidates = logp.view(active, k, vocab).add_(beams.scores.unsqueeze(2)).view(active, -1)
         top_scores, top_index = candidates.topk(min(2 * k, k * vocab))
         if beams.constraints.phrases is not None:
             top_scores, top_index = _allocate(candidates, top_index, beams, vocab)
