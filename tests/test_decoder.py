@@ -121,3 +121,41 @@ def test_cells_keep_their_state_in_fp32_under_bf16_autocast(cell_type):
     assert all(part.dtype == torch.float32 for part in new)
     exact = cell(x_part.float(), tuple(part.float() for part in state))
     assert (new[-1] - exact[-1]).abs().max() < 0.1  # only the bf16 GEMMs differ
+
+
+@pytest.mark.parametrize("order", ["bahdanau", "luong"])
+def test_repeated_rows_share_additive_keys_and_step_bitwise_as_copies(order):
+    torch.manual_seed(0)
+    decoder = AttentionDecoder(
+        cell="lstm",
+        vocab=11,
+        embed_dim=6,
+        hidden=8,
+        layers=1,
+        memory_dim=10,
+        attention="bahdanau",
+        order=order,
+        attention_dim=7,
+        dropout=0.0,
+        tie=False,
+    )
+    randomise(decoder)
+    memory = torch.randn(3, 5, 10)
+    mask = torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    state = decoder.initial_state((torch.randn(1, 3, 8), torch.randn(1, 3, 8)))
+    keys = decoder.attention.keys(memory)
+    shared = Encoded(memory, keys, mask, state, additive=True).repeat(4)
+    copied = Encoded(memory, keys, mask, state).repeat(4)
+    assert shared.keys.shape == (3, 5, 7) and copied.keys.shape == (12, 5, 7)
+    prev = torch.randint(3, 11, (12,))
+    rows = torch.randperm(12)  # beams reordered within the batch: the state moves, keys do not
+    step_state = state.select(torch.arange(3).repeat_interleave(4)).select(rows)
+    kept = torch.tensor([2, 0])  # sentences dropped as beam search drops them: whole groups
+    kept_rows = (kept[:, None] * 4 + torch.arange(4)).view(-1)
+    for a, b in [(shared, copied), (shared.select(kept_rows), copied.select(kept_rows))]:
+        n = a.memory.size(0)
+        logits_a, state_a, weights_a = decoder.step(prev[:n], step_state.select(rows[:n]), a)
+        logits_b, state_b, weights_b = decoder.step(prev[:n], step_state.select(rows[:n]), b)
+        assert torch.equal(logits_a, logits_b) and torch.equal(weights_a, weights_b)
+        assert torch.equal(state_a.h, state_b.h)
+    assert torch.equal(shared.select(kept_rows).keys, keys[kept])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nmt.inference.ensemble import Ensemble
+from nmt.inference.ensemble import Ensemble, PerMember
 from nmt.inference.precision import Autocast
-from nmt.inference.shortlist import Shortlisted
-from nmt.models.interface import Model, Rows
+from nmt.inference.shortlist import Shortlisted, ShortlistEncoded
+from nmt.models.decoder import Encoded
+from nmt.models.interface import Model, Rows, Sources
 from nmt.models.model import Seq2Seq
 from nmt.models.onnx_model import OnnxModel
-from nmt.models.transformer import Transformer, TransformerState
+from nmt.models.transformer import Transformer, TransformerEncoded, TransformerState
 
 MEMBERS = ("has_attention", "encode", "initial_state", "step", "__call__")
 
@@ -28,3 +29,10 @@ def test_every_model_class_has_the_interface(cls):
 def test_rows_declare_select():
     assert {name for name in vars(Rows) if not name.startswith("_")} == {"select"}
     assert hasattr(TransformerState, "select")
+
+
+@pytest.mark.parametrize("cls", [Encoded, TransformerEncoded, PerMember, ShortlistEncoded])
+def test_every_encoder_output_repeats_its_rows(cls):
+    declared = {name for name in vars(Sources) if not name.startswith("_")}
+    assert declared == {"repeat"}
+    assert all(hasattr(cls, name) for name in declared | {"select"})

@@ -19,6 +19,7 @@ from nmt.data.batching import collate
 from nmt.data.tokenizer import BOS, EOS, PAD, UNK
 from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import beam_search, gnmt_coverage, greedy, length_divisor, length_limits
+from nmt.models.interface import repeated_rows
 
 
 @dataclass
@@ -28,6 +29,9 @@ class FakeEncoded:
 
     def select(self, index: Tensor) -> FakeEncoded:
         return FakeEncoded(self.memory.index_select(0, index), self.mask.index_select(0, index))
+
+    def repeat(self, copies: int) -> FakeEncoded:
+        return self.select(repeated_rows(self.mask.size(0), copies, self.mask.device))
 
 
 @dataclass

@@ -173,7 +173,7 @@ def _one_per_row(
         constraints = Constraints.build(None, 0, batch, device)
     if copies > 1:
         rows = torch.arange(batch, device=device).repeat_interleave(copies)
-        enc, state, limits = enc.select(rows), state.select(rows), limits[rows]
+        enc, state, limits = enc.repeat(copies), state.select(rows), limits[rows]
         constraints = constraints.select(rows)
     n = batch * copies
     prev = torch.full((n,), BOS, dtype=torch.long, device=device)
@@ -455,7 +455,7 @@ def beam_search(
         finished=empty(batch),
         done=torch.zeros(batch, dtype=torch.bool, device=device),
         first_row=torch.arange(batch, device=device).unsqueeze(1) * k,
-        enc=enc.select(rows),
+        enc=enc.repeat(k),
         state=model.initial_state(enc).select(rows),
         prev=torch.full((batch * k,), BOS, dtype=torch.long, device=device),
         row_limits=limits.repeat_interleave(k),
@@ -469,7 +469,8 @@ def beam_search(
         vocab = logits.size(-1)
         logp = _log_probs(logits, t, beams.row_limits, min_len, min_limit, never)
         logp = beams.constraints.apply(logp, t, beams.history.view(active * k, steps)[:, :t])
-        candidates = (beams.scores.unsqueeze(2) + logp.view(active, k, vocab)).view(active, -1)
+        # in place: the step's log-probabilities are not read again, and [N, V] is large
+        candidates = logp.view(active, k, vocab).add_(beams.scores.unsqueeze(2)).view(active, -1)
         top_scores, top_index = candidates.topk(min(2 * k, k * vocab))
         if beams.constraints.phrases is not None:
             top_scores, top_index = _allocate(candidates, top_index, beams, vocab)

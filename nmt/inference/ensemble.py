@@ -37,6 +37,9 @@ class PerMember:
     def select(self, index: Tensor) -> PerMember:
         return PerMember(tuple(value.select(index) for value in self.values))
 
+    def repeat(self, copies: int) -> PerMember:
+        return PerMember(tuple(value.repeat(copies) for value in self.values))
+
 
 class Ensemble(nn.Module):
     """Several models as one: logits averaged (see the module docstring)."""

@@ -212,6 +212,10 @@ class ShortlistEncoded:
             self.inner.select(index), self.vocab, self.allowed.index_select(0, index), self.layer
         )
 
+    def repeat(self, copies: int) -> ShortlistEncoded:
+        allowed = self.allowed.repeat_interleave(copies, dim=0)
+        return ShortlistEncoded(self.inner.repeat(copies), self.vocab, allowed, self.layer)
+
 
 def _rows(layer: nn.Module, vocab: Tensor) -> Callable[[Tensor], Tensor]:
     """The output layer of rows `vocab` only (an int8 layer makes its own:

@@ -37,14 +37,17 @@ class Attention(nn.Module):
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """query [N, Q], keys [N, S, A], memory [N, S, M], mask [N, S] (True = real).
+        """query [N, Q], keys [N, S, A] (additive: or [B, S, A], shared by each sentence's
+        N / B consecutive rows), memory [N, S, M], mask [N, S] (True = real).
 
         Returns the context sum_j a_j h_j [N, M] and the weights a [N, S].
         """
         if self.kind == "bahdanau":
-            # [N, S, A], the largest tensor of a decoder step: tanh in place, one buffer
-            energy = (keys + self.query_proj(query)[:, None]).tanh_()
-            scores = self.v(energy).squeeze(-1)
+            sentences, length, dim = keys.shape
+            query = self.query_proj(query).view(sentences, -1, 1, dim)
+            # [B, N / B, S, A], the largest tensor of a decoder step: tanh in place, one buffer
+            energy = (keys[:, None] + query).tanh_()
+            scores = self.v(energy).view(-1, length)
         else:
             scores = torch.bmm(keys, query[:, :, None]).squeeze(-1)
         # the softmax in fp32 also under bf16 autocast (the weights of long sources are small)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from nmt.data.tokenizer import PAD
 from nmt.models.attention import Attention
 from nmt.models.encoder import RNNS
+from nmt.models.interface import repeated_rows
 
 Layer = tuple[Tensor, ...]  # one layer's state: (h, c) for lstm, (h,) for gru / rnn
 
@@ -53,21 +54,40 @@ class DecoderState:
 
 @dataclass
 class Encoded:
-    """Everything the decoder needs from the source, computed once per batch."""
+    """Everything the decoder needs from the source, computed once per batch.
 
-    memory: Tensor  # [B, S, M] encoder outputs, zero on padding; position j = source token j
-    keys: Tensor | None  # [B, S, A] source side of the attention score; None without attention
-    mask: Tensor  # [B, S] bool, True on real source tokens
+    Additive keys are added to each row's query, so the rows of one sentence share them:
+    `repeat` leaves them one row per sentence ([B, S, A] for N = B * copies rows), which
+    neither copies them per beam nor reads them per beam at every step. The memory stays
+    per row: a [copies, S] x [S, M] product is not bitwise `copies` [1, S] x [S, M] ones,
+    and search's outputs must not change.
+    """
+
+    memory: Tensor  # [N, S, M] encoder outputs, zero on padding; position j = source token j
+    keys: Tensor | None  # [N or B, S, A] source side of the attention score; None without
+    mask: Tensor  # [N, S] bool, True on real source tokens
     init: DecoderState  # the decoder's initial state (bridged encoder final states)
+    additive: bool = False  # keys are added to the query: a sentence's rows may share them
 
     def select(self, index: Tensor) -> Encoded:
-        """Rows `index` (beam search: index = arange(B).repeat_interleave(beam))."""
+        """Rows `index`; where the keys are shared, whole sentences' rows (Sources.repeat)."""
         memory = self.memory.index_select(0, index)
         if self.keys is None or self.keys is self.memory:  # dot attention: keys are the memory
             keys = None if self.keys is None else memory
         else:
-            keys = self.keys.index_select(0, index)
-        return Encoded(memory, keys, self.mask.index_select(0, index), self.init.select(index))
+            copies = self.memory.size(0) // self.keys.size(0)
+            keys = self.keys.index_select(0, index[::copies] // copies)
+        mask = self.mask.index_select(0, index)
+        return Encoded(memory, keys, mask, self.init.select(index), self.additive)
+
+    def repeat(self, copies: int) -> Encoded:
+        """Each row `copies` times; additive keys stay one row per sentence."""
+        rows = repeated_rows(self.memory.size(0), copies, self.memory.device)
+        if not self.additive:
+            return self.select(rows)
+        mask = self.mask.index_select(0, rows)
+        memory = self.memory.index_select(0, rows)
+        return Encoded(memory, self.keys, mask, self.init.select(rows), self.additive)
 
 
 def output_layer(embedding: nn.Embedding, in_dim: int, tie: bool) -> nn.Linear:

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Self
 
+import torch
 from torch import Tensor
+
+
+def repeated_rows(rows: int, copies: int, device: torch.device) -> Tensor:
+    """The index that repeats each of `rows` rows `copies` times, one after the other."""
+    return torch.arange(rows, device=device).repeat_interleave(copies)
 
 
 class Rows(Protocol):
@@ -18,6 +24,17 @@ class Rows(Protocol):
 
     def select(self, index: Tensor) -> Self:
         """Rows `index` of every tensor held."""
+        ...
+
+
+class Sources(Rows, Protocol):
+    """A batch's encoder output (what `encode` returns): rows of sentences, which beam
+    search and sampling repeat once per beam or sample."""
+
+    def repeat(self, copies: int) -> Self:
+        """Each row `copies` times, one after the other. A later `select` takes whole
+        groups of them (beam search drops sentences, never single beams of one), so what
+        is the same for every row of a sentence may be held once per sentence."""
         ...
 
 
@@ -31,7 +48,7 @@ class Model(Protocol):
         ...
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Any:
-        """src [B, S] right-padded ids (+ EOS), src_lengths [B] -> the batch's Rows."""
+        """src [B, S] right-padded ids (+ EOS), src_lengths [B] -> the batch's Sources."""
         ...
 
     def initial_state(self, enc: Any) -> Any:

@@ -125,8 +125,11 @@ class Seq2Seq(nn.Module):
         """src [B, S] right-padded ids (+ EOS), src_lengths [B] on src's device."""
         memory, final = self.encoder(src, src_lengths)
         mask = torch.arange(src.size(1), device=src.device) < src_lengths[:, None]
-        keys = self.decoder.attention.keys(memory) if self.has_attention else None
-        return Encoded(memory, keys, mask, self.decoder.initial_state(self.bridge(final)))
+        attention = self.decoder.attention if self.has_attention else None
+        keys = None if attention is None else attention.keys(memory)
+        additive = attention is not None and attention.kind == "bahdanau"
+        init = self.decoder.initial_state(self.bridge(final))
+        return Encoded(memory, keys, mask, init, additive)
 
     def initial_state(self, enc: Encoded) -> DecoderState:
         return enc.init

@@ -35,6 +35,7 @@ from nmt.config.recipe import ModelConfig
 from nmt.data.tokenizer import PAD
 from nmt.errors import NmtError
 from nmt.models.decoder import output_layer
+from nmt.models.interface import repeated_rows
 
 
 @dataclass
@@ -77,6 +78,9 @@ class TransformerEncoded:
         return TransformerEncoded(
             self.mask.index_select(0, index), [kv.select(index) for kv in self.cross]
         )
+
+    def repeat(self, copies: int) -> TransformerEncoded:
+        return self.select(repeated_rows(self.mask.size(0), copies, self.mask.device))
 
 
 @dataclass
