@@ -78,15 +78,15 @@ def test_tied_rnn_decoder_projects_to_embedding_width():
     assert decoder(torch.tensor([[2, 5], [2, 6]]), state, None).shape == (2, 2, 11)
 
 
-@pytest.mark.parametrize("order", ["bahdanau", "luong"])
-def test_attention_decoder_never_looks_ahead(order):
+def additive_decoder(order: str, layers: int) -> AttentionDecoder:
+    """A small decoder with additive attention, in `order`, random weights (seed 0)."""
     torch.manual_seed(0)
     decoder = AttentionDecoder(
         cell="lstm",
         vocab=11,
         embed_dim=6,
         hidden=8,
-        layers=2,
+        layers=layers,
         memory_dim=10,
         attention="bahdanau",
         order=order,
@@ -95,6 +95,12 @@ def test_attention_decoder_never_looks_ahead(order):
         tie=False,
     )
     randomise(decoder)
+    return decoder
+
+
+@pytest.mark.parametrize("order", ["bahdanau", "luong"])
+def test_attention_decoder_never_looks_ahead(order):
+    decoder = additive_decoder(order, layers=2)
     memory = torch.randn(2, 4, 10)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
     state = decoder.initial_state((torch.randn(2, 2, 8), torch.randn(2, 2, 8)))
@@ -125,21 +131,7 @@ def test_cells_keep_their_state_in_fp32_under_bf16_autocast(cell_type):
 
 @pytest.mark.parametrize("order", ["bahdanau", "luong"])
 def test_repeated_rows_share_additive_keys_and_step_bitwise_as_copies(order):
-    torch.manual_seed(0)
-    decoder = AttentionDecoder(
-        cell="lstm",
-        vocab=11,
-        embed_dim=6,
-        hidden=8,
-        layers=1,
-        memory_dim=10,
-        attention="bahdanau",
-        order=order,
-        attention_dim=7,
-        dropout=0.0,
-        tie=False,
-    )
-    randomise(decoder)
+    decoder = additive_decoder(order, layers=1)
     memory = torch.randn(3, 5, 10)
     mask = torch.tensor([[1] * 5, [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
     state = decoder.initial_state((torch.randn(1, 3, 8), torch.randn(1, 3, 8)))
