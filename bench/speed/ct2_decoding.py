@@ -18,8 +18,11 @@ limit for all: the largest of nmt's per-sentence limits (max_len_a * source + ma
 which natural decodes seldom reach. Its beam search stops by its own rule (when `beam`
 hypotheses have ended), nmt's by an exact bound, so the two do not do the same work at
 beam 5 to EOS; at a fixed 30 pieces they do. Each ctranslate2 row also counts the greedy
-outputs equal to nmt's of the same precision (details.greedy_equal). With --out the rows
-are appended to a results file (bench/speed/results.py's format).
+outputs equal to nmt's of the same precision (details.greedy_equal). The fp32 rows
+also carry limit_fraction_fixed30: the matrix-product FLOPs of beam 5 at exactly 30 pieces
+(counted on nmt's search, bench/speed/limit.py; the same work in both engines) per second
+over one large torch.mm's rate in this process. With --out the rows are appended to a
+results file (bench/speed/results.py's format).
 """
 
 from __future__ import annotations
@@ -44,12 +47,14 @@ from bench.speed.cpu_decoding import (
     table,
     timed,
 )
+from bench.speed.limit import Counted, limit_fraction, mm_rate, search_flops
 from bench.speed.results import append_rows
 from nmt import Translator
 from nmt.data.prepare import raw_splits
 from nmt.export.export_ctranslate2 import export_ctranslate2
 
 BATCH = 64  # sentences a ctranslate2 batch
+DEVICE = torch.device("cpu")
 
 
 class Ct2:
@@ -86,6 +91,17 @@ def max_length(translator: Translator, sources: list[str]) -> int:
 
 
 GREEDY = "decode_greedy_sent_per_s"
+FIXED = "decode_beam5_fixed30_sent_per_s"
+
+
+def fixed30_flops(translator: Translator, batch_tokens: int, sources: list[str]) -> int:
+    """Matrix-product FLOPs of beam 5 at exactly 30 pieces (bench/speed/limit.py), counted on
+    nmt's search: the work both engines do in that mode, whatever their stopping rules
+    (ctranslate2's 64-sentence batches pad the source a little otherwise)."""
+    counted = Counted(translator.model)
+    recorded = Translator(counted, translator.tokenizer, translator.recipe, translator.device)
+    nmt_translate(recorded, batch_tokens, sources, MODES[FIXED])
+    return search_flops(translator.model, counted.batches, counted.steps)
 
 
 def rows_for(
@@ -131,8 +147,12 @@ def measure(run: Path, args: argparse.Namespace) -> list[dict]:
             row["details"]["greedy_equal"] = f"{equal} of {len(found)}"
             row["notes"] = f"greedy outputs equal to nmt {precision}'s: {equal} of {len(found)}"
             rows.append(row)
+    flops, rate = fixed30_flops(ours["fp32"], args.batch_tokens, sources), mm_rate(DEVICE)
     for row in rows:
         row["details"] |= {"run": str(run), "sentences": len(sources), "threads": args.threads}
+        if row["precision"] == "fp32":  # int8 products are other work than the fp32 limit's
+            seconds = len(sources) / row[FIXED]
+            row["limit_fraction_fixed30"] = limit_fraction(flops, seconds, rate)
     return rows
 
 
@@ -155,6 +175,10 @@ def main() -> None:
     print(f"\nCPU: {cpu['model']}, {args.threads} threads; torch {torch.__version__}, ", end="")
     print(f"ctranslate2 {ctranslate2.__version__}\n")
     print(table(rows))
+    for row in rows:
+        if "limit_fraction_fixed30" in row:
+            share = row["limit_fraction_fixed30"]
+            print(f"{row['system']} fp32, beam 5 at exactly 30 pieces: {share:.0%} of the limit")
     print()
     print(ratios(rows))
     if args.out is not None:

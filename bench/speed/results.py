@@ -28,6 +28,7 @@ COLUMNS = {  # results field -> table heading
     "decode_beam5_fixed30_sent_per_s": "beam-5 fixed-30 sent/s",
     "bleu_beam5": "BLEU beam-5",
     "limit_fraction": "beam-5 of limit",
+    "limit_fraction_fixed30": "fixed-30 of limit",
 }
 ATTENTION = ("attention", "attention-luong")  # ours in Bahdanau order and in the peers' order
 # what each precision of ours is compared with: neither peer has bf16, their fp16 is closest
