@@ -3,7 +3,7 @@
     python -m bench.studies.long_inputs lengths RUN                    # pieces in training
     python -m bench.studies.long_inputs decode RUN [--test valid-long] [--beam 5]
         [--length-penalty 1] [--max-len-a 1.5] [--beyond 40]           # per source bucket
-    python -m bench.studies.long_inputs joined RUN [--test valid]      # glued vs alone
+    python -m bench.studies.long_inputs joined RUN [--test valid] [--lines 480]  # glued vs alone
 
 `lengths`: the source and target lengths in pieces of the run's training pairs (the corpus
 card's train split through the run's sentencepiece models), and the sources of valid-long
@@ -18,7 +18,9 @@ output piece attends most to, over the source's length) and its mass on source p
 beyond `--beyond` against the share of the source that lies there. `joined`: the split cut
 into groups of k pairs (k = 1..4), each group decoded glued into one input and each of its
 captions decoded alone, the alone outputs joined: BLEU of both against the joined
-references, and of the glued decode against the joined alone outputs.
+references, and of the glued decode against the joined alone outputs and against the first
+caption's alone output (high when the glued decode translates the first caption and
+stops).
 
 Every decode is the run's best checkpoint through nmt.Translator on the CPU, one at a time.
 """
@@ -157,13 +159,16 @@ def decode(run: Path, test: str, beam: int, penalty: float, len_a: float, beyond
         )
 
 
-def joined(run: Path, test: str) -> None:
+def joined(run: Path, test: str, lines: int) -> None:
     translator = Translator.load(run, device="cpu")
-    src, ref = split_pairs(test)
+    src, ref = (side[:lines] for side in split_pairs(test))
     alone = translator.translate(src)
     print(f"{run} on {test} cut into groups of k captions (run's decode settings)")
-    print("| k | inputs | BLEU glued | BLEU alone, joined | BLEU glued vs alone |")
-    print("|---|---|---|---|---|")
+    print(
+        "| k | inputs | BLEU glued | BLEU alone, joined | BLEU glued vs alone "
+        "| BLEU glued vs first caption alone |"
+    )
+    print("|---|---|---|---|---|---|")
     for k in (1, 2, 3, 4):
         bounds = [(a, b) for a, b in group_bounds(len(src), (k,)) if b - a == k]
         glued = translator.translate([" ".join(src[a:b]) for a, b in bounds])
@@ -172,7 +177,8 @@ def joined(run: Path, test: str) -> None:
         print(
             f"| {k} | {len(bounds)} | {BLEU().corpus_score(glued, [refs]).score:.2f} "
             f"| {BLEU().corpus_score(joined_alone, [refs]).score:.2f} "
-            f"| {BLEU().corpus_score(glued, [joined_alone]).score:.2f} |"
+            f"| {BLEU().corpus_score(glued, [joined_alone]).score:.2f} "
+            f"| {BLEU().corpus_score(glued, [[alone[a] for a, _ in bounds]]).score:.2f} |"
         )
 
 
@@ -190,13 +196,14 @@ def main() -> None:
     on_joined = commands.add_parser("joined")
     on_joined.add_argument("run", type=Path)
     on_joined.add_argument("--test", default="valid")
+    on_joined.add_argument("--lines", type=int, default=480, help="the first N pairs only")
     args = parser.parse_args()
     if args.command == "lengths":
         lengths(args.run)
     elif args.command == "decode":
         decode(args.run, args.test, args.beam, args.length_penalty, args.max_len_a, args.beyond)
     else:
-        joined(args.run, args.test)
+        joined(args.run, args.test, args.lines)
 
 
 if __name__ == "__main__":
