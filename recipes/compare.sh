@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The comparison the README tells, end to end for one recipe family: install, prepare,
-# train each model of the family in the story's order, then the three recurrent ones again
-# with joined training pairs (data.join_max=4: they also see long inputs), score them on
+# train each model of the family in the story's order, then all of them again with joined
+# training pairs (data.join_max=4: they also see long inputs), score them on
 # test2016 and on test2016-long (its pairs joined in groups of 1-4, for long sentences),
 # each row's p-value against the row above, and draw the training curves and BLEU by
 # source length. A run that is there is resumed, one that has finished is passed over, so
@@ -13,7 +13,7 @@
 # pairs and their tables and figures (about half the time).
 #
 # Runs go to runs/<family>-<model>[-joined], tables and figures to runs/<family>/.
-# 22-32 minutes a run on 2 CPU cores: about 2 hours with --singles (measured), about 3.5
+# 22-32 minutes a run on 2 CPU cores: about 2 hours with --singles (measured), about 4
 # with the joined runs (not timed). Reads the corpus from $NMT_DATA (default
 # ../shared/data).
 set -euo pipefail
@@ -49,7 +49,8 @@ for model in seq2seq bilstm attention transformer; do
     singles+=("runs/$name-$model")
 done
 if $with_joined; then
-    for model in seq2seq bilstm attention; do
+    for model in seq2seq bilstm attention transformer; do
+        [ -f "$family/$model.yaml" ] || continue
         train "runs/$name-$model-joined" "$family/$model.yaml" --set data.join_max=4
         joined+=("runs/$name-$model-joined")
     done
