@@ -132,6 +132,7 @@ from test_train import fit, make_trainer
 trainer = make_trainer(sys.argv[1], max_updates={updates}, progress={progress})
 step = trainer.optimizer.step
 def slow_step(*args, **kwargs):  # leave the parent time to kill it mid-run
+    print("stepping", trainer.state.step, file=sys.stderr, flush=True)
     time.sleep({pause})
     return step(*args, **kwargs)
 trainer.optimizer.step = slow_step
@@ -189,13 +190,26 @@ def test_sigterm_saves_last_and_stops_like_ctrl_c(tmp_path):
     assert load_checkpoint(RunDir(run).last)["step"] == int(step) < 500
 
 
+def _stepping_after(line: str, step: int) -> bool:
+    """Whether the child's `line` says it is inside the optimizer step of an update after
+    `step`."""
+    words = line.split()
+    return len(words) == 2 and words[0] == "stepping" and int(words[1]) >= step
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
 def test_a_second_signal_aborts_as_the_signal_does(tmp_path, stop):
-    child = start_child(tmp_path / "run", updates=500, pause=0.5, progress=True)
+    run = tmp_path / "run"
+    child = start_child(run, updates=500, pause=0.5, progress=True)
+    # The first signal inside an update's half-second step, one after the checkpoint that
+    # start_child waited for: caught while the checkpoint is being written, it would let
+    # the run stop at once, before a second signal came.
+    saved = load_checkpoint(RunDir(run).last)["step"]
+    said = iter(child.stderr.readline, "")
+    assert any(_stepping_after(line, saved) for line in said)
     child.send_signal(stop)
     # Two signals pending at once arrive as one: send the second once the first is handled,
     # within the update it lets finish.
-    said = iter(child.stderr.readline, "")
     assert any("stopping after this update" in line for line in said)
     child.send_signal(stop)
     _, errors = child.communicate(timeout=120)
