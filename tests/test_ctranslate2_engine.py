@@ -5,6 +5,8 @@ any output is written; without the extra, one line names it."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from typer.testing import CliRunner
 from nmt import Translator
 from nmt.errors import NmtError
 from nmt.export.export_ctranslate2 import export_ctranslate2
+from nmt.models.export_card import CARD
 from nmt_cli.app import app
 
 pytest.importorskip(
@@ -117,3 +120,27 @@ def test_without_the_extra_one_line_names_it(exported, monkeypatch):
     monkeypatch.setitem(sys.modules, "ctranslate2", None)
     with pytest.raises(NmtError, match=r"comes with nmt's ctranslate2 extra"):
         Translator.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda card: card.pop("sentencepiece"), "sentencepiece.src: missing"),
+        (
+            lambda card: card["sentencepiece"].update(src="../src.model"),
+            "sentencepiece.src: '../src.model' is not the name of a file in the folder",
+        ),
+        (lambda card: card.update(version=99), "version: 99; this nmt reads version 1"),
+        (lambda card: card.update(precision="fp16"), "precision: 'fp16' is not one of"),
+    ],
+)
+def test_a_damaged_card_is_one_line_naming_its_field(exported, tmp_path, change, said):
+    _, folder = exported
+    copy = tmp_path / "ct2"
+    shutil.copytree(folder, copy)
+    card = json.loads((copy / CARD).read_text(encoding="utf-8"))
+    change(card)
+    (copy / CARD).write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(NmtError) as error:
+        Translator.load(copy)
+    assert str(error.value).startswith(f"{copy / CARD}: {said}")

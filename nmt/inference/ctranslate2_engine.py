@@ -29,21 +29,13 @@ from typing import Any
 import torch
 
 from nmt.config.recipe import Recipe, recipe_from_dict
-from nmt.config.schema import shown
 from nmt.data.tokenizer import BOS, PAD, Tokenizer
 from nmt.errors import NmtError, OptionError
 from nmt.extras import missing
 from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import length_limits
 from nmt.jsonio import read_json
-from nmt.models.export_card import CARD, EXPORT_PRECISIONS
-
-CARD_FIELDS = (
-    ("precision", str),
-    ("max_positions", int),
-    ("recipe", dict),
-    ("sentencepiece", dict),
-)
+from nmt.models.export_card import CARD, CT2_CARD, card_problem
 
 
 class CTranslate2Engine:
@@ -120,11 +112,9 @@ def load_ctranslate2(folder: Path, device: str) -> tuple[CTranslate2Engine, Reci
     card = read_json(path)
     if not isinstance(card, dict):
         raise NmtError(f"{path}: not a card of `nmt export --format ctranslate2`")
-    for name, kind in CARD_FIELDS:
-        if not isinstance(card.get(name), kind) or isinstance(card.get(name), bool):
-            raise NmtError(f"{path}: {name}: expected {kind.__name__}, got {shown(card.get(name))}")
-    if card["precision"] not in EXPORT_PRECISIONS:
-        raise NmtError(f"{path}: precision: {shown(card['precision'])} is not an export's")
+    problem = card_problem(card, CT2_CARD)
+    if problem is not None:
+        raise NmtError(f"{path}: {problem}")
     recipe = recipe_from_dict(card["recipe"], str(path))
     pieces = card["sentencepiece"]
     tokenizer = Tokenizer(folder / pieces["src"], folder / pieces["tgt"])

@@ -54,16 +54,23 @@ def layout(recipe: Recipe) -> dict[str, list[str]]:
 
 
 FILES = ("encoder.file", "decoder_step.file", "sentencepiece.src", "sentencepiece.tgt")
-REQUIRED = (
+EVERY_CARD = (  # what nmt/export/every_format.py's write_card gives every format's card
     ("version", int),
     ("precision", str),
     ("src_vocab", int),
     ("tgt_vocab", int),
-    ("state", list),
     ("recipe", dict),
-    *((name, str) for name in FILES),
+    ("sentencepiece.src", str),
+    ("sentencepiece.tgt", str),
+)
+ONNX_CARD = (
+    *EVERY_CARD,
+    ("state", list),
+    ("encoder.file", str),
+    ("decoder_step.file", str),
     *((f"{part}.{ends}", list) for part in GRAPHS for ends in ("inputs", "outputs")),
 )
+CT2_CARD = (*EVERY_CARD, ("max_positions", int))
 
 
 def _field(card: dict[str, Any], dotted: str) -> Any:
@@ -76,9 +83,10 @@ def _field(card: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def card_problem(card: dict[str, Any]) -> str | None:
-    """What is wrong with a card's fields on their own, or None."""
-    for dotted, kind in REQUIRED:
+def card_problem(card: dict[str, Any], required: tuple[tuple[str, type], ...]) -> str | None:
+    """What is wrong with a card's fields on their own (`required`: its format's, ONNX_CARD
+    or CT2_CARD), or None."""
+    for dotted, kind in required:
         try:
             value = _field(card, dotted)
         except KeyError:
@@ -92,7 +100,7 @@ def card_problem(card: dict[str, Any]) -> str | None:
     for name in ("src_vocab", "tgt_vocab"):
         if card[name] < 1:
             return f"{name}: {card[name]} is not a vocabulary size"
-    for dotted in FILES:
+    for dotted in (name for name, _ in required if name in FILES):
         name = _field(card, dotted)
         if name in ("", ".", "..") or any(mark in name for mark in "/\\\0"):
             return f"{dotted}: {shown(name)} is not the name of a file in the folder"

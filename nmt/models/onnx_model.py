@@ -26,6 +26,7 @@ from nmt.models.export_card import (
     CARD,
     CARD_FORMAT,
     GRAPHS,
+    ONNX_CARD,
     card_problem,
     layout,
     layout_problem,
@@ -118,7 +119,7 @@ def load_export(folder: Path) -> tuple[OnnxModel, Recipe, Tokenizer]:
     card = read_json(path)
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
         raise NmtError(f"{path}: not a card of `nmt export --format onnx`")
-    problem = card_problem(card)
+    problem = card_problem(card, ONNX_CARD)
     if problem is not None:
         raise NmtError(f"{path}: {problem}")
     recipe = recipe_from_dict(card["recipe"], str(path))
