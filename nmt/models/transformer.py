@@ -72,8 +72,11 @@ class TransformerEncoded:
 
     The cross-attention keys and values are the same for every beam (or sample) of a
     sentence, so they stay one row per sentence: `repeat` only records how many decoder
-    rows read each one (the N = B * copies rows of MultiHeadAttention.forward), which
-    neither copies them per beam nor gathers them again when sentences leave the batch.
+    rows read each one (the N = B * copies rows of MultiHeadAttention.forward), so they are
+    not copied per beam, and a sentence leaving the batch gathers one row, not `copies`.
+    Its beams' queries then meet the keys in one [copies, d] x [d, S] product, which is not
+    bitwise `copies` [1, d] x [d, S] ones: fp32 outputs stay equal unless a near tie
+    turns on the last bit (docs/speed.md).
     """
 
     mask: Tensor  # [B, S] bool, True on real source tokens
