@@ -1,22 +1,29 @@
 """The Transformer: stepping equals teacher forcing, no position sees a later one, padding
-and batch size change nothing, a step costs one position, caches follow beam search."""
+and batch size change nothing, a step costs one position, caches follow beam search, the
+cross-attention keys stay one row per sentence under beam search and sampling."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 from test_model import SRC, SRC_LENGTHS, TGT_IN
+from test_search import random_sources, tiny_transformer
 from test_train import TRANSFORMER, fit, make_trainer
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.config.recipe import ModelConfig, load_recipe
+from nmt.data.batching import collate
 from nmt.errors import NmtError
+from nmt.generation.decoding import DecodingOptions, Sampling
+from nmt.generation.search import search
 from nmt.models.architectures import build_model
+from nmt.models.interface import repeated_rows
 from nmt.models.model import count_parameters
-from nmt.models.transformer import MultiHeadAttention, sinusoids
+from nmt.models.transformer import MultiHeadAttention, TransformerEncoded, sinusoids
 from nmt.run.averaging import average_checkpoints
 from nmt.run.rundir import RunDir
 
@@ -122,6 +129,71 @@ def test_a_reorder_copies_no_cache_and_composes_with_the_next():
         _, stepped, _ = model.step(TGT_IN[first[then], 1], chosen, enc.select(first[then]))
     assert all(kept.k is cache.k for kept, cache in zip(chosen.layers, state.layers, strict=True))
     assert torch.equal(stepped.layers[0].k[:, :, :1], state.layers[0].k[first[then]])
+
+
+@dataclass
+class CopiedPerRow(TransformerEncoded):
+    """The encoding as it was: `repeat` copies the cross keys and values for every row."""
+
+    def repeat(self, copies: int) -> TransformerEncoded:
+        return self.select(repeated_rows(self.mask.size(0), copies, self.mask.device))
+
+
+def test_a_repeated_encoding_holds_the_cross_keys_once_per_sentence():
+    """Beams share their sentence's keys and values; dropping sentences keeps whole ones,
+    and a step over them computes what a step over per-row copies computes."""
+    model = make(CASES["1-3 layers"])
+    kept = torch.tensor([8, 9, 10, 11, 0, 1, 2, 3])  # sentences 2 and 0, all 4 beams each
+    with torch.no_grad():
+        enc = model.encode(SRC, SRC_LENGTHS)
+        shared, copied = enc.repeat(4), CopiedPerRow(enc.mask, enc.cross).repeat(4)
+        assert all(kv.k.shape[0] == kv.v.shape[0] == 3 for kv in shared.cross)
+        assert shared.cross[0].k is enc.cross[0].k
+        shared, copied = shared.select(kept), copied.select(kept)
+        assert torch.equal(shared.cross[-1].v, enc.cross[-1].v[[2, 0]])
+        assert torch.equal(shared.mask, enc.mask[[2, 0]])
+        state = model.initial_state(enc).select(kept // 4)
+        assert model.initial_state(shared).length == 0
+        assert model.initial_state(shared).layers[0].k.shape[0] == 8
+        logits, _, weights = model.step(TGT_IN[kept // 4, 1], state, shared)
+        expected_logits, _, expected_weights = model.step(TGT_IN[kept // 4, 1], state, copied)
+    torch.testing.assert_close(logits, expected_logits)
+    torch.testing.assert_close(weights, expected_weights)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        DecodingOptions(beam=4, nbest=4, length_penalty=0.8),
+        DecodingOptions(sampling=Sampling(temperature=1.5, nsamples=3, seed=7), nbest=3),
+    ],
+    ids=["beam-nbest", "sampling"],
+)
+def test_search_over_shared_cross_keys_finds_what_per_row_copies_find(options, monkeypatch):
+    """Every step reads one row of keys per sentence, never one per beam or sample; the
+    sentences that leave the beam search early (select on a repeated encoding) leave whole,
+    and the hypotheses, scores and attention stay those of per-row copies."""
+    model = tiny_transformer()
+    batch = collate(random_sources(8, 15, seed=9), None, list(range(8)))
+    lines, rows_read, step = list(range(8)), [], model.step
+
+    def counting_step(prev, state, enc):
+        rows_read.append(enc.cross[0].k.size(0))
+        return step(prev, state, enc)
+
+    monkeypatch.setattr(model, "step", counting_step)
+    with torch.no_grad():
+        shared = search(model, batch.src, batch.src_lengths, options, lines, True)
+        assert max(rows_read) == 8
+        encode = model.encode
+        monkeypatch.setattr(model, "encode", lambda *a: CopiedPerRow(**vars(encode(*a))))
+        copied = search(model, batch.src, batch.src_lengths, options, lines, True)
+    assert shared.tokens == copied.tokens
+    for ours, theirs in zip(shared.scores, copied.scores, strict=True):
+        assert ours == pytest.approx(theirs, abs=1e-5)
+    for ours, theirs in zip(shared.attentions, copied.attentions, strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(a, b)
 
 
 def test_a_step_costs_one_position():

@@ -11,10 +11,11 @@ et al. 2020) and is what the toolkits we compare with default to. Attention runs
 F.scaled_dot_product_attention.
 
 Incremental decoding: `encode` projects the memory to every decoder layer's cross-attention
-keys and values once per batch; the decoder state carries each layer's self-attention keys
-and values of the target positions so far, so `step` computes one position; `select`
-records the rows beam search keeps and the next step gathers them as it appends. `forward`
-runs the same layers over all positions at once under a causal mask.
+keys and values once per batch, and they stay one row per sentence when beam search or
+sampling repeats the rows (TransformerEncoded.repeat); the decoder state carries each
+layer's self-attention keys and values of the target positions so far, so `step` computes
+one position; `select` records the rows beam search keeps and the next step gathers them as
+it appends. `forward` runs the same layers over all positions at once under a causal mask.
 
 The attention a step returns (alignments, heat maps, the serve page) is the cross-attention
 of the LAST decoder layer averaged over its heads: one row over the source per output piece,
@@ -35,7 +36,6 @@ from nmt.config.recipe import ModelConfig
 from nmt.data.tokenizer import PAD
 from nmt.errors import NmtError
 from nmt.models.decoder import output_layer
-from nmt.models.interface import repeated_rows
 
 
 @dataclass
@@ -68,19 +68,39 @@ def _extend(past: Tensor, new: Tensor, rows: Tensor | None) -> Tensor:
 
 @dataclass
 class TransformerEncoded:
-    """What the decoder needs from the source, computed once per batch."""
+    """What the decoder needs from the source, computed once per batch.
+
+    The cross-attention keys and values are the same for every beam (or sample) of a
+    sentence, so they stay one row per sentence: `repeat` only records how many decoder
+    rows read each one (the N = B * copies rows of MultiHeadAttention.forward), so they are
+    not copied per beam, and a sentence leaving the batch gathers one row, not `copies`.
+    Its beams' queries then meet the keys in one [copies, d] x [d, S] product, which is not
+    bitwise `copies` [1, d] x [d, S] ones: fp32 outputs stay equal unless a near tie
+    turns on the last bit (docs/speed.md).
+    """
 
     mask: Tensor  # [B, S] bool, True on real source tokens
     cross: list[KeysValues]  # per decoder layer: the memory as its cross-attention keys/values
+    copies: int = 1  # decoder rows per sentence: rows b * copies .. (b + 1) * copies - 1
+
+    @property
+    def rows(self) -> int:
+        """The decoder rows that read this encoding: B * copies."""
+        return self.mask.size(0) * self.copies
 
     def select(self, index: Tensor) -> TransformerEncoded:
-        """Rows `index` (beam search: index = arange(B).repeat_interleave(beam))."""
+        """Rows `index`; of a repeated encoding, whole sentences' rows (Sources.repeat), so
+        the sentences kept are those of every copies-th row."""
+        sentences = index if self.copies == 1 else index[:: self.copies] // self.copies
         return TransformerEncoded(
-            self.mask.index_select(0, index), [kv.select(index) for kv in self.cross]
+            self.mask.index_select(0, sentences),
+            [kv.select(sentences) for kv in self.cross],
+            self.copies,
         )
 
     def repeat(self, copies: int) -> TransformerEncoded:
-        return self.select(repeated_rows(self.mask.size(0), copies, self.mask.device))
+        """Each row `copies` times, one after the other; the tensors stay as they are."""
+        return TransformerEncoded(self.mask, self.cross, self.copies * copies)
 
 
 @dataclass
@@ -174,11 +194,14 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         weights: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
-        """x [N, T, d_model] attends to kv; mask [N, 1, 1, S] is True where a key may be
+        """x [N, T, d_model] attends to kv of N or B rows (B: each row's keys shared by the
+        N / B consecutive rows of x, a sentence's beams, whose T queries each then attend
+        as one sentence's N / B * T); mask [N or B, 1, 1, S] is True where a key may be
         seen; causal: query i sees keys 0..i. Returns [N, T, d_model] and, if `weights`,
         the attention weights averaged over heads [N, T, S] (SDPA does not return them,
         so that path spells the same attention out)."""
-        q = self._split(self.query(x))
+        rows, positions, _ = x.shape
+        q = self._split(self.query(x).view(kv.k.size(0), -1, x.size(-1)))
         average = None
         if weights:
             scores = q @ kv.k.transpose(-2, -1) / math.sqrt(q.size(-1))
@@ -186,13 +209,12 @@ class MultiHeadAttention(nn.Module):
                 scores = scores.masked_fill(~mask, float("-inf"))
             probs = torch.softmax(scores.float(), dim=-1)
             context = probs.to(kv.v.dtype) @ kv.v
-            average = probs.mean(dim=1)
+            average = probs.mean(dim=1).view(rows, positions, -1)
         else:
             context = F.scaled_dot_product_attention(
                 q, kv.k, kv.v, attn_mask=mask, is_causal=causal
             )
-        n, heads, t, head_dim = context.shape
-        return self.out(context.transpose(1, 2).reshape(n, t, heads * head_dim)), average
+        return self.out(context.transpose(1, 2).reshape(rows, positions, -1)), average
 
 
 def feed_forward(d_model: int, ffn_dim: int) -> nn.Sequential:
@@ -294,8 +316,9 @@ class Transformer(nn.Module):
         )
 
     def initial_state(self, enc: TransformerEncoded) -> TransformerState:
-        """Empty caches: no target position yet."""
-        empty = enc.cross[0].k[:, :, :0]  # [B, heads, 0, d_model / heads]
+        """Empty caches: no target position yet, one row per decoder row."""
+        _, heads, _, head_dim = enc.cross[0].k.shape
+        empty = enc.cross[0].k.new_empty(enc.rows, heads, 0, head_dim)
         return TransformerState([KeysValues(empty, empty) for _ in self.decoder])
 
     def _decode(
