@@ -20,7 +20,7 @@ c, every layer) replaced by their mean over the split's sentences before the bri
 the decoder starts from everything but what that direction read of this sentence: the
 quarters whose loss rises are the ones that direction carried.
 
-`probe`: a ridge regression (closed form, standardised features, the penalty picked on
+`probe`: a ridge regression (closed form, standardised features, the penalty picked on a
 held-out fifth of its data) from a final state (bilstm: forward, backward, both; seq2seq:
 its one) to the bag of source pieces in each third of the source. Fitted on the train
 split's sources joined in groups of 1-4 as the `-long` splits are (the first
@@ -63,6 +63,7 @@ PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # ridge penalties tried, times the fi
 
 
 def load(run: Path) -> tuple[nn.Module, Tokenizer]:
+    """The run's best checkpoint (else its last) in eval mode on the CPU, and its tokenizer."""
     model, _, tokenizer = load_for_inference(run, "cpu")
     return model, tokenizer
 
@@ -75,13 +76,17 @@ def recurrent_without_attention(model: nn.Module, run: Path) -> Seq2Seq:
     return model
 
 
-def split_ids(tokenizer: Tokenizer, test: str, lines: int | None) -> tuple[list[str], ...]:
+def split_ids(
+    tokenizer: Tokenizer, test: str, lines: int | None
+) -> tuple[list[str], list[list[int]], list[list[int]]]:
     """Sources, source ids and target ids of the first `lines` pairs of split `test`."""
     src, ref = (side[:lines] for side in split_pairs(test))
     return src, tokenizer.encode_src(src), tokenizer.encode_tgt(ref)
 
 
-def piece_nll(model: nn.Module, src_ids: list[list[int]], tgt_ids: list[list[int]]) -> list:
+def piece_nll(
+    model: nn.Module, src_ids: list[list[int]], tgt_ids: list[list[int]]
+) -> list[list[float]]:
     """Each reference's per-piece negative log-likelihood under teacher forcing; EOS left
     out: it says where to stop, not what the source held."""
     scores = score_ids(model, src_ids, tgt_ids, BATCH_TOKENS, 1.0, torch.device("cpu"))
@@ -102,7 +107,7 @@ def by_quarter(nlls: Sequence[Sequence[float]]) -> list[float]:
     return means + [sum(sums) / max(1, sum(counts))]
 
 
-def quarter_rows(sources: list[str], measured: dict[str, list]) -> None:
+def quarter_rows(sources: list[str], measured: dict[str, list[list[float]]]) -> None:
     """One Markdown table: per word bucket and measure, the per-quarter NLL (the first
     measure's value, then each other's change from it)."""
     names = list(measured)
@@ -284,10 +289,11 @@ def probe(run: Path, test: str, lines: int | None, train_lines: int) -> None:
     print("| words | n | state | first | middle | last |")
     print("|---|---|---|---|---|---|")
     for label, rows in zip(bucket_labels(EDGES), partition(src, EDGES), strict=True):
+        if not rows:
+            continue
         for name, ap in found.items():
-            if rows:
-                cells = " | ".join(f"{v:.3f}" for v in ap[rows].nanmean(0).tolist())
-                print(f"| {label} | {len(rows)} | {name} | {cells} |")
+            cells = " | ".join(f"{v:.3f}" for v in ap[rows].nanmean(0).tolist())
+            print(f"| {label} | {len(rows)} | {name} | {cells} |")
 
 
 def main() -> None:
