@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         runs: Annotated[
             list[Path] | None,
             typer.Argument(
+                metavar="RUN",
                 help="Run directories (best checkpoint) or .pt files; one row per run and test.",
                 show_default=False,
             ),
@@ -207,7 +208,9 @@ def register(app: typer.Typer) -> None:
     @app.command("plot")
     @user_errors
     def plot(
-        runs: Annotated[list[Path], typer.Argument(help="Run directories (their metrics.jsonl).")],
+        runs: Annotated[
+            list[Path], typer.Argument(metavar="RUN", help="Run directories (their metrics.jsonl).")
+        ],
         output: Annotated[
             str,
             typer.Option(
