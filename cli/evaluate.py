@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
         runs: Annotated[
             list[Path] | None,
             typer.Argument(
-                metavar="RUN",
-                help="Run directories (best checkpoint) or .pt files; one row per run and test.",
+                metavar="MODEL",
+                help="Run directories (best checkpoint), .pt files or folders of `nmt export` "
+                "(no training columns); one row per model and test.",
                 show_default=False,
             ),
         ] = None,
