@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from nmt.errors import NmtError, OptionError
+from nmt.errors import NmtError
 from nmt.generation.constraint_file import read_constraints
 from nmt.generation.decoding import DecodingOptions
 from nmt.inference.decode_lines import DecodedLines
@@ -33,7 +33,12 @@ def translate_file(
 ) -> Report:
     """Translate a file (None: stdin) to `output` (None: stdout), each written whole;
     the alignment files and one heat map per line when named."""
-    _check_attention(translator, attention_dir)
+    _check_attention(
+        translator,
+        alignments=alignments,
+        alignments_json=alignments_json,
+        attention_dir=attention_dir,
+    )
     lines, invalid = read_input(source)
     prefixes = None if prefix_file is None else read_lines(prefix_file)
     constraints = None
@@ -71,7 +76,7 @@ def translate_stream(
     """Translate each line of `source` as soon as it is read, and write and flush its
     output lines at once: the lines translate_file writes (batched translation equals
     one by one, and sampling seeds by line number)."""
-    _check_attention(translator, attention_dir)
+    _check_attention(translator, attention_dir=attention_dir)
     report = Report(max_source_len=options.max_source_len)
     for number, (line, invalid) in enumerate(stream_lines(source)):
         result = translator.translations(
@@ -114,13 +119,14 @@ def score_file(
     )
 
 
-def _check_attention(translator: Translator, attention_dir: Path | None) -> None:
-    """Before any work: heat maps need attention, and the plot extra to draw them."""
-    if attention_dir is None:
-        return
-    if not translator.model.has_attention:
-        raise OptionError("attention_dir", "this model has no attention (model.attention: none)")
-    picture_format(attention_dir / "0.png")
+def _check_attention(translator: Translator, **asked: Path | None) -> None:
+    """Before any work: the files `asked` for (by option name) need attention, and heat
+    maps the plot extra to draw them."""
+    for option, path in asked.items():
+        if path is not None:
+            translator.check_attention(option)
+    if asked.get("attention_dir") is not None:
+        picture_format(asked["attention_dir"] / "0.png")
 
 
 def _heat_maps(result: DecodedLines, folder: Path) -> None:

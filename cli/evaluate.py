@@ -31,7 +31,9 @@ def register(app: typer.Typer) -> None:
         runs: Annotated[
             list[Path] | None,
             typer.Argument(
-                help="Run directories (best checkpoint) or .pt files; one row per run and test.",
+                metavar="MODEL",
+                help="Run directories (best checkpoint), .pt files or folders of `nmt export` "
+                "(no training columns); one row per model and test.",
                 show_default=False,
             ),
         ] = None,
@@ -207,7 +209,9 @@ def register(app: typer.Typer) -> None:
     @app.command("plot")
     @user_errors
     def plot(
-        runs: Annotated[list[Path], typer.Argument(help="Run directories (their metrics.jsonl).")],
+        runs: Annotated[
+            list[Path], typer.Argument(metavar="RUN", help="Run directories (their metrics.jsonl).")
+        ],
         output: Annotated[
             str,
             typer.Option(

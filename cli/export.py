@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         run: Annotated[
             Path,
             typer.Argument(
+                metavar="RUN",
                 help="A run directory (best checkpoint, else last) or a .pt file.",
                 show_default=False,
             ),

@@ -38,7 +38,11 @@ DataDir = Annotated[
 def prepare_command(
     recipe: Annotated[
         Path,
-        typer.Argument(help="Recipe YAML; only its data: section is used.", show_default=False),
+        typer.Argument(
+            metavar="RECIPE",
+            help="Recipe YAML; only its data: section is used.",
+            show_default=False,
+        ),
     ],
     overrides: Annotated[
         list[str] | None,

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
+                metavar="MODEL",
                 help="A run directory (best checkpoint, else last), a .pt file or an exported "
                 "folder; several runs make an ensemble (log-probabilities averaged at every step).",
                 show_default=False,

@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
+                metavar="MODEL",
                 help="Run directories (best checkpoint, else last), .pt files or exported "
                 "folders, each served under its folder's name; the first is the default.",
                 show_default=False,

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
     @app.command("shortlist")
     @user_errors
     def shortlist(
-        run: Annotated[Path, typer.Argument(help="A run directory.", show_default=False)],
+        run: Annotated[
+            Path, typer.Argument(metavar="RUN", help="A run directory.", show_default=False)
+        ],
         k: Annotated[int, typer.Option(help="Target pieces kept per source piece.")] = 20,
         frequent: Annotated[
             int, typer.Option(help="Most frequent target pieces, in every list.")

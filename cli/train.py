@@ -14,7 +14,9 @@ from nmt_cli.common import flag, note, stderr, user_errors
 
 
 def train_command(
-    recipe: Annotated[Path, typer.Argument(help="Recipe YAML, e.g. recipes/quick.yaml.")],
+    recipe: Annotated[
+        Path, typer.Argument(metavar="RECIPE", help="Recipe YAML, e.g. recipes/quick.yaml.")
+    ],
     overrides: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a recipe field: key=value, e.g. train.lr=3e-4."),
@@ -87,7 +89,7 @@ def train_command(
 
 
 def average_command(
-    run: Annotated[Path, typer.Argument(help="Run directory.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="Run directory.")],
     last: Annotated[int, typer.Option(help="How many of the newest step checkpoints.")] = 5,
 ) -> None:
     """Write RUN/checkpoints/avg.pt: the mean weights of the newest step checkpoints (all

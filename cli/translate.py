@@ -30,8 +30,9 @@ def register(app: typer.Typer) -> None:
         models: Annotated[
             list[Path],
             typer.Argument(
+                metavar="MODEL",
                 help="A run directory (uses its best checkpoint, else its last), a .pt file, "
-                "or a folder of `nmt export --format onnx` (onnxruntime); several runs make an "
+                "or a folder of `nmt export` (onnx or ctranslate2); several runs make an "
                 "ensemble (log-probabilities averaged at every step; one "
                 "vocabulary; decode settings from the first).",
                 show_default=False,

@@ -1,6 +1,7 @@
 """User-facing errors: the command line prints their message as one line and exits."""
 
 from collections.abc import Callable
+from pathlib import Path
 
 
 class NmtError(Exception):
@@ -31,6 +32,17 @@ class OptionError(SpelledError):
         self.option, self.reason = option, reason
         shown = "" if value is None else f" {literal(value)}"
         super().__init__(f"{{{option}}}{shown}: {reason}")
+
+
+def shown_path(path: Path) -> Path:
+    """`path` as a message names a file the user did not spell out (a recipe's base):
+    resolved, so that no `..` is left to read relative to something, and relative to the
+    current directory when it lies under it."""
+    resolved = Path(path).resolve()
+    try:
+        return resolved.relative_to(Path.cwd())
+    except ValueError:
+        return resolved
 
 
 def literal(text: str) -> str:

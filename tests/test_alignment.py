@@ -80,7 +80,6 @@ def test_cli_writes_both_files_and_refuses_runs_without_attention(tmp_path):
         )
         assert refused.exit_code == 2
         assert refused.output.strip().splitlines() == [
-            f"error: {option.removesuffix('-json')}: this model has no attention "
-            "(model.attention: none)"
+            f"error: {option}: this model has no attention (model.attention: none)"
         ]
         assert not Path(str(path) + ".2").exists()

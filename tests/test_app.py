@@ -5,6 +5,7 @@ import sys
 
 from typer.testing import CliRunner
 
+from docs.gen_reference import command_names
 from nmt_cli.app import app
 
 HEAVY = ("torch", "datasets", "sentencepiece", "sacrebleu", "matplotlib", "fastapi", "uvicorn")
@@ -31,3 +32,13 @@ def test_help_names_both_families():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "Transformer" in result.stdout
+
+
+def test_every_usage_line_names_its_arguments_in_capitals():
+    """A positional reads as what to give (MODEL..., RUN, RECIPE), not as the parameter's
+    Python name (`{models}...`)."""
+    for name in command_names():
+        result = CliRunner().invoke(app, [name, "--help"])
+        usage = next(line for line in result.stdout.splitlines() if "Usage:" in line)
+        for argument in usage.split("[OPTIONS]")[1].split():
+            assert argument.strip("{}[].").isupper(), usage

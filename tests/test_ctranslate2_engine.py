@@ -87,10 +87,10 @@ def test_nbest_lines_and_their_scores(exported, tmp_path):
         (["--prefix", "PREFIX"], "--prefix"),
         (["--constraints", "PREFIX"], "--constraints"),
         (["--alignments", "ALIGNED"], "--alignments"),
+        (["--alignments-json", "ALIGNED"], "--alignments-json"),
         (["--attention", "MAPS"], "--attention"),
         (["--precision", "int8"], "--precision"),
         (["--shortlist"], "--shortlist"),
-        (["--device", "cuda:7"], "--device"),
     ],
 )
 def test_what_ctranslate2_cannot_honour_is_refused_in_one_line(exported, tmp_path, options, named):
@@ -101,8 +101,29 @@ def test_what_ctranslate2_cannot_honour_is_refused_in_one_line(exported, tmp_pat
     options = [str(tmp_path / option.lower()) if option.isupper() else option for option in options]
     result = translate(folder, source, *options)
     assert result.exit_code == 2, result.output
-    assert len(result.output.strip().splitlines()) == 1 and named in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: {named}: a folder of `nmt export --format ctranslate2` cannot")
+    assert line.endswith("; use the run directory")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["in.de", "prefix"]
+
+
+def test_a_device_ctranslate2_does_not_see_is_refused_in_one_line(exported, tmp_path):
+    _, folder = exported
+    source = tmp_path / "in.de"
+    source.write_text("ein hund\n", encoding="utf-8")
+    result = translate(folder, source, "--device", "cuda:7")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --device: cuda:7: ctranslate2 sees")
+
+
+def test_an_ensemble_with_an_export_is_refused_naming_the_folder_and_its_format(exported):
+    run, folder = exported
+    with pytest.raises(NmtError) as error:
+        Translator.load(run, folder)
+    assert str(error.value) == (
+        f"{folder}: a folder of `nmt export --format ctranslate2` decodes alone, not in an "
+        "ensemble; ensemble the run directories"
+    )
 
 
 def test_scoring_is_refused(exported, tmp_path):

@@ -53,7 +53,7 @@ def test_every_command_and_option_is_in_the_reference(commands_page: str) -> Non
                 for spelled in param.opts + param.secondary_opts:
                     assert re.search(rf"`[^`]*{re.escape(spelled)}\b", section), (name, spelled)
             else:
-                assert f"`{param.name.upper()}" in section, (name, param.name)
+                assert f"`{param.metavar}" in section, (name, param.metavar)
         help_text = " ".join((group.commands[name].help or "").split()[:6])
         assert gen_reference._escape(help_text) in section, name
 

@@ -339,3 +339,24 @@ def test_a_cached_translation_is_reused_under_the_same_options_only(tmp_path, ru
     assert not run_systems(run, None, src, ref, {"no_repeat_ngram": 1}, "cpu")[0].cached
     assert not run_systems(run, None, src, ref, {"sample": True}, "cpu")[0].cached
     assert run_systems(run, None, src, ref, {"sample": True}, "cpu")[0].cached
+
+
+def test_an_exported_folder_is_a_row_as_its_run_is(tmp_path, runs):
+    """`nmt eval` takes what `nmt translate` takes: an exported folder scores as its run,
+    without the training columns, and nothing is written into it."""
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    from nmt.export.export_onnx import export_onnx
+
+    export_onnx(runs["attention"], tmp_path / "exported")
+    exported = sorted(path.name for path in (tmp_path / "exported").iterdir())
+    src = write(tmp_path / "test.de", sentences(4, seed=11))
+    ref = write(tmp_path / "test.en", REFS)
+    command = ["eval", str(runs["attention"]), str(tmp_path / "exported"), "--no-cache"]
+    result = CliRunner().invoke(app, [*command, "--src", str(src), "--ref", str(ref), "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    run, folder = csv.DictReader(io.StringIO(result.stdout))
+    assert folder["system"] == "exported [onnx-fp32]"
+    for column in ("architecture", "parameters", "test", "bleu", "chrf"):
+        assert folder[column] == run[column], column
+    assert run["updates"] == "1" and folder["updates"] == folder["train_seconds"] == ""
+    assert sorted(path.name for path in (tmp_path / "exported").iterdir()) == exported

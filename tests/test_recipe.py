@@ -367,10 +367,10 @@ def test_a_recipe_takes_its_bases_fields_and_overrides_them_section_by_section(t
 @pytest.mark.parametrize(
     ("files", "problem"),
     [
-        ({"a": "base: a.yaml\n"}, r"a\.yaml: recipe\.base: a\.yaml makes a cycle of bases$"),
+        ({"a": "base: a.yaml\n"}, r"a\.yaml: recipe\.base: .*/a\.yaml makes a cycle of bases$"),
         (
             {"a": "base: b.yaml\n", "b": "base: a.yaml\n"},
-            r"b\.yaml: recipe\.base: a\.yaml makes a cycle of bases$",
+            r"b\.yaml: recipe\.base: .*/a\.yaml makes a cycle of bases$",
         ),
         ({"a": "base: gone.yaml\n"}, r"a\.yaml: recipe\.base: .*gone\.yaml is not a file$"),
         ({"a": "base: run.py\n"}, r"a\.yaml: recipe\.base: expected a recipe file \(\.yaml\)"),
@@ -384,6 +384,40 @@ def test_a_base_that_cannot_be_read_is_one_line_naming_the_file(tmp_path, files,
     with pytest.raises(RecipeError, match=problem) as error:
         load_recipe(tmp_path / "a.yaml")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("base", "problem"),
+    [
+        ("train:\n  lr: -1\n", "recipes/x/y.yaml: recipe.train.lr: -1"),
+        (None, "recipes/sub/child.yaml: recipe.base: recipes/x/y.yaml is not a file"),
+        (
+            "base: ../sub/child.yaml\n",
+            "recipes/x/y.yaml: recipe.base: recipes/sub/child.yaml makes",
+        ),
+    ],
+)
+def test_a_base_is_named_by_its_path_from_here_not_as_written(tmp_path, monkeypatch, base, problem):
+    """`base: ../x/y.yaml` is relative to the recipe's folder; a message says where it is."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes" / "sub").mkdir(parents=True)
+    (tmp_path / "recipes" / "x").mkdir()
+    Path("recipes/sub/child.yaml").write_text("base: ../x/y.yaml\n", encoding="utf-8")
+    if base is not None:
+        Path("recipes/x/y.yaml").write_text(base, encoding="utf-8")
+    with pytest.raises(RecipeError) as error:
+        load_recipe("recipes/sub/child.yaml")
+    assert str(error.value).startswith(problem)
+
+
+def test_a_base_outside_the_current_folder_is_named_by_its_absolute_path(tmp_path, monkeypatch):
+    for folder in ("here", "recipes"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    (tmp_path / "recipes" / "child.yaml").write_text("base: ../gone.yaml\n", encoding="utf-8")
+    with pytest.raises(RecipeError) as error:
+        load_recipe(tmp_path / "recipes" / "child.yaml")
+    assert f"recipe.base: {tmp_path.resolve() / 'gone.yaml'} is not a file" in str(error.value)
 
 
 def test_each_en_de_recipe_is_its_de_en_twin_the_other_way():

@@ -19,7 +19,7 @@ import yaml
 
 from nmt.config.schema import RecipeError, Section, build, policy, ranged, setting, shown
 from nmt.config.yamlio import parse_yaml, read_yaml, yaml_problem
-from nmt.errors import SpelledError, literal
+from nmt.errors import SpelledError, literal, shown_path
 
 DEFAULT_CORPUS = "multi30k"
 FILES = "files"  # data.corpus of a recipe that names its own files (data.files)
@@ -559,16 +559,17 @@ def _read_recipe(path: Path) -> Any:
 def _onto_base(tree: dict, path: Path, chain: tuple[Path, ...]) -> dict:
     """`tree` merged onto the tree of the recipe its `base:` names (a recipe file, relative
     to `path`'s folder, itself a whole recipe and read the same way), section by section;
-    `chain` holds the files read so far, so that a cycle is an error, not a hang."""
+    `chain` holds the files read so far, so that a cycle is an error, not a hang. Messages
+    name the base by its path from here, not as written relative to `path`."""
     if "base" not in tree:
         return tree
     tree = dict(tree)
     base = tree.pop("base")
     if not isinstance(base, str) or Path(base).suffix not in (".yaml", ".yml"):
         raise RecipeError(f"{path}: recipe.base: expected a recipe file (.yaml), got {shown(base)}")
-    base_path = path.parent / base
+    base_path = shown_path(path.parent / base)
     if base_path.resolve() in chain:
-        raise RecipeError(f"{path}: recipe.base: {base} makes a cycle of bases")
+        raise RecipeError(f"{path}: recipe.base: {base_path} makes a cycle of bases")
     if not base_path.is_file():
         raise RecipeError(f"{path}: recipe.base: {base_path} is not a file")
     base_tree = _read_recipe(base_path)

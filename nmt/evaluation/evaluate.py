@@ -1,10 +1,11 @@
 """The systems `nmt eval` compares: runs translating test sets, and hypothesis files.
 
-A system is one run (or an ensemble) on one test set, or a hypothesis file. Runs
-translate the named test splits of their own corpus (raw text, never cleaned) or a --src
-file through nmt.Translator; translations are cached in RUN/translations/ and reused while
-the checkpoint, the decoding settings and the source text stay the same. nmt/metrics/bleu.py
-scores and compares them.
+A system is one run (or an ensemble, or a folder of `nmt export`) on one test set, or a
+hypothesis file. Runs translate the named test splits of their own corpus (raw text, never
+cleaned) or a --src file through nmt.Translator, as `nmt translate` does; translations are
+cached in RUN/translations/ and reused while the checkpoint, the decoding settings and the
+source text stay the same (an exported folder's are not cached: eval writes nothing into
+it). nmt/metrics/bleu.py scores and compares them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from nmt.inference.translator import Translator
 from nmt.jsonio import read_json
 from nmt.metrics.bleu import System
 from nmt.models.architectures import family
+from nmt.models.export_card import is_export
 from nmt.models.model import count_parameters
 from nmt.run.checkpoint import training_record
 from nmt.run.loading import resolve_checkpoint
@@ -79,27 +81,28 @@ def run_systems(
     precision: str = "auto",
     shortlist: bool = False,
 ) -> list[System]:
-    """One system per test set for a run directory or checkpoint, or for an ensemble of
-    them (a list; see the module docstring); `options` are decoding options by name;
+    """One system per test set for a run directory, checkpoint or exported folder, or for an
+    ensemble of runs (a list; see the module docstring); `options` are decoding options by name;
     precision and shortlist as nmt.Translator.load takes them (a system decoded otherwise
     than in fp32 without a shortlist says how in its name)."""
     runs = [Path(run)] if isinstance(run, str | Path) else [Path(one) for one in run]
-    checkpoints = [resolve_checkpoint(one) for one in runs]
-    translator = Translator.load(
-        *checkpoints, device=device, precision=precision, shortlist=shortlist
-    )
+    translator = Translator.load(*runs, device=device, precision=precision, shortlist=shortlist)
     decoding = translator.options(**options)
     recipe = translator.recipe
-    run_dir = checkpoints[0].parent.parent
-    name = "+".join(
-        one.name if one.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.stem}"
-        for one, checkpoint in zip(runs, checkpoints, strict=True)
-    )
+    if is_export(runs[0]):  # alone: Translator.load refuses an export in an ensemble
+        checkpoints, name = [], runs[0].resolve().name
+        params, training = translator.model.card["parameters"], {}
+    else:
+        checkpoints = [resolve_checkpoint(one) for one in runs]
+        name = "+".join(
+            one.name if one.is_dir() else f"{checkpoint.parent.parent.name}/{checkpoint.stem}"
+            for one, checkpoint in zip(runs, checkpoints, strict=True)
+        )
+        params = count_parameters(translator.model)
+        training = training_record(checkpoints[0]) if len(runs) == 1 else {}
     if translator.setting != "fp32":
         name += f" [{translator.setting}]"
     arch = family(recipe.model) if len(runs) == 1 else f"ensemble of {len(runs)}"
-    params = count_parameters(translator.model)
-    training = training_record(checkpoints[0]) if len(runs) == 1 else {}
 
     sets: list[tuple[str, list[str], list[str], str]] = []
     if src_file is not None:
@@ -111,19 +114,20 @@ def run_systems(
 
     systems = []
     for test, sources, references, ref_name in sets:
-        cache = _Cache(
-            run_dir / "translations", test, checkpoints, decoding, sources, translator.setting
-        )
-        hypotheses, seconds = cache.read() if use_cache else (None, None)
+        cache = None
+        if use_cache and checkpoints:
+            folder = checkpoints[0].parent.parent / "translations"
+            cache = _Cache(folder, test, checkpoints, decoding, sources, translator.setting)
+        hypotheses, seconds = cache.read() if cache else (None, None)
         cached = hypotheses is not None
         if not cached:
             translated = translator.translations(
                 sources, decoding, progress=f"{name}: {test}" if progress else None
             )
             hypotheses, seconds = translated.best(), translated.report.seconds
-            if use_cache:
+            if cache:
                 cache.write(hypotheses, seconds)
-        check_counts(hypotheses, str(cache.text), references, ref_name)
+        check_counts(hypotheses, str(cache.text) if cache else name, references, ref_name)
         systems.append(
             System(
                 name, arch, params, test, hypotheses, references, seconds, cached, sources, training

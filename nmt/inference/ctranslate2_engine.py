@@ -35,7 +35,14 @@ from nmt.extras import missing
 from nmt.generation.decoding import DecodingOptions
 from nmt.generation.search import length_limits
 from nmt.jsonio import read_json
-from nmt.models.export_card import CARD, CT2_CARD, card_problem
+from nmt.models.export_card import CARD, CT2_CARD, card_problem, export_refusal
+
+ATTENTION = "give attention (ctranslate2's is not nmt's average over heads)"
+
+
+def refusal(option: str, cannot: str) -> OptionError:
+    """`option` refused by a CTranslate2 export, which `cannot` do what it asks."""
+    return export_refusal(option, "ctranslate2", cannot)
 
 
 class CTranslate2Engine:
@@ -55,28 +62,24 @@ class CTranslate2Engine:
     def check(options: DecodingOptions) -> None:
         """Refuse what ctranslate2 does not do as nmt's search does (module docstring)."""
         if options.sampling is not None:
-            raise OptionError(
-                "sample",
-                "a CTranslate2 export does not sample as nmt does (a seeded draw per line); "
-                "sample with the run directory",
-            )
+            raise refusal("sample", "sample as nmt does (a seeded draw per line)")
         if options.coverage_penalty:
-            raise OptionError("coverage_penalty", "a CTranslate2 export has no attention to cover")
-        if options.length_norm != "power" and options.length_penalty:
-            raise OptionError(
-                "length_norm", "a CTranslate2 export divides by length**alpha only (power)"
+            raise refusal(
+                "coverage_penalty", "apply a coverage penalty (ctranslate2 gives no attention)"
             )
+        if options.length_norm != "power" and options.length_penalty:
+            raise refusal("length_norm", "divide by another length than length**alpha (power)")
 
     @staticmethod
     def check_call(prefixes: Sequence[str] | None, constraints: Any, alignments: bool) -> None:
         """Refuse the per-line inputs and outputs ctranslate2 does not give as nmt does."""
-        for option, given in (
-            ("prefixes", prefixes is not None),
-            ("constraints", constraints is not None),
-            ("alignments", alignments),
+        for option, given, cannot in (
+            ("prefixes", prefixes is not None, "start translations with prefixes"),
+            ("constraints", constraints is not None, "constrain translations"),
+            ("alignments", alignments, ATTENTION),
         ):
             if given:
-                raise OptionError(option, "not with a CTranslate2 export; use the run directory")
+                raise refusal(option, cannot)
 
     def translate_ids(
         self, sources: list[list[int]], options: DecodingOptions

@@ -38,12 +38,12 @@ from nmt.device import decode_precision, resolve_device
 from nmt.errors import NmtError, OptionError
 from nmt.generation.decoding import SCORING_OPTIONS, DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
-from nmt.inference.ctranslate2_engine import CTranslate2Engine, load_ctranslate2
+from nmt.inference.ctranslate2_engine import ATTENTION, CTranslate2Engine, load_ctranslate2, refusal
 from nmt.inference.decode_lines import DecodedLines, decode_lines
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
-from nmt.models.export_card import is_ctranslate2_export, is_export
+from nmt.models.export_card import export_format, export_refusal, is_export
 from nmt.models.onnx_model import load_export
 from nmt.run.loading import resolve_checkpoint
 from nmt.run.rundir import RunDir
@@ -120,20 +120,25 @@ class Translator:
         cls, paths: list[Path], device: str, precision: str, shortlist: bool
     ) -> Translator:
         """An exported folder, alone, in the precision it was exported in; ONNX on the CPU."""
+        exported = next(path for path in paths if is_export(path))
+        written_by = export_format(exported)
         if len(paths) > 1:
-            raise NmtError(f"{paths[0]}: an exported model decodes alone, not in an ensemble")
-        if shortlist:
-            raise OptionError("shortlist", "applies to run directories, not an exported model")
-        if precision != "auto":
-            raise OptionError(
-                "precision", "an exported model runs in the precision it was exported in"
+            raise NmtError(
+                f"{exported}: a folder of `nmt export --format {written_by}` decodes alone, "
+                "not in an ensemble; ensemble the run directories"
             )
-        if is_ctranslate2_export(paths[0]):
+        if shortlist:
+            raise export_refusal("shortlist", written_by, "decode with a vocabulary shortlist")
+        if precision != "auto":
+            raise export_refusal(
+                "precision", written_by, "decode in another precision than it was exported in"
+            )
+        if written_by == "ctranslate2":
             engine, recipe, tokenizer = load_ctranslate2(paths[0], device)
             where = torch.device("cuda" if engine.translator.device == "cuda" else "cpu")
             return cls(engine, tokenizer, recipe, where, f"ctranslate2-{engine.precision}")
         if device not in ("auto", "cpu"):
-            raise OptionError("device", "an exported model runs on the CPU (onnxruntime)")
+            raise export_refusal("device", written_by, "run on another device than the CPU")
         model, recipe, tokenizer = load_export(paths[0])
         return cls(model, tokenizer, recipe, torch.device("cpu"), f"onnx-{model.precision}")
 
@@ -143,6 +148,14 @@ class Translator:
         if isinstance(self.model, CTranslate2Engine):
             self.model.check(options)
         return options
+
+    def check_attention(self, option: str) -> None:
+        """OptionError naming `option` (alignments, heat maps) unless the model gives
+        attention: a CTranslate2 export does not, nor a model without attention."""
+        if isinstance(self.model, CTranslate2Engine):
+            raise refusal(option, ATTENTION)
+        if not self.model.has_attention:
+            raise OptionError(option, "this model has no attention (model.attention: none)")
 
     # Python's calls: lists in, lists out.
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from nmt.config.recipe import Recipe
 from nmt.config.schema import shown
+from nmt.errors import OptionError
 from nmt.jsonio import read_json
 
 CARD = "card.json"
@@ -30,6 +31,20 @@ def is_ctranslate2_export(path: Path) -> bool:
     """Whether the exported folder `path` is a CTranslate2 one (its card says so)."""
     card = read_json(Path(path) / CARD)
     return isinstance(card, dict) and card.get("format") == CT2_CARD_FORMAT
+
+
+def export_format(path: Path) -> str:
+    """The `nmt export --format` that wrote the exported folder `path`."""
+    return "ctranslate2" if is_ctranslate2_export(path) else "onnx"
+
+
+def export_refusal(option: str, export_format: str, cannot: str) -> OptionError:
+    """The one line an exported folder refuses `option` with: what a folder of that format
+    `cannot` do, and where it can be done (the run directory it was exported from)."""
+    return OptionError(
+        option,
+        f"a folder of `nmt export --format {export_format}` cannot {cannot}; use the run directory",
+    )
 
 
 def layout(recipe: Recipe) -> dict[str, list[str]]:
