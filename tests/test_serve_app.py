@@ -235,7 +235,7 @@ BAD = [
      '{"text": ["a"], "model": "plain", "beam": 2, "coverage_penalty": 0.2}', 422,
      "coverage_penalty: this model has no attention"),
     ("attention without it", T, '{"text": ["a"], "model": "plain", "attention": true}', 422,
-     "no attention"),
+     "attention: this model has no attention (model.attention: none)"),
     ("a prefix too long", T, json.dumps({"text": ["a"], "prefixes": ["ein hund sieht " * 6]}), 422,
      "prefix"),
     ("too many sentences", T, json.dumps({"text": ["a"] * 9}), 413, "9 sentences"),

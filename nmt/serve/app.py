@@ -148,10 +148,8 @@ def create_app(
         for field, given in (("prefixes", body.prefixes), ("constraints", body.constraints)):
             if given is not None and len(given) != len(body.text):
                 raise HTTPException(422, f"{field}: {len(given)} for {len(body.text)} sentences")
-        if body.attention and not model.info.attention:
-            raise HTTPException(
-                422, f"attention: model {model.name!r} has no attention (model.attention: none)"
-            )
+        if body.attention:
+            model.translator.check_attention("attention")
         job = TranslateJob(
             options, body.attention, body.prefixes is not None, body.constraints is not None
         )
