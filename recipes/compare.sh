@@ -83,4 +83,5 @@ if $with_joined; then
     report -joined joined "${joined[@]}"
 fi
 cat "$out"/test2016*.md "$out"/by-length-*.md
-echo "tables and figures in $out/"
+echo "tables and figures in $out/; this invocation took $((SECONDS / 60)) minutes (a resumed"
+echo "run counts only its part: each run's own training time is its table's train min)"
