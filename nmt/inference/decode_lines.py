@@ -81,6 +81,13 @@ class DecodedLines:
         return self.alignments
 
 
+def require_attention(model: Model, option: str) -> None:
+    """OptionError naming `option` unless `model` gives attention (alignments, heat maps,
+    the coverage penalty read it)."""
+    if not model.has_attention:
+        raise OptionError(option, "this model has no attention (model.attention: none)")
+
+
 def decode_lines(
     model: Model | CTranslate2Engine,
     tokenizer: Tokenizer,
@@ -113,8 +120,8 @@ def decode_lines(
         ("alignments", alignments),
         ("coverage_penalty", options.coverage_penalty),
     ):
-        if wanted and not model.has_attention:
-            raise OptionError(option, "this model has no attention (model.attention: none)")
+        if wanted:
+            require_attention(model, option)
     for option, given in (("prefixes", prefixes), ("constraints", constraints)):
         if given is not None and len(given) != len(lines):
             raise OptionError(option, f"{len(given)} {option} for {len(lines)} input lines")

@@ -39,7 +39,7 @@ from nmt.errors import NmtError, OptionError
 from nmt.generation.decoding import SCORING_OPTIONS, DecodingOptions
 from nmt.generation.scoring import Score, Scored, score_lines
 from nmt.inference.ctranslate2_engine import ATTENTION, CTranslate2Engine, load_ctranslate2, refusal
-from nmt.inference.decode_lines import DecodedLines, decode_lines
+from nmt.inference.decode_lines import DecodedLines, decode_lines, require_attention
 from nmt.inference.ensemble import Ensemble, load_runs
 from nmt.inference.precision import for_decoding
 from nmt.inference.shortlist import load_run_shortlist
@@ -154,8 +154,7 @@ class Translator:
         attention: a CTranslate2 export does not, nor a model without attention."""
         if isinstance(self.model, CTranslate2Engine):
             raise refusal(option, ATTENTION)
-        if not self.model.has_attention:
-            raise OptionError(option, "this model has no attention (model.attention: none)")
+        require_attention(self.model, option)
 
     # Python's calls: lists in, lists out.
 
