@@ -134,12 +134,12 @@ class Translator:
                 "precision", written_by, "decode in another precision than it was exported in"
             )
         if written_by == "ctranslate2":
-            engine, recipe, tokenizer = load_ctranslate2(paths[0], device)
+            engine, recipe, tokenizer = load_ctranslate2(exported, device)
             where = torch.device("cuda" if engine.translator.device == "cuda" else "cpu")
             return cls(engine, tokenizer, recipe, where, f"ctranslate2-{engine.precision}")
         if device not in ("auto", "cpu"):
             raise export_refusal("device", written_by, "run on another device than the CPU")
-        model, recipe, tokenizer = load_export(paths[0])
+        model, recipe, tokenizer = load_export(exported)
         return cls(model, tokenizer, recipe, torch.device("cpu"), f"onnx-{model.precision}")
 
     def options(self, **given: Any) -> DecodingOptions:
