@@ -4,6 +4,9 @@
 # 3.13 with torch 2.13. Each gets a venv built from nothing (.venv312, .venv313) with every
 # extra, then the tests of what a version changes, not the whole suite, to keep CI short.
 # Where pyenv lacks an interpreter, its step skips and says so.
+# Disk: PyPI's torch is a CUDA build, about 6 GB installed. pip keeps no cache of it and each
+# venv is removed once its tests ran, so that only one lies on disk at a time (two venvs and
+# their cached wheels filled a CI machine's disk on 2026-12-07).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSIONS="${PYENV_ROOT:-$HOME/.pyenv}/versions"
@@ -38,12 +41,14 @@ check() {
     fi
     SECONDS=0
     rm -rf "$venv"
+    echo "Python $minor: $(df -h --output=avail . | tail -n 1 | tr -d ' ') free on disk before its venv"
     "$python" -m venv "$venv"
     # torch from PyPI brings its CUDA libraries (several GB): without them it does not import.
-    if ! "$venv/bin/pip" install "torch==$torch" -e ".[serve,plot,onnx,ctranslate2,test]" \
-        >"$log" 2>&1; then
+    if ! "$venv/bin/pip" install --no-cache-dir "torch==$torch" \
+        -e ".[serve,plot,onnx,ctranslate2,test]" >"$log" 2>&1; then
         tail -n 20 "$log" >&2
         echo "Python $minor: nmt with torch $torch did not install (all of it in $log)" >&2
+        rm -rf "$venv"
         exit 1
     fi
     echo "Python $("$venv/bin/python" -V | cut -d' ' -f2), torch $torch: installed in ${SECONDS}s"
@@ -52,6 +57,7 @@ check() {
         FAILED+=("$minor")
     fi
     echo "Python $minor: tests in ${SECONDS}s"
+    rm -rf "$venv"
 }
 
 check 3.12 2.11.0
