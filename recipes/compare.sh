@@ -81,6 +81,7 @@ report() {  # report SUFFIX LABEL RUNS...: the tables on test2016 and test2016-l
 report "" singles "${singles[@]}"
 if $with_joined; then
     report -joined joined "${joined[@]}"
+    figures all "${singles[@]}" "${joined[@]}"  # all eight: one colour a model, joined dashed
 fi
 cat "$out"/test2016*.md "$out"/by-length-*.md
 echo "tables and figures in $out/; this invocation took $((SECONDS / 60)) minutes (a resumed"

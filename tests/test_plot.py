@@ -16,7 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from nmt.errors import NmtError
-from nmt.metrics.plot import attention_heatmap, read_metrics, training_curves
+from nmt.metrics.plot import attention_heatmap, line_styles, read_metrics, training_curves
 from nmt_cli.app import app
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -46,6 +46,12 @@ def test_heatmap_png(tmp_path):
     assert out.read_bytes().startswith(PNG)
     with pytest.raises(ValueError, match="does not match"):
         attention_heatmap(weights, ["a"], ["b"], tmp_path / "bad.png")
+
+
+def test_one_colour_per_architecture_and_a_new_line_style_for_each_repeat():
+    styles = line_styles(["seq2seq", "attention", "seq2seq", "attention", "seq2seq"])
+    assert styles == [("C0", "-"), ("C1", "-"), ("C0", "--"), ("C1", "--"), ("C0", ":")]
+    assert line_styles(["a", "b", "c"]) == [("C0", "-"), ("C1", "-"), ("C2", "-")]
 
 
 def test_training_curves_of_two_runs(tmp_path):

@@ -122,21 +122,39 @@ def training_curves(runs: list[Path], path: Path) -> None:
     _save(figure, path)
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def line_styles(architectures: list[str]) -> list[tuple[str, str]]:
+    """(colour, line style) for systems of these architectures, in order: one colour per
+    architecture, its first system solid, the next dashed, and so on, so that one family
+    trained two ways (single and joined pairs, say) reads as pairs of lines."""
+    order = list(dict.fromkeys(architectures))
+    seen: dict[str, int] = {}
+    styles = []
+    for architecture in architectures:
+        count = seen[architecture] = seen.get(architecture, -1) + 1
+        colour = f"C{order.index(architecture) % 10}"  # matplotlib's default colour cycle
+        styles.append((colour, LINE_STYLES[count % len(LINE_STYLES)]))
+    return styles
+
+
 def length_curves(table: LengthTable, path: Path) -> None:
     """BLEU and chrF against source length, one line per system with its 95% interval as a
     band: the models without attention should fall as sentences grow."""
     labels = list(dict.fromkeys(row.bucket for row in table.rows))
-    systems = list(dict.fromkeys((row.system, row.test) for row in table.rows))
+    systems = list(dict.fromkeys((row.system, row.test, row.architecture) for row in table.rows))
+    styles = line_styles([architecture for _, _, architecture in systems])
     figure = Figure(figsize=(11, 4.2))
     for axes, metric in zip(figure.subplots(1, 2), ("bleu", "chrf"), strict=True):
-        for system, test in systems:
+        for (system, test, _), (colour, style) in zip(systems, styles, strict=True):
             rows = [row for row in table.rows if (row.system, row.test) == (system, test)]
             x = np.array([labels.index(row.bucket) for row in rows])
             y = np.array([getattr(row, metric) for row in rows])
             ci = np.array([getattr(row, f"{metric}_ci") or 0.0 for row in rows])
-            name = system if len({t for _, t in systems}) == 1 else f"{system} ({test})"
-            (line,) = axes.plot(x, y, marker="o", label=name)
-            axes.fill_between(x, y - ci, y + ci, color=line.get_color(), alpha=0.2)
+            name = system if len({t for _, t, _ in systems}) == 1 else f"{system} ({test})"
+            axes.plot(x, y, marker="o", color=colour, linestyle=style, label=name)
+            axes.fill_between(x, y - ci, y + ci, color=colour, alpha=0.15)
         axes.set_xticks(range(len(labels)), labels)
         title = "BLEU" if metric == "bleu" else "chrF"
         axes.set(title=f"{title} by source length", xlabel="source words", ylabel=title)
