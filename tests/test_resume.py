@@ -1,9 +1,12 @@
 """The run lock, where a (resumed) run starts, and what a resume may change."""
 
+import os
+import shutil
 import signal
 from dataclasses import asdict
 
 import pytest
+import sentencepiece as spm
 import yaml
 from test_train import fit, make_trainer, rows, start_child
 from typer.testing import CliRunner
@@ -15,7 +18,7 @@ from nmt.run.checkpoint import load_checkpoint, training_payload
 from nmt.run.rundir import RunDir
 from nmt.run.train_state import TrainState
 from nmt.training.resume import Checkpointer, changed_fields
-from nmt.training.setup import train
+from nmt.training.setup import _copy_model, train
 from nmt_cli.app import app
 from nmt_cli.common import flag
 
@@ -72,6 +75,52 @@ def test_a_folder_of_the_users_is_not_trained_into(tiny_recipe, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(empty)]).exit_code == 0
+
+
+def test_a_run_resumes_after_its_data_was_prepared_again(tiny_recipe, tmp_path):
+    """A mirror copied anew (its files' times changed) makes prepare build the cache
+    again; the sentencepiece model trained there is the same, so the run resumes."""
+    mirror = shutil.copytree(
+        yaml.safe_load(tiny_recipe.read_text())["data"]["data_dir"], tmp_path / "m"
+    )
+    cache = tmp_path / "cache"
+    settings = [f"data.data_dir={mirror}", f"data.cache_dir={cache}", "train.max_epochs=9"]
+    run = tmp_path / "run"
+    train(load_recipe(tiny_recipe, settings), run, progress=False)
+    model = (run / "src.model").read_bytes()
+    for path in mirror.rglob("*"):
+        os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 60))
+    more = load_recipe(tiny_recipe, [*settings, "train.max_updates=5"])
+    resumed = train(more, run, resume=True, progress=False)
+    assert (resumed.step, resumed.already_finished) == (5, False)
+    assert len(list(cache.iterdir())) == 2  # built twice
+    built = [folder / "joint.model" for folder in cache.iterdir()]
+    assert built[0].read_bytes() == built[1].read_bytes() == model
+
+
+def test_a_resumed_run_keeps_a_model_with_the_same_pieces_in_other_bytes(tmp_path):
+    """sentencepiece's model_prefix (how models were written before) records the folder
+    trained in: the same pieces in other bytes are the same vocabulary; other pieces not."""
+    lines = [f"der hund {word} im park" for word in "läuft sitzt bellt schläft".split()] * 20
+    models = []
+    for folder, size in (("a", 30), ("b", 30), ("c", 25)):
+        prefix = tmp_path / folder / "joint"
+        prefix.parent.mkdir()
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines),
+            model_prefix=str(prefix),
+            vocab_size=size,
+            hard_vocab_limit=False,
+            minloglevel=2,
+        )
+        models.append(prefix.with_suffix(".model"))
+    kept, same, other = models
+    assert kept.read_bytes() != same.read_bytes()
+    before = kept.read_bytes()
+    _copy_model(same, kept, resume=True)
+    assert kept.read_bytes() == before
+    with pytest.raises(NmtError, match=r"differs from the prepared .*c/joint\.model; the data"):
+        _copy_model(other, kept, resume=True)
 
 
 @pytest.mark.parametrize("left", [["checkpoints/"], [".lock"], [".lock", "checkpoints/"]])

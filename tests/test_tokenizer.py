@@ -69,6 +69,14 @@ def test_joint_shares_one_model_separate_has_two(model, tmp_path):
     assert separate.decode_tgt(separate.encode_tgt(["DER HUND"])) == ["DER HUND"]
 
 
+def test_the_same_lines_give_the_same_model_bytes_in_any_folder(model, tmp_path):
+    again = train_sentencepiece(sentences(), tmp_path / "other.model", 60, "unigram", 1.0)
+    assert again.read_bytes() == model.read_bytes()
+    vocab = again.with_suffix(".vocab").read_text(encoding="utf-8").splitlines()
+    assert vocab[:4] == ["<pad>\t0", "<unk>\t0", "<s>\t0", "</s>\t0"]
+    assert len(vocab) == Tokenizer(again, again).src_vocab_size
+
+
 def test_vocab_too_large_for_a_tiny_corpus_shrinks(tmp_path):
     path = train_sentencepiece(["a b c", "b c d"], tmp_path / "tiny.model", 5000, "unigram", 1.0)
     assert 4 < Tokenizer(path, path).src_vocab_size < 5000

@@ -7,6 +7,7 @@ training): what the model outputs is plain text, ready for sacrebleu.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -26,15 +27,20 @@ def train_sentencepiece(
     model_type: Literal["unigram", "bpe"],
     character_coverage: float,
 ) -> Path:
-    """Train on lines and write `model` (a .model file, plus its .vocab beside it).
+    """Train on lines and write `model` (a .model file, plus its .vocab beside it: each
+    piece and its score, for reading).
 
     The vocabulary size is a soft limit (hard_vocab_limit off): a corpus too small for
-    it gets a smaller vocabulary instead of an error.
+    it gets a smaller vocabulary instead of an error. The model comes through model_writer,
+    not model_prefix, which sentencepiece records in the model: the same lines give the
+    same bytes wherever they are built, so a run resumed after its prepared data was built
+    again finds the model it started with.
     """
+    proto = io.BytesIO()
     try:
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines),
-            model_prefix=str(model.with_suffix("")),
+            model_writer=proto,
             vocab_size=vocab_size,
             model_type=model_type,
             character_coverage=character_coverage,
@@ -54,7 +60,19 @@ def train_sentencepiece(
         raise NmtError(
             f"sentencepiece could not train {model.name} (vocab_size={vocab_size}): {error}"
         ) from None
+    model.write_bytes(proto.getvalue())
+    model.with_suffix(".vocab").write_text("".join(f"{p}\t{s:g}\n" for p, s in pieces(model)))
     return model
+
+
+def pieces(model: Path) -> list[tuple[str, float]]:
+    """Each piece of a sentencepiece model with its score, in id order: what the model
+    means, without what sentencepiece records of how it was trained."""
+    processor = load_model(model)
+    return [
+        (processor.id_to_piece(i), processor.get_score(i))
+        for i in range(processor.get_piece_size())
+    ]
 
 
 def load_model(path: Path) -> spm.SentencePieceProcessor:

@@ -13,6 +13,7 @@ from nmt.config.recipe import Recipe
 from nmt.data.batching import ParallelData
 from nmt.data.prepare import Prepared, prepare
 from nmt.data.subword import SubwordSampler
+from nmt.data.tokenizer import pieces
 from nmt.errors import NmtError
 from nmt.run.rundir import RunDir, default_run_dir
 from nmt.run.train_state import TrainResult
@@ -23,12 +24,16 @@ from nmt.training.train import Trainer
 
 
 def _copy_model(source: Path, target: Path, resume: bool) -> None:
-    """Copy a sentencepiece model into the run; a resumed run must keep the one it had."""
-    if resume and target.is_file() and target.read_bytes() != source.read_bytes():
-        raise NmtError(
-            f"{target}: differs from the prepared {source}; the data settings changed since "
-            "this run started (resume with the run's recipe.yaml)"
-        )
+    """Copy a sentencepiece model into the run; a resumed run keeps the one it had, which
+    must hold the same pieces and scores (models trained before nmt/data/tokenizer.py wrote
+    them reproducibly differ in their bytes when the data was prepared again)."""
+    if resume and target.is_file():
+        if target.read_bytes() != source.read_bytes() and pieces(target) != pieces(source):
+            raise NmtError(
+                f"{target}: differs from the prepared {source}; the data settings changed "
+                "since this run started (resume with the run's recipe.yaml)"
+            )
+        return
     write_atomic(target, source.read_bytes())
 
 
