@@ -159,6 +159,14 @@ def length_curves(table: LengthTable, path: Path) -> None:
         title = "BLEU" if metric == "bleu" else "chrF"
         axes.set(title=f"{title} by source length", xlabel="source words", ylabel=title)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8)
     figure.tight_layout()
+    handles, names = axes.get_legend_handles_labels()
+    figure.legend(  # one legend for both panels, below them: it never hides a curve
+        handles,
+        names,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0),
+        ncol=min(4, len(names)),
+        fontsize=8,
+    )
     _save(figure, path)
