@@ -61,7 +61,8 @@ def train_sentencepiece(
             f"sentencepiece could not train {model.name} (vocab_size={vocab_size}): {error}"
         ) from None
     model.write_bytes(proto.getvalue())
-    model.with_suffix(".vocab").write_text("".join(f"{p}\t{s:g}\n" for p, s in pieces(model)))
+    lines = "".join(f"{piece}\t{score:g}\n" for piece, score in pieces(model))
+    model.with_suffix(".vocab").write_text(lines, encoding="utf-8")
     return model
 
 
