@@ -61,8 +61,8 @@ def train_sentencepiece(
             f"sentencepiece could not train {model.name} (vocab_size={vocab_size}): {error}"
         ) from None
     model.write_bytes(proto.getvalue())
-    lines = "".join(f"{piece}\t{score:g}\n" for piece, score in pieces(model))
-    model.with_suffix(".vocab").write_text(lines, encoding="utf-8")
+    listing = "".join(f"{piece}\t{score:g}\n" for piece, score in pieces(model))
+    model.with_suffix(".vocab").write_text(listing, encoding="utf-8")
     return model
 
 
