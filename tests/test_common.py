@@ -73,12 +73,12 @@ def test_a_full_disk_on_resume_is_one_line_naming_the_file(tiny_recipe, tmp_path
     run = str(tmp_path / "run")
     assert CliRunner().invoke(app, ["train", str(tiny_recipe), "--run-dir", run]).exit_code == 0
     more = ["--set", "train.max_updates=6", "--set", "train.max_epochs=3"]
-    with full_disk(500):  # the sentencepiece model copied into the run has 900 bytes
+    with full_disk(500):  # a resume writes the run's recipe.yaml again (more than 500 bytes)
         result = CliRunner().invoke(
             app, ["train", str(tiny_recipe), "--run-dir", run, "--resume", *more]
         )
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert result.output.strip().splitlines()[-1] == f"error: {run}/src.model: File too large"
+    assert result.output.strip().splitlines()[-1] == f"error: {run}/recipe.yaml: File too large"
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
