@@ -546,8 +546,8 @@ def test_a_signal_saves_even_when_the_log_pipe_is_gone(tiny_recipe, tmp_path, st
     assert child.wait(timeout=120) == 128 + stop
     step = load_checkpoint(run.last)["step"]
     assert step > 0
-    resumed = subprocess.run(
-        [*command, "--resume", "--set", f"train.max_updates={step + 1}"],
+    resumed = subprocess.run(  # max_epochs as before: a stop in epoch 2 is not the end
+        [*command, "--resume", *longer[:2], "--set", f"train.max_updates={step + 1}"],
         capture_output=True,
         text=True,
         timeout=300,
